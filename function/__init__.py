@@ -1,0 +1,1 @@
+"""function-klutch-aws: a Crossplane composition function for AWS data services."""

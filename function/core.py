@@ -1,0 +1,189 @@
+"""Types and helpers shared by every renderer.
+
+A renderer is a pure function ``render(req: Request) -> Rendered``: it reads the
+observed composite resource (XR), the observed composed resources, the required
+resources Crossplane fetched for it and the operator settings, and returns plain
+dicts. It never touches protobuf; ``fn.py`` does the encoding.
+
+Bad input is reported by raising ``InputError``; ``fn.py`` turns it into a fatal
+result and leaves the desired state as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, TypeVar
+
+import pydantic
+
+from function.settings import Settings
+
+# Labels Crossplane puts on the XR of a claim.
+CLAIM_NAME_LABEL = "crossplane.io/claim-name"
+CLAIM_NAMESPACE_LABEL = "crossplane.io/claim-namespace"
+
+# The API group and version of every claim and XR this function serves.
+CLAIM_API_VERSION = "anynines.com/v1"
+
+
+class InputError(Exception):
+    """The claim (or the function input) is invalid. The message names the field."""
+
+
+class Severity(Enum):
+    NORMAL = "Normal"
+    WARNING = "Warning"
+    FATAL = "Fatal"
+
+
+@dataclass(frozen=True)
+class Result:
+    """An event-like message for the XR (and its claim)."""
+
+    severity: Severity
+    message: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A custom status condition on the XR (never ``Ready``: Crossplane owns it)."""
+
+    type: str
+    status: bool
+    reason: str
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """Ask Crossplane for resources; they arrive in ``Request.required[name]``."""
+
+    api_version: str
+    kind: str
+    match_labels: Mapping[str, str] | None = None
+    match_name: str | None = None
+    namespace: str | None = None
+
+
+@dataclass(frozen=True)
+class ObservedResource:
+    """A composed resource as Crossplane observed it."""
+
+    resource: Mapping[str, Any]
+    connection_details: Mapping[str, bytes] = field(default_factory=dict)
+
+    @property
+    def ready(self) -> bool:
+        return is_ready(self.resource)
+
+
+@dataclass(frozen=True)
+class Request:
+    """Everything a renderer may read."""
+
+    xr: Mapping[str, Any]
+    settings: Settings
+    observed: Mapping[str, ObservedResource] = field(default_factory=dict)
+    # name -> resources; a name is absent until Crossplane resolved the requirement.
+    required: Mapping[str, list[dict]] = field(default_factory=dict)
+
+    @property
+    def uid(self) -> str:
+        """Seed of every generated name: the XR's uid, or its name before it has one."""
+        meta = self.xr.get("metadata") or {}
+        return str(meta.get("uid") or meta.get("name") or "")
+
+    @property
+    def claim_name(self) -> str:
+        meta = self.xr.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        return str(labels.get(CLAIM_NAME_LABEL) or meta.get("name") or "")
+
+    @property
+    def claim_namespace(self) -> str | None:
+        labels = (self.xr.get("metadata") or {}).get("labels") or {}
+        ns = labels.get(CLAIM_NAMESPACE_LABEL)
+        return str(ns) if ns else None
+
+    def observed_field(self, name: str, path: str) -> Any:
+        """A field of an observed composed resource, or None."""
+        res = self.observed.get(name)
+        return dig(res.resource, path) if res else None
+
+
+@dataclass
+class Rendered:
+    """What a renderer wants: plain dicts, encoded by ``fn.py``."""
+
+    resources: dict[str, dict] = field(default_factory=dict)
+    status: dict[str, Any] = field(default_factory=dict)
+    connection_details: dict[str, bytes] = field(default_factory=dict)
+    requirements: dict[str, Requirement] = field(default_factory=dict)
+    results: list[Result] = field(default_factory=list)
+    conditions: list[Condition] = field(default_factory=list)
+    # When set, ``resources`` is ignored and every observed composed resource is
+    # re-emitted unchanged, so nothing is deleted while a dependency is unavailable.
+    keep_desired: bool = False
+
+
+def dig(obj: Any, path: str) -> Any:
+    """``dig(d, "status.atProvider.arn")``: the value at a dotted path, or None."""
+    for part in path.split("."):
+        if not isinstance(obj, Mapping):
+            return None
+        obj = obj.get(part)
+    return obj
+
+
+def is_ready(resource: Mapping[str, Any]) -> bool:
+    """True when the resource reports the condition ``Ready=True``."""
+    for cond in dig(resource, "status.conditions") or []:
+        if isinstance(cond, Mapping) and cond.get("type") == "Ready":
+            return cond.get("status") == "True"
+    return False
+
+
+def short_hash(seed: str, length: int = 8) -> str:
+    """A stable lowercase hex digest of ``seed``: the suffix of generated names."""
+    return hashlib.sha256(seed.encode()).hexdigest()[:length]
+
+
+M = TypeVar("M", bound=pydantic.BaseModel)
+
+
+def parse(model: type[M], data: Any, root: str) -> M:
+    """Validate ``data`` as ``model``; on failure raise InputError naming the field."""
+    try:
+        return model.model_validate(data if data is not None else {})
+    except pydantic.ValidationError as err:
+        raise InputError(describe(err, root)) from None
+
+
+def describe(err: pydantic.ValidationError, root: str) -> str:
+    """One line per problem: ``spec.plan: Input should be 'standard', ... (got 'gold')``."""
+    lines = []
+    for e in err.errors(include_url=False):
+        loc = ".".join([root, *(str(p) for p in e["loc"] if p != "__root__")]).rstrip(".")
+        msg = e["msg"].removeprefix("Value error, ")
+        got = e.get("input")
+        shown = "" if isinstance(got, dict | list) or got is None else f" (got {_clip(got)!r})"
+        if e["type"] == "missing":
+            shown = ""
+        lines.append(f"{loc}: {msg}{shown}")
+    return "; ".join(lines)
+
+
+def _clip(value: Any, limit: int = 64) -> Any:
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit] + "..."
+    return value
+
+
+def merge_tags(settings: Settings, claim_tags: Mapping[str, str] | None) -> dict[str, str]:
+    """The operator's default tags, overridden by the claim's, in a stable order."""
+    merged = {**settings.defaultTags, **(claim_tags or {})}
+    return dict(sorted(merged.items()))

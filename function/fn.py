@@ -1,0 +1,178 @@
+"""The gRPC servicer: decode the request, dispatch on the XR kind, encode the response.
+
+All protobuf handling lives here; renderers are pure functions of ``core.Request``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import grpc
+from crossplane.function import logging, resource, response
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
+
+from function import objectstorage
+from function.core import (
+    CLAIM_API_VERSION,
+    Condition,
+    InputError,
+    ObservedResource,
+    Rendered,
+    Request,
+    Result,
+    Severity,
+    parse,
+)
+from function.settings import Settings
+
+Renderer = Callable[[Request], Rendered]
+
+# XR kind -> renderer. The claim kind is the XR kind without its leading X.
+RENDERERS: dict[str, Renderer] = {
+    "XObjectStorageInstance": objectstorage.render,
+}
+
+_SEVERITY = {
+    Severity.NORMAL: fnv1.SEVERITY_NORMAL,
+    Severity.WARNING: fnv1.SEVERITY_WARNING,
+    Severity.FATAL: fnv1.SEVERITY_FATAL,
+}
+
+
+class FunctionRunner(grpcv1.FunctionRunnerServiceServicer):
+    """Serves RunFunction for every claim kind of this package."""
+
+    def __init__(self) -> None:
+        self.log = logging.get_logger()
+
+    async def RunFunction(  # noqa: N802 - the gRPC method name
+        self, req: fnv1.RunFunctionRequest, _: grpc.aio.ServicerContext | None = None
+    ) -> fnv1.RunFunctionResponse:
+        return run(req, self.log)
+
+
+def run(req: fnv1.RunFunctionRequest, log=None) -> fnv1.RunFunctionResponse:
+    """Answer one request. Never raises: every path returns a response."""
+    rsp = response.to(req)
+    kind = ""
+    try:
+        xr = resource.struct_to_dict(req.observed.composite.resource)
+        kind = str(xr.get("kind") or "")
+        renderer = RENDERERS.get(kind)
+        if xr.get("apiVersion") != CLAIM_API_VERSION or renderer is None:
+            supported = ", ".join(sorted(RENDERERS))
+            got = f"{xr.get('apiVersion')}/{kind}" if kind else "nothing"
+            response.fatal(
+                rsp,
+                f"unsupported composite resource {got}: this function renders "
+                f"{CLAIM_API_VERSION} kinds {supported}",
+            )
+            return rsp
+        settings = parse(Settings, _input(req), "input")
+        rendered = renderer(
+            Request(xr=xr, settings=settings, observed=_observed(req), required=_required(req))
+        )
+    except InputError as err:
+        response.fatal(rsp, str(err))
+        return rsp
+    except Exception as err:  # noqa: BLE001 - the function must never crash a reconcile
+        if log is not None:
+            # The type only: a message could carry data from the request.
+            log.error("internal error", kind=kind, error=type(err).__name__)
+        rsp = response.to(req)
+        response.fatal(rsp, f"internal error rendering {kind or 'request'}: {type(err).__name__}")
+        return rsp
+    _encode(req, rsp, rendered)
+    return rsp
+
+
+def _input(req: fnv1.RunFunctionRequest) -> dict:
+    return resource.struct_to_dict(req.input) if req.HasField("input") else {}
+
+
+def _observed(req: fnv1.RunFunctionRequest) -> dict[str, ObservedResource]:
+    return {
+        name: ObservedResource(
+            resource=resource.struct_to_dict(r.resource),
+            connection_details=dict(r.connection_details),
+        )
+        for name, r in req.observed.resources.items()
+    }
+
+
+def _required(req: fnv1.RunFunctionRequest) -> dict[str, list[dict]]:
+    """Required resources; Crossplane before v2 calls them extra resources."""
+    out: dict[str, list[dict]] = {}
+    for field in (req.extra_resources, req.required_resources):
+        for name, items in field.items():
+            out[name] = [resource.struct_to_dict(i.resource) for i in items.items]
+    return out
+
+
+# Metadata the API server owns; never echoed back as desired state.
+_SERVER_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields")
+
+
+def _as_desired(observed: dict) -> dict:
+    """An observed composed resource, re-emitted unchanged (no status, no server metadata)."""
+    body = {k: v for k, v in observed.items() if k != "status"}
+    meta = {k: v for k, v in (observed.get("metadata") or {}).items() if k not in _SERVER_METADATA}
+    if meta:
+        body["metadata"] = meta
+    return body
+
+
+def _encode(req: fnv1.RunFunctionRequest, rsp: fnv1.RunFunctionResponse, out: Rendered) -> None:
+    resources = out.resources
+    if out.keep_desired:
+        resources = {
+            name: _as_desired(resource.struct_to_dict(r.resource))
+            for name, r in req.observed.resources.items()
+        }
+    for name, body in resources.items():
+        target = rsp.desired.resources[name]
+        target.resource.Clear()
+        target.resource.update(body)
+        observed = req.observed.resources.get(name)
+        ready = observed is not None and resource.get_condition(observed, "Ready").status == "True"
+        target.ready = fnv1.READY_TRUE if ready else fnv1.READY_FALSE
+    if out.status:
+        rsp.desired.composite.resource.update({"status": out.status})
+    for key, value in out.connection_details.items():
+        rsp.desired.composite.connection_details[key] = value
+    for r in out.results:
+        _result(rsp, r)
+    for c in out.conditions:
+        _condition(rsp, c)
+    for name, q in out.requirements.items():
+        sel = fnv1.ResourceSelector(api_version=q.api_version, kind=q.kind)
+        if q.match_name is not None:
+            sel.match_name = q.match_name
+        else:
+            sel.match_labels.labels.update(dict(q.match_labels or {}))
+        if q.namespace is not None:
+            sel.namespace = q.namespace
+        rsp.requirements.resources[name].CopyFrom(sel)
+        rsp.requirements.extra_resources[name].CopyFrom(sel)
+
+
+def _result(rsp: fnv1.RunFunctionResponse, r: Result) -> None:
+    msg = fnv1.Result(
+        severity=_SEVERITY[r.severity], message=r.message, target=fnv1.TARGET_COMPOSITE_AND_CLAIM
+    )
+    if r.reason:
+        msg.reason = r.reason
+    rsp.results.append(msg)
+
+
+def _condition(rsp: fnv1.RunFunctionResponse, c: Condition) -> None:
+    cond = fnv1.Condition(
+        type=c.type,
+        status=fnv1.STATUS_CONDITION_TRUE if c.status else fnv1.STATUS_CONDITION_FALSE,
+        reason=c.reason,
+        target=fnv1.TARGET_COMPOSITE_AND_CLAIM,
+    )
+    if c.message:
+        cond.message = c.message
+    rsp.conditions.append(cond)

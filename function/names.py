@@ -1,0 +1,66 @@
+"""Every generated name, in one place.
+
+Names are derived from the operator's prefix, the claim's name and a short hash of the
+XR's uid, so they are unique, stable across reconciles and valid for AWS whatever the
+claim is called (claim names may be up to 253 characters and contain dots).
+"""
+
+from __future__ import annotations
+
+import re
+
+from function.core import short_hash
+
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+
+BUCKET_MAX = 63  # S3: 3-63 chars, lowercase letters, digits, hyphens (no dots: TLS)
+RDS_IDENTIFIER_MAX = 63  # RDS: letter first, alnum and single hyphens, no trailing hyphen
+IAM_USER_MAX = 64  # IAM user names
+SNAPSHOT_IDENTIFIER_MAX = 255  # RDS snapshot identifiers follow the DB identifier rules
+K8S_NAME_MAX = 253  # Kubernetes object names (DNS-1123 subdomain)
+
+
+def _slug(text: str) -> str:
+    """Lowercase, with every run of other characters folded into one hyphen."""
+    return _NOT_ALNUM.sub("-", text.lower()).strip("-")
+
+
+def generated(*parts: str, seed: str, max_len: int) -> str:
+    """``parts`` joined by hyphens, shortened to fit, ending in a hash of ``seed``.
+
+    The result starts with the first part's first character, contains only
+    ``[a-z0-9-]``, never ``--``, never ends with ``-`` and is at most ``max_len`` long.
+    """
+    suffix = short_hash(seed)
+    body = "-".join(p for p in (_slug(p) for p in parts) if p)
+    room = max_len - len(suffix) - 1
+    body = body[:room].rstrip("-")
+    return f"{body}-{suffix}" if body else suffix
+
+
+def bucket_name(prefix: str, claim_name: str, uid: str) -> str:
+    return generated(prefix, claim_name, seed=uid, max_len=BUCKET_MAX)
+
+
+def rds_identifier(prefix: str, claim_name: str, uid: str) -> str:
+    return generated(prefix, claim_name, seed=uid, max_len=RDS_IDENTIFIER_MAX)
+
+
+def snapshot_identifier(prefix: str, claim_name: str, uid: str) -> str:
+    return generated(prefix, claim_name, seed=uid, max_len=SNAPSHOT_IDENTIFIER_MAX)
+
+
+def iam_user_name(prefix: str, namespace: str | None, claim_name: str, uid: str) -> str:
+    return generated(prefix, namespace or "", claim_name, seed=uid, max_len=IAM_USER_MAX)
+
+
+def internal_secret_name(purpose: str, uid: str) -> str:
+    """Name of a Secret in the operator's namespace, e.g. ``klutch-accesskey-1a2b3c4d``."""
+    return generated("klutch", purpose, seed=uid, max_len=K8S_NAME_MAX)
+
+
+def managed_kms_alias(prefix: str, alias: str | None, claim_name: str, uid: str) -> str:
+    """``alias/<user alias>``, or a generated one when the claim gives none."""
+    if alias:
+        return f"alias/{alias}"
+    return "alias/" + generated(prefix, claim_name, seed=uid, max_len=250)

@@ -1,0 +1,336 @@
+"""ObjectStorageInstance -> a hardened S3 bucket (and a KMS key when asked).
+
+Where each claim field becomes an AWS field:
+- ``spec.region``                   -> ``forProvider.region`` of every resource
+- ``spec.plan``                     -> lifecycle transition (``PLAN_TRANSITIONS``)
+- ``spec.parameters.tags``          -> ``forProvider.tags`` (merged over the operator's defaults)
+- ``spec.parameters.deletionPolicy`` -> every ``deletionPolicy``, Bucket ``forceDestroy``
+- ``spec.parameters.encryption``    -> BucketServerSideEncryptionConfiguration, kms Key + Alias
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from function import names
+from function.core import InputError, Rendered, Request, Result, Severity, merge_tags, parse
+from function.regions import REGIONS, partition, region_error
+from function.resources import (
+    KMS_ALIAS,
+    KMS_KEY,
+    S3_BUCKET,
+    S3_LIFECYCLE,
+    S3_OWNERSHIP_CONTROLS,
+    S3_POLICY,
+    S3_PUBLIC_ACCESS_BLOCK,
+    S3_SSE,
+    controller_ref_selector,
+    managed,
+)
+
+Plan = Literal[
+    "standard",
+    "infrequentaccess",
+    "intelligent",
+    "archiveinstant",
+    "archiveflexible",
+    "archivedeep",
+]
+
+# plan -> (storage class, days after creation); ``standard`` has no transition.
+# 30 days is the minimum AWS accepts for STANDARD_IA.
+PLAN_TRANSITIONS: dict[str, tuple[str, int] | None] = {
+    "standard": None,
+    "infrequentaccess": ("STANDARD_IA", 30),
+    "intelligent": ("INTELLIGENT_TIERING", 0),
+    "archiveinstant": ("GLACIER_IR", 0),
+    "archiveflexible": ("GLACIER", 0),
+    "archivedeep": ("DEEP_ARCHIVE", 0),
+}
+
+# Plans whose objects must be restored before they can be read.
+ARCHIVE_PLANS = frozenset({"archiveflexible", "archivedeep"})
+
+# A scheduled key deletion waits this long, so a mistake can be undone (AWS: 7-30).
+KMS_DELETION_WINDOW_DAYS = 30
+# Incomplete multipart uploads are billed until aborted.
+ABORT_MULTIPART_DAYS = 7
+
+KMS_KEY_ARN = re.compile(
+    r"^arn:aws(-cn|-us-gov)?:kms:[a-z0-9-]+:[0-9]{12}:key/"
+    r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$"
+)
+
+TagKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9 _-]{1,128}$")]
+TagValue = Annotated[str, StringConstraints(max_length=256)]
+Tags = Annotated[dict[TagKey, TagValue], Field(max_length=50)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ManagedKey(_Strict):
+    alias: str | None = Field(default=None, pattern=r"^[A-Za-z0-9/_-]{1,250}$")
+
+    @field_validator("alias")
+    @classmethod
+    def _not_aws_reserved(cls, value: str | None) -> str | None:
+        if value is not None and (value.startswith("aws/") or value.startswith("alias/")):
+            raise ValueError("must not start with 'aws/' (reserved by AWS) or 'alias/'")
+        return value
+
+
+class ExistingKey(_Strict):
+    id: str
+
+    @field_validator("id")
+    @classmethod
+    def _kms_key_arn(cls, value: str) -> str:
+        if not KMS_KEY_ARN.match(value):
+            raise ValueError("must be a KMS key ARN: arn:aws:kms:<region>:<account>:key/<key-id>")
+        return value
+
+
+class EncryptionKey(_Strict):
+    managed: ManagedKey | None = None
+    existing: ExistingKey | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> EncryptionKey:
+        if (self.managed is None) == (self.existing is None):
+            raise ValueError("set exactly one of 'managed' or 'existing'")
+        return self
+
+
+class Encryption(_Strict):
+    type: Literal["aes256", "kms"] = "aes256"
+    key: EncryptionKey | None = None
+
+    @model_validator(mode="after")
+    def _key_only_for_kms(self) -> Encryption:
+        if self.type == "kms" and self.key is None:
+            raise ValueError("type 'kms' requires 'key' with 'managed' or 'existing'")
+        if self.type == "aes256" and self.key is not None:
+            raise ValueError("'key' is only allowed with type 'kms'")
+        return self
+
+
+class Parameters(_Strict):
+    tags: Tags = Field(default_factory=dict)
+    deletionPolicy: Literal["DeleteInstanceKeepBucket", "EmptyBucketAndDelete"] = (
+        "DeleteInstanceKeepBucket"
+    )
+    encryption: Encryption = Field(default_factory=Encryption)
+
+
+class Spec(BaseModel):
+    # Crossplane adds its own fields (compositionRef, claimRef, ...) to the XR spec.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    service: Literal["aws-s3"]
+    plan: Plan
+    region: str
+    parameters: Parameters = Field(default_factory=Parameters)
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        if value not in REGIONS:
+            raise ValueError(region_error(value))
+        return value
+
+
+def render(req: Request) -> Rendered:
+    spec = parse(Spec, (req.xr.get("spec") or {}), "spec")
+    out = Rendered()
+    spec = _keep_immutable(req, spec, out)
+    s = req.settings
+    bucket = names.bucket_name(s.namingPrefix, req.claim_name, req.uid)
+    arn_partition = partition(spec.region)
+    bucket_arn = f"arn:{arn_partition}:s3:::{bucket}"
+    keep = spec.parameters.deletionPolicy == "DeleteInstanceKeepBucket"
+    policy = "Orphan" if keep else "Delete"
+    tags = merge_tags(s, spec.parameters.tags)
+    region = spec.region
+
+    def child(kind, for_provider: dict[str, Any], **kw: Any) -> dict[str, Any]:
+        return managed(kind, s, {"region": region, **for_provider}, deletion_policy=policy, **kw)
+
+    res = out.resources
+    res["bucket"] = child(S3_BUCKET, {"forceDestroy": not keep, "tags": tags}, external_name=bucket)
+    res["public-access-block"] = child(
+        S3_PUBLIC_ACCESS_BLOCK,
+        {
+            "bucket": bucket,
+            "blockPublicAcls": True,
+            "blockPublicPolicy": True,
+            "ignorePublicAcls": True,
+            "restrictPublicBuckets": True,
+        },
+    )
+    res["ownership-controls"] = child(
+        S3_OWNERSHIP_CONTROLS,
+        {"bucket": bucket, "rule": {"objectOwnership": "BucketOwnerEnforced"}},
+    )
+    res["bucket-policy"] = child(
+        S3_POLICY, {"bucket": bucket, "policy": tls_only_policy(bucket_arn)}
+    )
+    res["lifecycle"] = child(S3_LIFECYCLE, {"bucket": bucket, "rule": lifecycle_rules(spec.plan)})
+
+    enc = spec.parameters.encryption
+    kms_arn: str | None = None
+    if enc.type == "aes256":
+        default = {"sseAlgorithm": "AES256"}
+    elif enc.key and enc.key.existing:
+        kms_arn = enc.key.existing.id
+        default = {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": kms_arn}
+    else:
+        alias = enc.key.managed.alias if enc.key and enc.key.managed else None
+        res["kms-key"] = child(
+            KMS_KEY,
+            {
+                "description": f"S3 bucket {bucket} of {req.claim_namespace}/{req.claim_name}",
+                "enableKeyRotation": True,
+                "deletionWindowInDays": KMS_DELETION_WINDOW_DAYS,
+                "tags": tags,
+            },
+        )
+        res["kms-alias"] = child(
+            KMS_ALIAS,
+            {"targetKeyIdSelector": controller_ref_selector()},
+            external_name=names.managed_kms_alias(s.namingPrefix, alias, req.claim_name, req.uid),
+        )
+        kms_arn = req.observed_field("kms-key", "status.atProvider.arn")
+        default = {"sseAlgorithm": "aws:kms", "kmsMasterKeyIdSelector": controller_ref_selector()}
+    res["encryption"] = child(
+        S3_SSE,
+        {
+            "bucket": bucket,
+            "rule": [
+                {
+                    "applyServerSideEncryptionByDefault": default,
+                    "bucketKeyEnabled": enc.type == "kms",
+                }
+            ],
+        },
+    )
+
+    out.status = {
+        "bucketName": bucket,
+        "bucketArn": req.observed_field("bucket", "status.atProvider.arn") or bucket_arn,
+        "region": region,
+        "plan": spec.plan,
+    }
+    if kms_arn:
+        out.status["kmsKeyArn"] = kms_arn
+    return out
+
+
+def tls_only_policy(bucket_arn: str) -> str:
+    """A bucket policy that denies every request not made over TLS (compact JSON)."""
+    doc = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [bucket_arn, f"{bucket_arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
+    return json.dumps(doc, separators=(",", ":"))
+
+
+def lifecycle_rules(plan: str) -> list[dict[str, Any]]:
+    """Always abort stale multipart uploads; move objects to the plan's storage class."""
+    rules: list[dict[str, Any]] = [
+        {
+            "id": "abort-incomplete-multipart-uploads",
+            "status": "Enabled",
+            "filter": [{"prefix": ""}],
+            "abortIncompleteMultipartUpload": [{"daysAfterInitiation": ABORT_MULTIPART_DAYS}],
+        }
+    ]
+    transition = PLAN_TRANSITIONS[plan]
+    if transition is not None:
+        storage_class, days = transition
+        rules.append(
+            {
+                "id": f"plan-{plan}",
+                "status": "Enabled",
+                "filter": [{"prefix": ""}],
+                "transition": [{"days": days, "storageClass": storage_class}],
+            }
+        )
+    return rules
+
+
+def _keep_immutable(req: Request, spec: Spec, out: Rendered) -> Spec:
+    """Keep region and encryption as the existing bucket has them; warn about the edit."""
+    observed_region = req.observed_field("bucket", "spec.forProvider.region")
+    if observed_region and observed_region != spec.region:
+        out.results.append(
+            Result(
+                Severity.WARNING,
+                f"spec.region is immutable: keeping {observed_region!r}, ignoring {spec.region!r}",
+                "ImmutableField",
+            )
+        )
+        spec = spec.model_copy(update={"region": observed_region})
+    observed_enc = _observed_encryption(req)
+    if observed_enc is not None and observed_enc != spec.parameters.encryption:
+        out.results.append(
+            Result(
+                Severity.WARNING,
+                "spec.parameters.encryption is immutable: keeping the encryption the bucket "
+                "was created with",
+                "ImmutableField",
+            )
+        )
+        params = spec.parameters.model_copy(update={"encryption": observed_enc})
+        spec = spec.model_copy(update={"parameters": params})
+    return spec
+
+
+def _observed_encryption(req: Request) -> Encryption | None:
+    """The encryption the existing SSE configuration was rendered with, if any."""
+    rule = req.observed_field("encryption", "spec.forProvider.rule")
+    if not rule or not isinstance(rule, list):
+        return None
+    default = (rule[0] or {}).get("applyServerSideEncryptionByDefault") or {}
+    if default.get("sseAlgorithm") == "AES256":
+        return Encryption(type="aes256")
+    # A managed key is selected; the provider then also fills in kmsMasterKeyId.
+    if "kmsMasterKeyIdSelector" in default:
+        alias = req.observed_field("kms-alias", "metadata.annotations") or {}
+        user_alias = _user_alias(alias.get("crossplane.io/external-name", ""), req)
+        return Encryption(type="kms", key=EncryptionKey(managed=ManagedKey(alias=user_alias)))
+    if "kmsMasterKeyId" in default:
+        key = EncryptionKey(existing=ExistingKey(id=default["kmsMasterKeyId"]))
+        return Encryption(type="kms", key=key)
+    return None
+
+
+def _user_alias(external_name: str, req: Request) -> str | None:
+    generated = names.managed_kms_alias(req.settings.namingPrefix, None, req.claim_name, req.uid)
+    if not external_name or external_name == generated:
+        return None
+    return external_name.removeprefix("alias/")
+
+
+__all__ = ["ARCHIVE_PLANS", "PLAN_TRANSITIONS", "InputError", "Spec", "render"]

@@ -1,0 +1,77 @@
+"""Provider kinds we render (one table) and the shape every managed resource shares."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal, NamedTuple
+
+from function.settings import Settings
+
+
+class Kind(NamedTuple):
+    api_version: str
+    kind: str
+
+
+# provider-upjet-aws v2: cluster-scoped groups, the storage version of each kind.
+S3_BUCKET = Kind("s3.aws.upbound.io/v1beta2", "Bucket")
+S3_SSE = Kind("s3.aws.upbound.io/v1beta2", "BucketServerSideEncryptionConfiguration")
+S3_PUBLIC_ACCESS_BLOCK = Kind("s3.aws.upbound.io/v1beta1", "BucketPublicAccessBlock")
+S3_OWNERSHIP_CONTROLS = Kind("s3.aws.upbound.io/v1beta2", "BucketOwnershipControls")
+S3_POLICY = Kind("s3.aws.upbound.io/v1beta1", "BucketPolicy")
+# v1beta1 is the storage version of BucketLifecycleConfiguration (v1beta2 is only served).
+S3_LIFECYCLE = Kind("s3.aws.upbound.io/v1beta1", "BucketLifecycleConfiguration")
+KMS_KEY = Kind("kms.aws.upbound.io/v1beta1", "Key")
+KMS_ALIAS = Kind("kms.aws.upbound.io/v1beta1", "Alias")
+IAM_USER = Kind("iam.aws.upbound.io/v1beta1", "User")
+IAM_POLICY = Kind("iam.aws.upbound.io/v1beta1", "Policy")
+IAM_USER_POLICY_ATTACHMENT = Kind("iam.aws.upbound.io/v1beta1", "UserPolicyAttachment")
+IAM_ACCESS_KEY = Kind("iam.aws.upbound.io/v1beta1", "AccessKey")
+RDS_INSTANCE = Kind("rds.aws.upbound.io/v1beta3", "Instance")
+RDS_PARAMETER_GROUP = Kind("rds.aws.upbound.io/v1beta1", "ParameterGroup")
+RDS_SNAPSHOT = Kind("rds.aws.upbound.io/v1beta1", "Snapshot")
+BACKUP_VAULT = Kind("backup.aws.upbound.io/v1beta1", "Vault")
+BACKUP_PLAN = Kind("backup.aws.upbound.io/v1beta2", "Plan")
+BACKUP_SELECTION = Kind("backup.aws.upbound.io/v1beta1", "Selection")
+# provider-sql
+SQL_PROVIDER_CONFIG = Kind("postgresql.sql.crossplane.io/v1alpha1", "ProviderConfig")
+SQL_ROLE = Kind("postgresql.sql.crossplane.io/v1alpha1", "Role")
+SQL_GRANT = Kind("postgresql.sql.crossplane.io/v1alpha1", "Grant")
+
+DeletionPolicy = Literal["Delete", "Orphan"]
+
+
+def managed(
+    kind: Kind,
+    settings: Settings,
+    for_provider: Mapping[str, Any],
+    *,
+    deletion_policy: DeletionPolicy = "Delete",
+    external_name: str | None = None,
+    init_provider: Mapping[str, Any] | None = None,
+    connection_secret: tuple[str, str] | None = None,
+) -> dict[str, Any]:
+    """A provider-upjet-aws managed resource.
+
+    ``connection_secret`` is ``(name, namespace)`` of the Secret the provider writes.
+    """
+    body: dict[str, Any] = {"apiVersion": kind.api_version, "kind": kind.kind}
+    if external_name is not None:
+        body["metadata"] = {"annotations": {"crossplane.io/external-name": external_name}}
+    spec: dict[str, Any] = {
+        "deletionPolicy": deletion_policy,
+        "providerConfigRef": {"name": settings.providerConfigName},
+        "forProvider": dict(for_provider),
+    }
+    if init_provider:
+        spec["initProvider"] = dict(init_provider)
+    if connection_secret is not None:
+        name, namespace = connection_secret
+        spec["writeConnectionSecretToRef"] = {"name": name, "namespace": namespace}
+    body["spec"] = spec
+    return body
+
+
+def controller_ref_selector() -> dict[str, Any]:
+    """Select the one resource of a kind that the same XR composed."""
+    return {"matchControllerRef": True}

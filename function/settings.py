@@ -1,0 +1,109 @@
+"""Operator settings: the function's input, given in each Composition's pipeline step.
+
+The CRD that documents this input is ``package/input/aws.fn.anynines.com_inputs.yaml``.
+Every field has a default that makes the examples work; an operator overrides them in
+the Composition, never in the code.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from function.regions import REGIONS, region_error
+
+INPUT_API_VERSION = "aws.fn.anynines.com/v1beta1"
+INPUT_KIND = "Input"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PostgresqlPlan(_Strict):
+    """One entry of the PostgreSQL plan catalogue."""
+
+    instanceClass: str = Field(pattern=r"^db\.[a-z0-9-]+\.[a-z0-9]+$")
+    allocatedStorage: int = Field(ge=20, le=65536, description="GiB at creation")
+    maxAllocatedStorage: int = Field(ge=20, le=65536, description="GiB storage autoscaling limit")
+    storageType: Literal["gp2", "gp3", "io1", "io2"] = "gp3"
+    multiAz: bool = False
+
+    @model_validator(mode="after")
+    def _max_at_least_allocated(self) -> PostgresqlPlan:
+        if self.maxAllocatedStorage < self.allocatedStorage:
+            raise ValueError("maxAllocatedStorage must be >= allocatedStorage")
+        return self
+
+
+class PostgresqlVersion(_Strict):
+    """An offered PostgreSQL major version."""
+
+    parameterGroupFamily: str = Field(pattern=r"^postgres[0-9]+$")
+
+
+def _default_plans() -> dict[str, PostgresqlPlan]:
+    return {
+        "small": PostgresqlPlan(
+            instanceClass="db.t4g.micro", allocatedStorage=20, maxAllocatedStorage=100
+        ),
+        "medium": PostgresqlPlan(
+            instanceClass="db.m7g.large", allocatedStorage=100, maxAllocatedStorage=500
+        ),
+        "large": PostgresqlPlan(
+            instanceClass="db.m7g.xlarge", allocatedStorage=250, maxAllocatedStorage=1000
+        ),
+        "large-ha": PostgresqlPlan(
+            instanceClass="db.m7g.xlarge",
+            allocatedStorage=250,
+            maxAllocatedStorage=1000,
+            multiAz=True,
+        ),
+    }
+
+
+def _default_versions() -> dict[str, PostgresqlVersion]:
+    return {
+        major: PostgresqlVersion(parameterGroupFamily=f"postgres{major}")
+        for major in ("14", "15", "16", "17")
+    }
+
+
+class PostgresqlSettings(_Strict):
+    plans: dict[str, PostgresqlPlan] = Field(default_factory=_default_plans, min_length=1)
+    versions: dict[str, PostgresqlVersion] = Field(default_factory=_default_versions, min_length=1)
+    dbSubnetGroupName: str = "klutch-postgresql"
+    vpcSecurityGroupIds: list[str] = Field(default_factory=list)
+
+
+class BackupSettings(_Strict):
+    serviceRoleArn: str = Field(
+        default="arn:aws:iam::123456789012:role/service-role/AWSBackupDefaultServiceRole",
+        pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$",
+    )
+
+
+class Settings(_Strict):
+    """The function input (DESIGN section 4)."""
+
+    apiVersion: Literal["aws.fn.anynines.com/v1beta1"] = INPUT_API_VERSION
+    kind: Literal["Input"] = INPUT_KIND
+    metadata: dict | None = None
+
+    providerConfigName: str = Field(default="default", min_length=1, max_length=253)
+    namingPrefix: str = Field(default="klutch", pattern=r"^[a-z][a-z0-9-]{0,14}[a-z0-9]$")
+    defaultRegion: str = "eu-central-1"
+    defaultTags: dict[str, str] = Field(default_factory=lambda: {"managed-by": "klutch"})
+    internalSecretNamespace: str = Field(
+        default="crossplane-system", pattern=r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$"
+    )
+    postgresql: PostgresqlSettings = Field(default_factory=PostgresqlSettings)
+    backup: BackupSettings = Field(default_factory=BackupSettings)
+
+    @field_validator("defaultRegion")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        if value not in REGIONS:
+            raise ValueError(region_error(value))
+        return value

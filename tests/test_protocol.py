@@ -1,0 +1,52 @@
+"""The real server, called over gRPC on 127.0.0.1 as Crossplane calls it."""
+
+from __future__ import annotations
+
+import grpc
+import pytest
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+from crossplane.function.proto.v1beta1 import run_function_pb2 as fnv1beta1
+from crossplane.function.proto.v1beta1 import run_function_pb2_grpc as grpcv1beta1
+
+from tests.conftest import desired, fatal_messages, status
+from tools import xrender
+
+EXAMPLES = xrender.examples()
+
+
+@pytest.mark.parametrize("ex", EXAMPLES, ids=lambda e: e.name)
+def test_every_example_renders_over_grpc_without_fatal(grpc_call, ex):
+    rsp = xrender.render(grpc_call, ex)
+    assert not fatal_messages(rsp)
+    assert rsp.meta.tag == "render"
+
+
+def test_object_storage_example_over_grpc(grpc_call):
+    (ex,) = [e for e in EXAMPLES if e.path.name == "xr.yaml" and "objectstorageinstance/" in e.name]
+    rsp = xrender.render(grpc_call, ex)
+    assert "bucket" in desired(rsp)
+    assert status(rsp)["bucketName"].startswith("klutch-my-s3-instance-")
+
+
+def test_unknown_kind_is_fatal_and_named(grpc_call):
+    xr = {"apiVersion": "anynines.com/v1", "kind": "XRedisInstance", "metadata": {"name": "r"}}
+    rsp = grpc_call(xrender.build_request(xr, {}))
+    (msg,) = fatal_messages(rsp)
+    assert "anynines.com/v1/XRedisInstance" in msg
+    assert "XObjectStorageInstance" in msg
+
+
+def test_empty_request_is_answered_not_crashed(grpc_call):
+    rsp = grpc_call(fnv1.RunFunctionRequest())
+    assert fatal_messages(rsp)
+
+
+def test_v1beta1_protocol_is_served(grpc_address):
+    # Older Crossplane releases speak v1beta1; the SDK serves it beside v1.
+    (ex,) = [e for e in EXAMPLES if e.path.name == "xr.yaml" and "objectstorageinstance/" in e.name]
+    req_v1 = xrender.build_request(ex.xr, xrender.function_input(ex.composition))
+    req = fnv1beta1.RunFunctionRequest()
+    req.ParseFromString(req_v1.SerializeToString())
+    with grpc.insecure_channel(grpc_address) as channel:
+        rsp = grpcv1beta1.FunctionRunnerServiceStub(channel).RunFunction(req, timeout=10)
+    assert "bucket" in rsp.desired.resources

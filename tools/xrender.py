@@ -1,0 +1,304 @@
+"""Offline rendering, the way `crossplane render` does it, without Docker or a cluster.
+
+An example folder holds one or more XRs (``xr*.yaml``), optionally the observed composed
+resources (``observed.yaml``: each with the ``crossplane.io/composition-resource-name``
+annotation, plus connection details under ``render.klutch.anynines.com/connection-details``)
+and the resources the function may require (``required.yaml``). The XR's
+``spec.compositionRef.name`` picks the Composition in ``compositions/``; its pipeline step
+gives the function input.
+
+Used by ``tools/render.py`` (``make render``), the tests and the benchmark.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import yaml
+from crossplane.function import resource
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+COMPOSITIONS = ROOT / "compositions"
+FUNCTION_NAME = "function-klutch-aws"
+NAME_ANNOTATION = "crossplane.io/composition-resource-name"
+CONNECTION_ANNOTATION = "render.klutch.anynines.com/connection-details"
+
+
+def load_all(path: Path) -> list[dict]:
+    with path.open() as f:
+        return [d for d in yaml.safe_load_all(f) if d]
+
+
+def compositions() -> dict[str, dict]:
+    """Every Composition this project ships, by name."""
+    out = {}
+    for path in sorted(COMPOSITIONS.glob("*.yaml")):
+        for doc in load_all(path):
+            if doc.get("kind") == "Composition":
+                out[doc["metadata"]["name"]] = doc
+    return out
+
+
+def function_input(composition: dict) -> dict:
+    for step in composition["spec"]["pipeline"]:
+        if step["functionRef"]["name"] == FUNCTION_NAME:
+            return step.get("input") or {}
+    raise LookupError(
+        f"composition {composition['metadata']['name']} does not call {FUNCTION_NAME}"
+    )
+
+
+@dataclass
+class Example:
+    """One XR to render, with what its folder provides."""
+
+    path: Path
+    xr: dict
+    composition: dict
+    observed: list[dict] = field(default_factory=list)
+    required: list[dict] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return str(self.path.relative_to(ROOT))
+
+
+def examples(root: Path = EXAMPLES) -> list[Example]:
+    comps = compositions()
+    out = []
+    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+        observed = _optional(folder / "observed.yaml")
+        required = _optional(folder / "required.yaml")
+        for path in sorted(folder.glob("xr*.yaml")):
+            xr = load_all(path)[0]
+            ref = (xr.get("spec") or {}).get("compositionRef", {}).get("name")
+            if ref not in comps:
+                raise LookupError(
+                    f"{path}: spec.compositionRef.name {ref!r} is not in compositions/"
+                )
+            out.append(Example(path, xr, comps[ref], observed, required))
+    return out
+
+
+def _optional(path: Path) -> list[dict]:
+    return load_all(path) if path.exists() else []
+
+
+def build_request(
+    xr: dict,
+    function_input: dict,
+    observed: list[dict] | None = None,
+    required: dict[str, list[dict]] | None = None,
+    tag: str = "render",
+) -> fnv1.RunFunctionRequest:
+    """A RunFunctionRequest as Crossplane sends it to the first pipeline step."""
+    req = fnv1.RunFunctionRequest(meta=fnv1.RequestMeta(tag=tag))
+    req.observed.composite.resource.update(xr)
+    for doc in observed or []:
+        meta = doc.get("metadata") or {}
+        annotations = dict(meta.get("annotations") or {})
+        name = annotations.get(NAME_ANNOTATION)
+        if not name:
+            raise ValueError(f"observed {doc.get('kind')} has no {NAME_ANNOTATION} annotation")
+        details = annotations.pop(CONNECTION_ANNOTATION, None)
+        body = {**doc, "metadata": {**meta, "annotations": annotations}}
+        target = req.observed.resources[name]
+        target.resource.update(body)
+        for key, value in (yaml.safe_load(details) if details else {}).items():
+            target.connection_details[key] = str(value).encode()
+    req.input.update(function_input)
+    for name, items in (required or {}).items():
+        bucket = req.required_resources[name]
+        for item in items:
+            bucket.items.add().resource.update(item)
+    return req
+
+
+def select(selector: fnv1.ResourceSelector, candidates: list[dict]) -> list[dict]:
+    """The candidates a ResourceSelector matches, as Crossplane would find them."""
+    out = []
+    for doc in candidates:
+        meta = doc.get("metadata") or {}
+        if doc.get("apiVersion") != selector.api_version or doc.get("kind") != selector.kind:
+            continue
+        if selector.HasField("namespace") and meta.get("namespace") != selector.namespace:
+            continue
+        if selector.HasField("match_name"):
+            if meta.get("name") != selector.match_name:
+                continue
+        else:
+            labels = meta.get("labels") or {}
+            if any(labels.get(k) != v for k, v in selector.match_labels.labels.items()):
+                continue
+        out.append(doc)
+    return out
+
+
+Call = Callable[[fnv1.RunFunctionRequest], fnv1.RunFunctionResponse]
+
+
+def render(call: Call, ex: Example, max_rounds: int = 5) -> fnv1.RunFunctionResponse:
+    """Call the function until its requirements are stable, as Crossplane does."""
+    fn_input = function_input(ex.composition)
+    required: dict[str, list[dict]] = {}
+    rsp = call(build_request(ex.xr, fn_input, ex.observed, required))
+    for _ in range(max_rounds):
+        wanted = {
+            name: select(sel, ex.required) for name, sel in rsp.requirements.resources.items()
+        }
+        if wanted == required:
+            break
+        required = wanted
+        rsp = call(build_request(ex.xr, fn_input, ex.observed, required))
+    return rsp
+
+
+def to_documents(xr: dict, rsp: fnv1.RunFunctionResponse) -> list[dict]:
+    """The XR with its new status, the composed resources, then the results."""
+    composite = resource.struct_to_dict(rsp.desired.composite.resource)
+    out_xr = {
+        "apiVersion": xr["apiVersion"],
+        "kind": xr["kind"],
+        "metadata": {"name": xr["metadata"]["name"]},
+        "status": {**(xr.get("status") or {}), **(composite.get("status") or {})},
+    }
+    if rsp.desired.composite.connection_details:
+        out_xr["metadata"]["annotations"] = {
+            "render.klutch.anynines.com/connection-detail-keys": ",".join(
+                sorted(rsp.desired.composite.connection_details)
+            )
+        }
+    docs = [out_xr]
+    xr_name = xr["metadata"]["name"]
+    for name, r in rsp.desired.resources.items():
+        body = resource.struct_to_dict(r.resource)
+        meta = body.setdefault("metadata", {})
+        meta.setdefault("annotations", {})[NAME_ANNOTATION] = name
+        meta.setdefault("generateName", f"{xr_name}-")
+        meta.setdefault("labels", {})["crossplane.io/composite"] = xr_name
+        docs.append(body)
+    for res in rsp.results:
+        docs.append(
+            {
+                "apiVersion": "render.crossplane.io/v1beta1",
+                "kind": "Result",
+                "severity": fnv1.Severity.Name(res.severity),
+                "message": res.message,
+            }
+        )
+    return docs
+
+
+_FIRST = ("apiVersion", "kind", "metadata", "spec", "status")
+
+
+def tidy(value: Any) -> Any:
+    """Readable YAML: Kubernetes key order first, integral numbers without ``.0``.
+
+    protobuf Structs carry every number as a double and keep no key order.
+    """
+    if isinstance(value, dict):
+        keys = [k for k in _FIRST if k in value] + sorted(k for k in value if k not in _FIRST)
+        return {k: tidy(value[k]) for k in keys}
+    if isinstance(value, list):
+        return [tidy(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def dump(docs: list[dict]) -> str:
+    return "".join("---\n" + yaml.safe_dump(tidy(d), sort_keys=False) for d in docs)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def serve(
+    args: list[str] | None = None, module: str = "function.main", timeout: float = 20.0
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Start a function server on 127.0.0.1 (insecure unless ``args`` say otherwise)."""
+    address = f"127.0.0.1:{free_port()}"
+    cmd = [sys.executable, "-m", module, "--address", address, *(args or ["--insecure"])]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        yield address, proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def wait_ready(stub_call: Call, deadline: float) -> None:
+    """Poll with an empty request until the server answers."""
+    while True:
+        try:
+            stub_call(fnv1.RunFunctionRequest())
+            return
+        except grpc.RpcError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def client(address: str) -> tuple[grpc.Channel, Call]:
+    channel = grpc.insecure_channel(address)
+    stub = grpcv1.FunctionRunnerServiceStub(channel)
+    return channel, lambda req: stub.RunFunction(req, timeout=10)
+
+
+def decode_details(details: dict[str, bytes]) -> dict[str, str]:
+    return {k: v.decode() for k, v in details.items()}
+
+
+def b64(value: str) -> str:
+    return base64.b64encode(value.encode()).decode()
+
+
+def xr_from_claim(claim: dict, uid: str) -> dict:
+    """The cluster-scoped XR Crossplane creates for a namespaced claim."""
+    meta = claim["metadata"]
+    name, namespace = meta["name"], meta.get("namespace", "default")
+    return {
+        "apiVersion": claim["apiVersion"],
+        "kind": "X" + claim["kind"],
+        "metadata": {
+            "name": f"{name}-{uid[:5]}",
+            "uid": uid,
+            "labels": {
+                "crossplane.io/claim-name": name,
+                "crossplane.io/claim-namespace": namespace,
+            },
+        },
+        "spec": {
+            **claim["spec"],
+            "claimRef": {
+                "apiVersion": claim["apiVersion"],
+                "kind": claim["kind"],
+                "name": name,
+                "namespace": namespace,
+            },
+        },
+    }
