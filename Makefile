@@ -6,10 +6,10 @@ STAMP  := $(VENV)/.installed-dev
 IMAGE  ?= function-klutch-aws:dev
 XPKG   ?= _output/function-klutch-aws.xpkg
 
-.PHONY: help venv test render run lint format bench build xpkg clean
+.PHONY: help venv test render run lint format bench build xpkg xpkg-stage xpkg-configuration clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,10 +44,32 @@ build: ## Build the runtime container image (needs docker with a running engine)
 	@docker info >/dev/null 2>&1 || { echo "make build: docker is installed but no Docker engine is running; start one to build $(IMAGE)" >&2; exit 1; }
 	docker build -t $(IMAGE) .
 
-xpkg: build ## Build the Function package with the image embedded (needs the crossplane CLI)
+# Package roots, staged so that each `crossplane xpkg build` sees exactly one package's files.
+PKG_STAGE ?= _output/package
+FN_ROOT  := $(PKG_STAGE)/function
+CFG_ROOT := $(PKG_STAGE)/configuration
+CFG_XPKG ?= _output/configuration-klutch-aws.xpkg
+
+xpkg-stage: ## Stage both package roots under _output/package (needs no tools)
+	rm -rf $(FN_ROOT) $(CFG_ROOT)
+	mkdir -p $(FN_ROOT)/input $(CFG_ROOT)/xrds $(CFG_ROOT)/compositions
+	cp package/crossplane.yaml $(FN_ROOT)/crossplane.yaml
+	cp package/input/*.yaml $(FN_ROOT)/input/
+	cp package/configuration/crossplane.yaml $(CFG_ROOT)/crossplane.yaml
+	cp xrds/*.yaml $(CFG_ROOT)/xrds/
+	cp compositions/*.yaml $(CFG_ROOT)/compositions/
+
+xpkg: ## Build the Function package (image embedded) and the Configuration package (needs the crossplane CLI and docker)
 	@command -v crossplane >/dev/null 2>&1 || { echo "make xpkg: the crossplane CLI is not installed; see https://docs.crossplane.io/latest/cli/" >&2; exit 1; }
-	mkdir -p $(dir $(XPKG))
-	crossplane xpkg build --package-root=package --embed-runtime-image=$(IMAGE) --package-file=$(XPKG)
+	@$(MAKE) --no-print-directory build
+	@$(MAKE) --no-print-directory xpkg-stage
+	crossplane xpkg build --package-root=$(FN_ROOT) --examples-root=$(FN_ROOT)/examples --embed-runtime-image=$(IMAGE) --package-file=$(XPKG)
+	crossplane xpkg build --package-root=$(CFG_ROOT) --examples-root=$(CFG_ROOT)/examples --package-file=$(CFG_XPKG)
+
+xpkg-configuration: ## Build only the Configuration package (needs the crossplane CLI)
+	@command -v crossplane >/dev/null 2>&1 || { echo "make xpkg-configuration: the crossplane CLI is not installed; see https://docs.crossplane.io/latest/cli/" >&2; exit 1; }
+	@$(MAKE) --no-print-directory xpkg-stage
+	crossplane xpkg build --package-root=$(CFG_ROOT) --examples-root=$(CFG_ROOT)/examples --package-file=$(CFG_XPKG)
 
 clean: ## Remove the virtual environment and build output
 	rm -rf $(VENV) _output .pytest_cache .ruff_cache .hypothesis
