@@ -64,3 +64,50 @@ def managed_kms_alias(prefix: str, alias: str | None, claim_name: str, uid: str)
     if alias:
         return f"alias/{alias}"
     return "alias/" + generated(prefix, claim_name, seed=uid, max_len=250)
+
+
+# AWS Backup: vault names [A-Za-z0-9_-]{2,50}; plan, rule and selection names
+# [A-Za-z0-9_.-]{1,50}. One rule serves all four (a hyphenated slug fits every pattern).
+BACKUP_NAME_MAX = 50
+
+
+def backup_name(prefix: str, claim_name: str, uid: str) -> str:
+    """Name of the AWS Backup vault, plan, rule and selection of one ScheduledBackup."""
+    return generated(prefix, claim_name, seed=uid, max_len=BACKUP_NAME_MAX)
+
+
+# --- PostgreSQL on RDS (function/postgresql.py, function/servicebinding.py) ---
+
+PG_IDENTIFIER_MAX = 63  # PostgreSQL identifiers (NAMEDATALEN - 1)
+
+# The per-instance group role that owns every table the bindings create (docs/postgresql-grants.md).
+# A fixed name, so an instance restored from a snapshot keeps working with new bindings.
+PG_GROUP_ROLE = "klutch_app_owner"
+
+
+def rds_parameter_group_name(prefix: str, claim_name: str, uid: str) -> str:
+    return generated(prefix, claim_name, seed=uid, max_len=RDS_IDENTIFIER_MAX)
+
+
+def final_snapshot_identifier(prefix: str, claim_name: str, uid: str) -> str:
+    """The snapshot RDS takes when the instance is deleted: ``<prefix>-<claim>-final-<hash>``."""
+    body = generated(prefix, claim_name, seed=uid, max_len=RDS_IDENTIFIER_MAX - len("-final"))
+    head, _, suffix = body.rpartition("-")
+    return f"{head}-final-{suffix}" if head else f"final-{suffix}"
+
+
+def sql_provider_config_name(uid: str) -> str:
+    """The provider-sql ProviderConfig that reaches one PostgresqlInstance as its master user."""
+    return generated("klutch", "postgresql", seed=uid, max_len=K8S_NAME_MAX)
+
+
+def pg_role_name(prefix: str, namespace: str | None, claim_name: str, uid: str) -> str:
+    """A PostgreSQL login role: lowercase letters, digits and ``_``, letter first, <= 63.
+
+    Never ``pg_*`` or ``rds*`` (reserved by PostgreSQL and RDS): those get a ``u_`` in front.
+    """
+    name = generated(prefix, namespace or "", claim_name, seed=uid, max_len=PG_IDENTIFIER_MAX - 2)
+    name = name.replace("-", "_")
+    if not name[0].isalpha() or name.startswith(("pg_", "rds")):
+        name = "u_" + name
+    return name
