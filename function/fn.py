@@ -12,7 +12,7 @@ from crossplane.function import logging, resource, response
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 
-from function import backup, objectstorage
+from function import backup, objectstorage, objectstoragebinding
 from function.core import (
     CLAIM_API_VERSION,
     Condition,
@@ -31,6 +31,7 @@ Renderer = Callable[[Request], Rendered]
 # XR kind -> renderer. The claim kind is the XR kind without its leading X.
 RENDERERS: dict[str, Renderer] = {
     "XObjectStorageInstance": objectstorage.render,
+    "XObjectStorageBinding": objectstoragebinding.render,
     "XBackup": backup.render_backup,
     "XScheduledBackup": backup.render_scheduled_backup,
 }
