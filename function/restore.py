@@ -1,0 +1,378 @@
+"""PostgresqlInstance ``spec.restore`` -> the rds Instance fields that create it from a backup.
+
+Where each claim field becomes an AWS field (rds Instance v1beta3, all in ``initProvider``):
+- ``restore.backup.arn``                   -> ``snapshotIdentifier`` (ARN or identifier, as given)
+- ``restore.backup.name``                  -> ``snapshotIdentifier`` = the Backup's
+                                              ``status.snapshotIdentifier`` (a required resource)
+- ``restore.pointInTime.sourceInstanceRef`` -> ``restoreToPointInTime.sourceDbInstanceIdentifier``
+                                              = the source XR's ``status.identifier``
+- ``restore.pointInTime.sourceIdentifier``  -> ``restoreToPointInTime.sourceDbInstanceIdentifier``
+- ``restore.pointInTime.time``              -> ``restoreToPointInTime.restoreTime`` (UTC, RFC 3339)
+- ``restore.pointInTime.latest``            -> ``restoreToPointInTime.useLatestRestorableTime``
+
+Why ``initProvider`` and not ``forProvider``: the rds Instance CRD says of ``initProvider``
+"The fields that are in InitProvider are merged into ForProvider when the resource is
+created. The same fields are also added to the terraform ignore_changes hook, to avoid
+updating them after creation." A restore source is a create-time input; in Terraform both
+``snapshot_identifier`` and ``restore_to_point_in_time`` force a new resource when they
+change, so in ``forProvider`` any later difference (an edit, a field the provider
+normalises) would replace the database. In ``initProvider`` it is used once and ignored
+after. The same holds for ``dbName`` and ``username``: a restored instance takes both from
+its source, so ``CREATION_ONLY_FIELDS`` moves them to ``initProvider`` too (else a claim
+whose database name differs from the source's would make Terraform replace the instance).
+
+Determinism and time: the function never reads the clock. A restore time is judged
+against bounds the request itself carries:
+- after this XR's ``metadata.creationTimestamp`` (when the restore was asked for):
+  in the future, fatal;
+- after the source's ``status.latestRestorableTime``: not restorable *yet*; it waits when
+  the time is before the request (AWS catches up within minutes), else fatal;
+- before the source's creation, or before ``latestRestorableTime - retentionDays`` when the
+  source's spec gives ``parameters.backup.retentionDays``: outside the retention, fatal.
+A ``sourceIdentifier`` (an instance this package does not manage) has only the first bound;
+AWS checks the rest and the provider reports it on the Instance.
+
+Immutability: once the rds Instance exists, the restore fields are re-emitted exactly as
+observed (never dropped: dropping them would lift Terraform's ignore_changes) and a changed
+``spec.restore`` is only warned about. ``RESTORE_ANNOTATION`` on the Instance records the
+restore it was created with, so the function can tell an edit from the original.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from function.backup import (
+    K8S_NAME,
+    InstanceRef,
+    claim_namespace,
+    claim_xr_requirement,
+    find_instance,
+    required_one,
+    waiting,
+)
+from function.core import InputError, Rendered, Request, Result, Severity, dig, is_ready, parse
+
+BACKUP_XR_KIND = "XBackup"
+BACKUP_REQUIREMENT = "restore-backup"
+SOURCE_REQUIREMENT = "restore-source"
+RESTORE_ANNOTATION = "klutch.anynines.com/restore"
+# Instance fields the restore source decides; set only at creation when restoring.
+CREATION_ONLY_FIELDS = ("dbName", "username")
+# Instance fields that carry the restore source.
+RESTORE_FIELDS = ("snapshotIdentifier", "restoreToPointInTime")
+
+RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+SNAPSHOT_ARN = re.compile(
+    r"^arn:aws(-cn|-us-gov)?:rds:(?P<region>[a-z0-9-]+):\d{12}:snapshot:[A-Za-z][A-Za-z0-9:-]{0,254}$"
+)
+# Manual (``my-snap``), automated (``rds:db-2025-06-01-03-00``) and AWS Backup
+# (``awsbackup:job-...``) snapshot identifiers.
+SNAPSHOT_ID = re.compile(r"^[A-Za-z][A-Za-z0-9:-]{0,254}$")
+# RDS DB instance identifier: letter first, alnum and single hyphens, no trailing hyphen.
+DB_IDENTIFIER = re.compile(r"^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,62}(?<!-)$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BackupSource(_Strict):
+    name: str | None = Field(default=None, pattern=K8S_NAME, description="a Backup claim")
+    arn: str | None = Field(default=None, description="a DB snapshot ARN or identifier")
+
+    @field_validator("arn")
+    @classmethod
+    def _snapshot(cls, value: str | None) -> str | None:
+        if value is not None and not (SNAPSHOT_ARN.match(value) or SNAPSHOT_ID.match(value)):
+            raise ValueError(
+                "must be a DB snapshot ARN (arn:aws:rds:<region>:<account>:snapshot:<id>) "
+                "or a snapshot identifier"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> BackupSource:
+        if (self.name is None) == (self.arn is None):
+            raise ValueError("set exactly one of 'name' (a Backup) or 'arn' (a snapshot)")
+        return self
+
+
+def parse_time(value: str) -> datetime:
+    """An RFC 3339 timestamp with its offset, as an aware datetime in UTC."""
+    if not RFC3339.match(value):
+        raise ValueError("must be an RFC 3339 timestamp, e.g. 2025-06-01T12:00:00Z")
+    try:
+        return datetime.fromisoformat(value.upper()).astimezone(UTC)
+    except ValueError:
+        raise ValueError("must be an RFC 3339 timestamp, e.g. 2025-06-01T12:00:00Z") from None
+
+
+def utc(moment: datetime) -> str:
+    """The form RDS takes: ``2025-06-01T12:00:00Z`` (fractions kept when given)."""
+    text = moment.astimezone(UTC).isoformat()
+    return text.replace("+00:00", "Z")
+
+
+class PointInTime(_Strict):
+    sourceInstanceRef: InstanceRef | None = None
+    sourceIdentifier: str | None = None
+    time: str | None = None
+    latest: bool | None = None
+
+    @field_validator("sourceIdentifier")
+    @classmethod
+    def _db_identifier(cls, value: str | None) -> str | None:
+        if value is not None and not DB_IDENTIFIER.match(value):
+            raise ValueError(
+                "must be an RDS DB instance identifier (1-63 letters, digits and single "
+                "hyphens, starting with a letter, not ending with a hyphen)"
+            )
+        return value
+
+    @field_validator("time")
+    @classmethod
+    def _rfc3339(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_time(value)
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one_each(self) -> PointInTime:
+        if (self.sourceInstanceRef is None) == (self.sourceIdentifier is None):
+            raise ValueError("set exactly one of 'sourceInstanceRef' or 'sourceIdentifier'")
+        if self.latest is False:
+            raise ValueError("'latest' may only be true; to pick a moment use 'time'")
+        if (self.time is None) == (self.latest is None):
+            raise ValueError("set exactly one of 'time' (RFC 3339) or 'latest: true'")
+        return self
+
+    @property
+    def moment(self) -> datetime | None:
+        return parse_time(self.time) if self.time else None
+
+
+class Restore(_Strict):
+    backup: BackupSource | None = None
+    pointInTime: PointInTime | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Restore:
+        if (self.backup is None) == (self.pointInTime is None):
+            raise ValueError("set exactly one restore mode: 'backup' or 'pointInTime'")
+        return self
+
+    def canonical(self) -> str:
+        """Compact, key-sorted JSON: what the Instance records in ``RESTORE_ANNOTATION``."""
+        body = self.model_dump(mode="json", exclude_none=True)
+        return json.dumps(body, separators=(",", ":"), sort_keys=True)
+
+
+@dataclass
+class Resolved:
+    """What the rds Instance gets from ``spec.restore``."""
+
+    init_provider: dict[str, Any] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def restoring(self) -> bool:
+        return bool(self.init_provider)
+
+
+def resolve(
+    req: Request, out: Rendered, raw: Any, *, region: str, instance_key: str
+) -> Resolved | None:
+    """The restore fields for the Instance, or None while waiting for the source.
+
+    ``raw`` is the XR's ``spec.restore``; ``instance_key`` the key of the rds Instance
+    among the composed resources. Requirements, warnings and waiting conditions go to ``out``;
+    bad input raises InputError naming the field.
+    """
+    observed = req.observed.get(instance_key)
+    if observed is not None:
+        return _as_created(observed.resource, raw, out)
+    if raw is None:
+        return Resolved()
+    spec = parse(Restore, raw, "spec.restore")
+    fields: dict[str, Any] | None
+    if spec.backup is not None:
+        fields = _from_backup(req, out, spec.backup, region)
+    else:
+        assert spec.pointInTime is not None
+        fields = _to_point_in_time(req, out, spec.pointInTime, region)
+    if fields is None:
+        return None
+    return Resolved(fields, {RESTORE_ANNOTATION: spec.canonical()})
+
+
+def _from_backup(
+    req: Request, out: Rendered, src: BackupSource, region: str
+) -> dict[str, Any] | None:
+    if src.arn is not None:
+        m = SNAPSHOT_ARN.match(src.arn)
+        if m and m.group("region") != region:
+            raise InputError(
+                f"spec.restore.backup.arn: the snapshot is in {m.group('region')}, the instance "
+                f"in {region}; copy the snapshot to {region} first"
+            )
+        return {"snapshotIdentifier": src.arn}
+    assert src.name is not None
+    ns = claim_namespace(req, "spec.restore.backup.name")
+    out.requirements[BACKUP_REQUIREMENT] = claim_xr_requirement(BACKUP_XR_KIND, src.name, ns)
+    resolved, backup = required_one(req, BACKUP_REQUIREMENT)
+    where = f"Backup {src.name} in namespace {ns}"
+    if not resolved:
+        waiting(out, f"waiting for {where} (spec.restore.backup.name)")
+        return None
+    if backup is None:
+        waiting(out, f"waiting for {where}: it does not exist (spec.restore.backup.name)")
+        return None
+    snapshot = dig(backup, "status.snapshotIdentifier")
+    if not snapshot or not is_ready(backup):
+        waiting(out, f"waiting for {where}: its snapshot is not available yet")
+        return None
+    backup_region = dig(backup, "status.region")
+    if backup_region and backup_region != region:
+        raise InputError(
+            f"spec.restore.backup.name: {where} is in {backup_region}, the instance in {region}"
+        )
+    return {"snapshotIdentifier": str(snapshot)}
+
+
+def _to_point_in_time(
+    req: Request, out: Rendered, pit: PointInTime, region: str
+) -> dict[str, Any] | None:
+    moment = pit.moment
+    requested = _timestamp(dig(req.xr, "metadata.creationTimestamp"))
+    if moment is not None and requested is not None and moment > requested:
+        raise InputError(
+            f"spec.restore.pointInTime.time: {pit.time} is in the future: after this "
+            f"PostgresqlInstance was requested ({utc(requested)})"
+        )
+    if pit.sourceIdentifier is not None:
+        source_id = pit.sourceIdentifier
+    else:
+        assert pit.sourceInstanceRef is not None
+        field_name = "spec.restore.pointInTime.sourceInstanceRef"
+        src = find_instance(req, out, pit.sourceInstanceRef, field_name, SOURCE_REQUIREMENT)
+        if src is None:
+            return None
+        if src.region != region:
+            raise InputError(
+                f"{field_name}: the source is in {src.region}, the instance in {region}; "
+                "a point-in-time restore stays in the source's region"
+            )
+        if moment is not None and not _within_retention(out, pit, moment, src, requested):
+            return None
+        source_id = str(src.identifier)
+    target: dict[str, Any] = {"sourceDbInstanceIdentifier": source_id}
+    if moment is not None:
+        target["restoreTime"] = utc(moment)
+    else:
+        target["useLatestRestorableTime"] = True
+    return {"restoreToPointInTime": target}
+
+
+def _within_retention(out: Rendered, pit: PointInTime, moment: datetime, src, requested) -> bool:
+    """Check ``moment`` against what the source's XR tells; False while it must wait."""
+    f = "spec.restore.pointInTime.time"
+    created = _timestamp(src.created)
+    if created is not None and moment < created:
+        raise InputError(f"{f}: {pit.time} is before the source instance existed ({src.created})")
+    latest = _timestamp(src.latest_restorable_time)
+    if latest is None:
+        return True
+    if src.retention_days is not None:
+        earliest = latest - timedelta(days=src.retention_days)
+        if moment < earliest:
+            raise InputError(
+                f"{f}: {pit.time} is older than the source's backup retention of "
+                f"{src.retention_days} days (earliest restorable about {utc(earliest)})"
+            )
+    if moment > latest:
+        if requested is None:
+            raise InputError(
+                f"{f}: {pit.time} is after the source's latest restorable time "
+                f"({src.latest_restorable_time})"
+            )
+        waiting(
+            out,
+            f"waiting until the source's latest restorable time "
+            f"({src.latest_restorable_time}) reaches {pit.time}",
+            "WaitingForRestorableTime",
+        )
+        return False
+    return True
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        return None
+
+
+def _as_created(instance: dict[str, Any], raw: Any, out: Rendered) -> Resolved:
+    """The restore the existing Instance was created with, unchanged; warn about any edit."""
+    init = dig(instance, "spec.initProvider") or {}
+    fields = {k: init[k] for k in (*RESTORE_FIELDS, *CREATION_ONLY_FIELDS) if k in init}
+    if not any(k in fields for k in RESTORE_FIELDS):
+        fields = {}  # not a restore: dbName/username stay where the instance renders them
+    recorded = (dig(instance, "metadata.annotations") or {}).get(RESTORE_ANNOTATION)
+    try:
+        current = parse(Restore, raw, "spec.restore").canonical() if raw is not None else None
+    except InputError:
+        current = "invalid"
+    if current != recorded:
+        was = f"restored from {recorded}" if recorded else "created without a restore"
+        out.results.append(
+            Result(
+                Severity.WARNING,
+                f"spec.restore is immutable: the database was {was}; ignoring the change "
+                "(a restore always makes a new PostgresqlInstance)",
+                "ImmutableField",
+            )
+        )
+    return Resolved(fields, {RESTORE_ANNOTATION: recorded} if recorded else {})
+
+
+def apply(instance: dict[str, Any], resolved: Resolved) -> dict[str, Any]:
+    """Merge the restore into a rendered rds Instance (returns it, changed in place).
+
+    The restore fields go to ``initProvider``; when restoring, ``CREATION_ONLY_FIELDS`` move
+    from ``forProvider`` to ``initProvider``.
+    """
+    if resolved.annotations:
+        meta = instance.setdefault("metadata", {})
+        meta.setdefault("annotations", {}).update(resolved.annotations)
+    if not resolved.init_provider:
+        return instance
+    spec = instance.setdefault("spec", {})
+    for_provider = spec.setdefault("forProvider", {})
+    init = spec.setdefault("initProvider", {})
+    for key in CREATION_ONLY_FIELDS:
+        if key in for_provider:
+            init[key] = for_provider.pop(key)
+    init.update(resolved.init_provider)
+    return instance
+
+
+__all__ = [
+    "CREATION_ONLY_FIELDS",
+    "RESTORE_ANNOTATION",
+    "PointInTime",
+    "Resolved",
+    "Restore",
+    "apply",
+    "parse_time",
+    "resolve",
+]
