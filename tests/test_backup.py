@@ -1,0 +1,278 @@
+"""Backup and ScheduledBackup: what each claim field renders, waiting, bad input, schemas."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from function import names
+from function.backup import SCHEDULES, cron_error
+from tests import schemas
+from tests.conftest import desired, fatal_messages, render_local, status, warnings
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE = yaml.safe_load((ROOT / "examples/backup/required.yaml").read_text())
+REQUIRED = {"postgresql-instance": [INSTANCE]}
+IDENT = INSTANCE["status"]["identifier"]
+ARN = INSTANCE["status"]["arn"]
+
+
+def xr(kind: str, **spec) -> dict:
+    return {
+        "apiVersion": "anynines.com/v1",
+        "kind": kind,
+        "metadata": {
+            "name": "nightly-abcde",
+            "uid": "5f0c7c1e-1111-4a47-9c7a-2d1f2e3a4b5c",
+            "labels": {
+                "crossplane.io/claim-name": "nightly",
+                "crossplane.io/claim-namespace": "default",
+            },
+        },
+        "spec": {"instanceRef": {"name": "pg-db"}, **spec},
+    }
+
+
+def not_ready(instance: dict) -> dict:
+    inst = copy.deepcopy(instance)
+    inst["status"]["conditions"] = [{"type": "Ready", "status": "False", "reason": "Creating"}]
+    return inst
+
+
+# --- Backup ----------------------------------------------------------------------------
+
+
+def test_backup_asks_for_the_instance_and_waits():
+    rsp = render_local(xr("XBackup"))
+    sel = rsp.requirements.resources["postgresql-instance"]
+    assert (sel.api_version, sel.kind) == ("anynines.com/v1", "XPostgresqlInstance")
+    assert dict(sel.match_labels.labels) == {
+        "crossplane.io/claim-name": "pg-db",
+        "crossplane.io/claim-namespace": "default",
+    }
+    assert desired(rsp) == {}
+    assert warnings(rsp) == ["waiting for PostgresqlInstance pg-db in namespace default"]
+    (cond,) = rsp.conditions
+    assert cond.message == "waiting for PostgresqlInstance pg-db in namespace default"
+
+
+@pytest.mark.parametrize(
+    ("found", "message"),
+    [
+        ([], "waiting for PostgresqlInstance pg-db in namespace default: it does not exist"),
+        ([not_ready(INSTANCE)], "waiting for PostgresqlInstance pg-db in namespace default to be"),
+    ],
+)
+def test_backup_waits_for_a_missing_or_unready_instance(found, message):
+    rsp = render_local(xr("XBackup"), required={"postgresql-instance": found})
+    assert desired(rsp) == {}
+    assert not fatal_messages(rsp)
+    assert any(w.startswith(message) for w in warnings(rsp)), warnings(rsp)
+
+
+def test_backup_renders_one_retained_snapshot_of_the_instance():
+    rsp = render_local(xr("XBackup"), required=REQUIRED)
+    (snap,) = desired(rsp).values()
+    ident = names.snapshot_identifier("klutch", "nightly", "5f0c7c1e-1111-4a47-9c7a-2d1f2e3a4b5c")
+    assert snap["kind"] == "Snapshot"
+    assert snap["metadata"]["annotations"]["crossplane.io/external-name"] == ident
+    assert snap["spec"]["deletionPolicy"] == "Orphan"
+    assert snap["spec"]["forProvider"]["dbInstanceIdentifier"] == IDENT
+    assert snap["spec"]["forProvider"]["region"] == "eu-central-1"
+    assert schemas.errors(snap) == []
+    assert status(rsp)["snapshotIdentifier"] == ident
+    assert not warnings(rsp)
+
+
+def test_backup_delete_policy_deletes_the_snapshot():
+    rsp = render_local(xr("XBackup", parameters={"deletionPolicy": "Delete"}), required=REQUIRED)
+    assert desired(rsp)["snapshot"]["spec"]["deletionPolicy"] == "Delete"
+
+
+def test_backup_bad_policy_is_fatal_and_lists_allowed_values():
+    rsp = render_local(xr("XBackup", parameters={"deletionPolicy": "Keep"}), required=REQUIRED)
+    (msg,) = fatal_messages(rsp)
+    assert "spec.parameters.deletionPolicy" in msg
+    assert "'Retain'" in msg and "'Delete'" in msg
+
+
+def observed_snapshot(source: str = IDENT) -> list[dict]:
+    return [
+        {
+            "apiVersion": "rds.aws.upbound.io/v1beta1",
+            "kind": "Snapshot",
+            "metadata": {
+                "name": "nightly-abcde-x1",
+                "annotations": {"crossplane.io/composition-resource-name": "snapshot"},
+            },
+            "spec": {"forProvider": {"region": "eu-central-1", "dbInstanceIdentifier": source}},
+            "status": {
+                "atProvider": {
+                    "dbSnapshotArn": "arn:aws:rds:eu-central-1:123456789012:snapshot:s",
+                    "status": "available",
+                },
+                "conditions": [{"type": "Ready", "status": "True", "reason": "Available"}],
+            },
+        }
+    ]
+
+
+def test_backup_status_has_the_arn_and_ready_when_available():
+    rsp = render_local(xr("XBackup"), observed=observed_snapshot(), required=REQUIRED)
+    st = status(rsp)
+    assert st["snapshotArn"] == "arn:aws:rds:eu-central-1:123456789012:snapshot:s"
+    assert st["snapshotStatus"] == "available"
+    assert rsp.desired.resources["snapshot"].ready == 1  # READY_TRUE
+
+
+def test_a_taken_snapshot_outlives_its_instance():
+    # The instance was deleted after the backup: the snapshot stays, unchanged, no warning.
+    rsp = render_local(
+        xr("XBackup"), observed=observed_snapshot("old-db"), required={"postgresql-instance": []}
+    )
+    snap = desired(rsp)["snapshot"]
+    assert snap["spec"]["forProvider"]["dbInstanceIdentifier"] == "old-db"
+    assert snap["spec"]["deletionPolicy"] == "Orphan"
+    assert not warnings(rsp) and not fatal_messages(rsp)
+
+
+def test_a_claimless_backup_is_fatal_naming_instance_ref():
+    body = xr("XBackup")
+    del body["metadata"]["labels"]["crossplane.io/claim-namespace"]
+    (msg,) = fatal_messages(render_local(body))
+    assert msg.startswith("spec.instanceRef:")
+
+
+# --- ScheduledBackup -------------------------------------------------------------------
+
+
+def test_scheduled_backup_renders_vault_plan_selection():
+    rsp = render_local(
+        xr("XScheduledBackup", schedule="hourly", retentionDays=3), required=REQUIRED
+    )
+    out = desired(rsp)
+    assert set(out) == {"vault", "plan", "selection"}
+    name = names.backup_name("klutch", "nightly", "5f0c7c1e-1111-4a47-9c7a-2d1f2e3a4b5c")
+    assert out["vault"]["metadata"]["annotations"]["crossplane.io/external-name"] == name
+    assert out["vault"]["spec"]["deletionPolicy"] == "Orphan"
+    (rule,) = out["plan"]["spec"]["forProvider"]["rule"]
+    assert rule["schedule"] == "cron(0 * ? * * *)"
+    assert rule["lifecycle"] == {"deleteAfter": 3}
+    assert rule["enableContinuousBackup"] is False
+    assert out["plan"]["spec"]["forProvider"]["name"] == name
+    sel = out["selection"]["spec"]["forProvider"]
+    assert sel["resources"] == [ARN]
+    assert sel["iamRoleArn"].endswith(":role/service-role/AWSBackupDefaultServiceRole")
+    for body in out.values():
+        assert body["spec"]["forProvider"]["region"] == "eu-central-1"
+        assert schemas.errors(body) == [], body["kind"]
+    assert status(rsp)["planName"] == name and status(rsp)["vaultName"] == name
+
+
+def test_service_role_comes_from_the_operator_settings():
+    role = "arn:aws:iam::210987654321:role/klutch-backup"
+    rsp = render_local(
+        xr("XScheduledBackup"), {"backup": {"serviceRoleArn": role}}, required=REQUIRED
+    )
+    assert desired(rsp)["selection"]["spec"]["forProvider"]["iamRoleArn"] == role
+
+
+@pytest.mark.parametrize(("schedule", "cron"), SCHEDULES.items())
+def test_named_schedules(schedule, cron):
+    rsp = render_local(xr("XScheduledBackup", schedule=schedule), required=REQUIRED)
+    assert desired(rsp)["plan"]["spec"]["forProvider"]["rule"][0]["schedule"] == cron
+    assert cron_error(cron) is None
+
+
+def test_point_in_time_recovery_turns_on_continuous_backup():
+    spec = {"pointInTimeRecovery": True, "retentionDays": 35}
+    rsp = render_local(xr("XScheduledBackup", **spec), required=REQUIRED)
+    rule = desired(rsp)["plan"]["spec"]["forProvider"]["rule"][0]
+    assert rule["enableContinuousBackup"] is True
+    assert rule["lifecycle"]["deleteAfter"] == 35
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "says"),
+    [
+        ({"retentionDays": 0}, "spec.retentionDays", "greater than or equal to 1"),
+        ({"pointInTimeRecovery": True, "retentionDays": 36}, "spec", "at most 35"),
+        ({"schedule": "weekly"}, "spec.schedule", "'hourly', 'daily' or an AWS cron"),
+        ({"schedule": "cron(0 5 * * *)"}, "spec.schedule", "six fields"),
+        ({"schedule": "cron(0 5 * * * *)"}, "spec.schedule", "exactly one of day-of-month"),
+        ({"schedule": "cron(0 24 ? * * *)"}, "spec.schedule", "invalid hours field"),
+        ({"schedule": "cron(*/15 * ? * * *)"}, "spec.schedule", "at most hourly"),
+        ({"schedule": "cron(0 5 ? FOO * *)"}, "spec.schedule", "invalid month field"),
+        ({"instanceRef": {"name": "Bad_Name"}}, "spec.instanceRef.name", "pattern"),
+        ({"instanceRef": {}}, "spec.instanceRef.name", "Field required"),
+    ],
+)
+def test_scheduled_backup_bad_input_is_fatal_and_named(spec, field, says):
+    rsp = render_local(xr("XScheduledBackup", **spec), required=REQUIRED)
+    (msg,) = fatal_messages(rsp)
+    assert msg.startswith(f"{field}:") and says in msg, msg
+    assert desired(rsp) == {}
+
+
+@pytest.mark.parametrize(
+    "cron",
+    [
+        "cron(0 5 ? * * *)",
+        "cron(30 22 ? * MON-FRI *)",
+        "cron(0 */2 ? * * *)",
+        "cron(15 10 L * ? *)",
+        "cron(0 8 1,15 JAN-MAR ? *)",
+        "cron(0 12 ? * 6L 2025-2030)",
+        "cron(0 12 ? * MON#2 *)",
+        "cron(0 0 15W * ? *)",
+    ],
+)
+def test_valid_aws_cron_expressions(cron):
+    assert cron_error(cron) is None
+    rsp = render_local(xr("XScheduledBackup", schedule=cron), required=REQUIRED)
+    assert not fatal_messages(rsp)
+
+
+def observed_backup_set() -> list[dict]:
+    docs = []
+    for key, kind, version in (
+        ("vault", "Vault", "v1beta1"),
+        ("plan", "Plan", "v1beta2"),
+        ("selection", "Selection", "v1beta1"),
+    ):
+        docs.append(
+            {
+                "apiVersion": f"backup.aws.upbound.io/{version}",
+                "kind": kind,
+                "metadata": {
+                    "name": f"nightly-{key}",
+                    "annotations": {"crossplane.io/composition-resource-name": key},
+                },
+                "spec": {"forProvider": {"region": "eu-central-1"}},
+            }
+        )
+    return docs
+
+
+@pytest.mark.parametrize("found", [[], [not_ready(INSTANCE)]])
+def test_scheduled_backup_keeps_what_exists_while_the_instance_is_gone(found):
+    rsp = render_local(
+        xr("XScheduledBackup"),
+        observed=observed_backup_set(),
+        required={"postgresql-instance": found},
+    )
+    assert set(desired(rsp)) == {"vault", "plan", "selection"}
+    assert warnings(rsp) and warnings(rsp)[0].startswith("waiting for PostgresqlInstance pg-db")
+
+
+def test_rendering_is_deterministic():
+    one = render_local(xr("XScheduledBackup"), required=REQUIRED).SerializeToString(
+        deterministic=True
+    )
+    two = render_local(xr("XScheduledBackup"), required=REQUIRED).SerializeToString(
+        deterministic=True
+    )
+    assert one == two
