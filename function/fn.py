@@ -12,7 +12,7 @@ from crossplane.function import logging, resource, response
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 
-from function import backup, objectstorage, objectstoragebinding
+from function import backup, objectstorage, objectstoragebinding, postgresql, servicebinding
 from function.core import (
     CLAIM_API_VERSION,
     Condition,
@@ -34,6 +34,8 @@ RENDERERS: dict[str, Renderer] = {
     "XObjectStorageBinding": objectstoragebinding.render,
     "XBackup": backup.render_backup,
     "XScheduledBackup": backup.render_scheduled_backup,
+    "XPostgresqlInstance": postgresql.render,
+    "XServiceBinding": servicebinding.render,
 }
 
 _SEVERITY = {
