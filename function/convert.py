@@ -1,0 +1,110 @@
+"""Fast protobuf Struct <-> Python conversion for the hot path of every RunFunction.
+
+``crossplane.function.resource.struct_to_dict`` goes through ``json_format.MessageToDict``
+and ``Struct.update`` through ``well_known_types``: both generic, both several times slower
+than a direct walk. These functions give the same results (``tests/test_convert.py`` checks
+them against ``json_format`` and ``Struct.update``):
+
+- numbers come back as ``float`` (a Struct carries every number as a double); NaN and
+  infinity raise ``ValueError``, as ``MessageToDict`` does;
+- an unset Value and ``null_value`` become ``None``;
+- encoding accepts what ``Struct.update`` accepts (dict, list, tuple, str, bool, int, float,
+  None, and subclasses of those) and raises ``ValueError`` on anything else.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from google.protobuf import struct_pb2
+
+_which = struct_pb2.Value.WhichOneof
+
+
+def value_to_py(v: struct_pb2.Value) -> Any:
+    """One protobuf Value as a plain Python value."""
+    kind = _which(v, "kind")
+    if kind == "string_value":
+        return v.string_value
+    if kind == "struct_value":
+        return {k: value_to_py(x) for k, x in v.struct_value.fields.items()}
+    if kind == "list_value":
+        return [value_to_py(x) for x in v.list_value.values]
+    if kind == "bool_value":
+        return v.bool_value
+    if kind == "number_value":
+        n = v.number_value
+        if math.isinf(n) or math.isnan(n):
+            raise ValueError(f"cannot convert {n} in a Struct to JSON")
+        return n
+    return None  # null_value, or nothing set
+
+
+def struct_to_dict(s: struct_pb2.Struct) -> dict[str, Any]:
+    """Same result as ``json_format.MessageToDict(s)``, several times faster."""
+    return {k: value_to_py(x) for k, x in s.fields.items()}
+
+
+def _set(v: struct_pb2.Value, value: Any) -> None:
+    t = type(value)
+    if t is str:
+        v.string_value = value
+    elif t is dict:
+        sv = v.struct_value
+        if value:
+            fill_struct(sv, value)
+        else:
+            sv.Clear()  # marks the (empty) struct as set
+    elif t is bool:
+        v.bool_value = value
+    elif t is int or t is float:
+        v.number_value = value
+    elif t is list or t is tuple:
+        lv = v.list_value
+        if value:
+            add = lv.values.add
+            for item in value:
+                _set(add(), item)
+        else:
+            lv.Clear()
+    elif value is None:
+        v.null_value = struct_pb2.NULL_VALUE
+    else:
+        _set_other(v, value)
+
+
+def _set_other(v: struct_pb2.Value, value: Any) -> None:
+    """Subclasses (a str enum, an OrderedDict, ...), in ``Struct.update``'s order."""
+    if isinstance(value, bool):
+        v.bool_value = value
+    elif isinstance(value, str):
+        v.string_value = value
+    elif isinstance(value, int | float):
+        v.number_value = value
+    elif isinstance(value, dict | struct_pb2.Struct):
+        v.struct_value.Clear()
+        v.struct_value.update(value)
+    elif isinstance(value, list | tuple | struct_pb2.ListValue):
+        v.list_value.Clear()
+        v.list_value.extend(value)
+    else:
+        raise ValueError("Unexpected type")
+
+
+def fill_struct(s: struct_pb2.Struct, source: Mapping[str, Any]) -> None:
+    """``s.update(source)``, several times faster."""
+    fields = s.fields
+    if len(fields):  # replace, never merge into, a value that is already there
+        for key in source:
+            if key in fields:
+                del fields[key]
+    for key, value in source.items():
+        _set(fields[key], value)
+
+
+def dict_to_struct(source: Mapping[str, Any]) -> struct_pb2.Struct:
+    s = struct_pb2.Struct()
+    fill_struct(s, source)
+    return s

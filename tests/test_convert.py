@@ -1,0 +1,138 @@
+"""function/convert.py gives exactly what json_format and Struct.update give."""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections import OrderedDict
+
+import pytest
+from google.protobuf import json_format, struct_pb2
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from function import convert
+
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.integers(min_value=-(2**53), max_value=2**53)
+    | st.text(max_size=20)
+)
+JSON = st.recursive(
+    SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5)
+    ),
+    max_leaves=30,
+)
+DOCS = st.dictionaries(st.text(max_size=8), JSON, max_size=6)
+
+
+def reference_struct(doc: dict) -> struct_pb2.Struct:
+    s = struct_pb2.Struct()
+    s.update(doc)
+    return s
+
+
+def as_json(value):
+    """What a Struct makes of a Python value: every number a float."""
+    if isinstance(value, dict):
+        return {k: as_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [as_json(v) for v in value]
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    return value
+
+
+@settings(max_examples=150, deadline=None)
+@given(DOCS)
+def test_decode_equals_json_format(doc):
+    s = json_format.ParseDict(doc, struct_pb2.Struct())
+    got = convert.struct_to_dict(s)
+    assert got == json_format.MessageToDict(s, preserving_proto_field_name=True)
+    assert got == as_json(doc)
+    # Same types too (1.0 == 1 == True in Python, so equality alone would not tell).
+    want = json_format.MessageToDict(s)
+    assert [type(v) for v in _leaves(got)] == [type(v) for v in _leaves(want)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(DOCS)
+def test_encode_equals_struct_update_and_round_trips(doc):
+    s = convert.dict_to_struct(doc)
+    assert s == reference_struct(doc)
+    assert s.SerializeToString(deterministic=True) == reference_struct(doc).SerializeToString(
+        deterministic=True
+    )
+    assert json_format.MessageToDict(s) == as_json(doc)
+    assert convert.struct_to_dict(s) == as_json(doc)
+
+
+@settings(max_examples=60, deadline=None)
+@given(DOCS, DOCS)
+def test_fill_replaces_existing_keys_like_update(first, second):
+    ours, ref = convert.dict_to_struct(first), reference_struct(first)
+    convert.fill_struct(ours, second)
+    ref.update(second)
+    assert ours == ref
+
+
+def _leaves(value):
+    if isinstance(value, dict):
+        for _, v in sorted(value.items()):
+            yield from _leaves(v)
+    elif isinstance(value, list):
+        for v in value:
+            yield from _leaves(v)
+    else:
+        yield value
+
+
+def test_empty_containers_are_present_not_unset():
+    s = convert.dict_to_struct({"a": {}, "b": [], "c": [{}, []]})
+    assert s == reference_struct({"a": {}, "b": [], "c": [{}, []]})
+    assert s.fields["a"].WhichOneof("kind") == "struct_value"
+    assert s.fields["b"].WhichOneof("kind") == "list_value"
+    assert convert.struct_to_dict(s) == {"a": {}, "b": [], "c": [{}, []]}
+
+
+def test_subclasses_and_tuples_encode_as_update_does():
+    class Level(enum.StrEnum):
+        READ = "readOnly"
+
+    doc = {"e": Level.READ, "o": OrderedDict(x=1), "t": (1, "a"), "n": None, "b": True}
+    assert convert.dict_to_struct(doc) == reference_struct(doc)
+    assert convert.struct_to_dict(convert.dict_to_struct(doc)) == {
+        "e": "readOnly",
+        "o": {"x": 1.0},
+        "t": [1.0, "a"],
+        "n": None,
+        "b": True,
+    }
+
+
+def test_unsupported_type_raises_value_error_like_update():
+    with pytest.raises(ValueError):
+        reference_struct({"x": object()})
+    with pytest.raises(ValueError):
+        convert.dict_to_struct({"x": object()})
+
+
+@pytest.mark.parametrize("number", [math.inf, -math.inf, math.nan])
+def test_non_finite_numbers_raise_like_message_to_dict(number):
+    s = struct_pb2.Struct()
+    s.fields["x"].number_value = number
+    with pytest.raises(ValueError):
+        json_format.MessageToDict(s)
+    with pytest.raises(ValueError):
+        convert.struct_to_dict(s)
+
+
+def test_unset_value_is_none_like_message_to_dict():
+    s = struct_pb2.Struct()
+    s.fields["x"]  # creates the entry with no kind set
+    assert json_format.MessageToDict(s) == {"x": None}
+    assert convert.struct_to_dict(s) == {"x": None}
