@@ -1,0 +1,143 @@
+"""ServiceBinding: finds its instance, waits plainly, renders a role, sets connection details."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from function import names
+from function.servicebinding import CONNECTION_KEYS, INSTANCE_REQUIREMENT
+from tests.conftest import desired, fatal_messages, render_local, status
+from tools import xrender
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "servicebinding"
+XR = xrender.load_all(EXAMPLES / "xr.yaml")[0]
+INSTANCE = xrender.load_all(EXAMPLES / "required.yaml")[0]
+ROLE = xrender.load_all(EXAMPLES / "observed.yaml")[0]
+
+
+def role_observed(password: str = "example/p@ss:w0rd") -> dict:
+    role = copy.deepcopy(ROLE)
+    ann = role["metadata"]["annotations"]
+    ann[xrender.CONNECTION_ANNOTATION] = (
+        f"username: {ann['crossplane.io/external-name']}\npassword: {password!r}\n"
+    )
+    return role
+
+
+def test_asks_for_the_instance_by_claim_labels_and_waits_plainly():
+    rsp = render_local(XR)
+    sel = rsp.requirements.resources[INSTANCE_REQUIREMENT]
+    assert sel.kind == "XPostgresqlInstance" and sel.api_version == "anynines.com/v1"
+    assert dict(sel.match_labels.labels) == {
+        "crossplane.io/claim-name": "pg-db",
+        "crossplane.io/claim-namespace": "default",
+    }
+    assert not rsp.desired.resources
+    assert any(
+        "waiting for PostgresqlInstance pg-db in namespace default" in r.message
+        for r in rsp.results
+    )
+    assert not fatal_messages(rsp)
+
+
+def test_waits_while_the_instance_is_not_ready():
+    creating = copy.deepcopy(INSTANCE)
+    creating["status"] = {
+        "conditions": [{"type": "Ready", "status": "False", "reason": "Creating"}]
+    }
+    rsp = render_local(XR, required={INSTANCE_REQUIREMENT: [creating]})
+    assert not rsp.desired.resources
+    assert any("to be ready" in r.message for r in rsp.results)
+
+
+def test_role_and_membership_use_the_instance_provider_config():
+    rsp = render_local(XR, required={INSTANCE_REQUIREMENT: [INSTANCE]})
+    out = desired(rsp)
+    assert set(out) == {"role", "group-membership"}
+    role = out["role"]
+    pc = {"name": INSTANCE["status"]["providerConfigName"]}
+    assert role["spec"]["providerConfigRef"] == pc
+    assert out["group-membership"]["spec"]["providerConfigRef"] == pc
+    name = role["metadata"]["annotations"]["crossplane.io/external-name"]
+    assert name == names.pg_role_name("klutch", "default", "pg-binding", XR["metadata"]["uid"])
+    fp = role["spec"]["forProvider"]
+    assert fp["privileges"] == {"login": True, "inherit": True}
+    assert "passwordSecretRef" not in fp  # provider-sql generates the password
+    assert fp["configurationParameters"] == [{"name": "role", "value": names.PG_GROUP_ROLE}]
+    assert role["spec"]["writeConnectionSecretToRef"]["namespace"] == "crossplane-system"
+    assert out["group-membership"]["spec"]["forProvider"] == {
+        "role": name,
+        "memberOf": names.PG_GROUP_ROLE,
+    }
+    assert not rsp.desired.composite.connection_details  # no password yet
+
+
+def test_connection_details_exactly_as_designed():
+    password = "p@ss/w:rd?#%"
+    rsp = render_local(
+        XR, observed=[role_observed(password)], required={INSTANCE_REQUIREMENT: [INSTANCE]}
+    )
+    got = {k: v.decode() for k, v in rsp.desired.composite.connection_details.items()}
+    assert set(got) == set(CONNECTION_KEYS)
+    host = INSTANCE["status"]["address"]
+    user = got["username"]
+    assert got["password"] == got["PGPASSWORD"] == password
+    assert got["host"] == got["PGHOST"] == host
+    assert got["port"] == got["PGPORT"] == "5432"
+    assert got["endpoint"] == f"{host}:5432"
+    assert got["dbname"] == got["PGDATABASE"] == "hospital"
+    assert got["PGUSER"] == user and got["PGSSLMODE"] == "require"
+    assert got["DATABASE_URL"] == got["uri"]
+    uri = urlsplit(got["uri"])
+    assert uri.scheme == "postgresql" and uri.hostname == host and uri.port == 5432
+    assert unquote(uri.password) == password and unquote(uri.username) == user
+    assert uri.path == "/hospital" and uri.query == "sslmode=require"
+    assert got["jdbcUrl"] == f"jdbc:postgresql://{host}:5432/hospital?sslmode=require"
+    assert password not in str(status(rsp)) and all(password not in r.message for r in rsp.results)
+
+
+def test_vanished_instance_keeps_the_role_and_the_secret():
+    first = render_local(
+        XR, observed=[role_observed()], required={INSTANCE_REQUIREMENT: [INSTANCE]}
+    )
+    xr = copy.deepcopy(XR)
+    xr["status"] = status(first)
+    rsp = render_local(xr, observed=[role_observed()], required={INSTANCE_REQUIREMENT: []})
+    assert set(desired(rsp)) == {"role"}  # re-emitted as observed, nothing deleted
+    assert set(rsp.desired.composite.connection_details) == set(CONNECTION_KEYS)
+
+
+def test_bad_input_is_fatal():
+    xr = copy.deepcopy(XR)
+    xr["spec"]["serviceInstanceType"] = "mysql"
+    (msg,) = fatal_messages(render_local(xr))
+    assert msg.startswith("spec.serviceInstanceType") and "'postgresql'" in msg
+    xr = copy.deepcopy(XR)
+    del xr["spec"]["instanceRef"]
+    (msg,) = fatal_messages(render_local(xr))
+    assert msg.startswith("spec.instanceRef")
+
+
+ROLE_RE = r"^[a-z][a-z0-9_]{0,62}$"
+NAME = st.from_regex(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?", fullmatch=True)
+NAMESPACE = st.from_regex(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", fullmatch=True)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    ns=NAMESPACE,
+    name=NAME,
+    uid=st.uuids().map(str),
+    prefix=st.sampled_from(["klutch", "pg-x", "rds1"]),
+)
+def test_role_names_are_valid_postgresql_identifiers(ns, name, uid, prefix):
+    role = names.pg_role_name(prefix, ns, name, uid)
+    assert re.match(ROLE_RE, role), role
+    assert not role.startswith(("pg_", "rds"))
+    assert role == names.pg_role_name(prefix, ns, name, uid)
