@@ -17,7 +17,9 @@ Where each claim field becomes an AWS field (all in ``instance_parameters``, exc
                                         (``DELETION``), and the KMS key's deletion policy
 - ``spec.parameters.tags``           -> ``tags`` (merged over the operator's defaults)
 - ``spec.parameters.encryption``     -> ``kmsKeyId`` / ``kmsKeyIdSelector``, kms Key + Alias
-- ``spec.restore``                   -> accepted here, wired by ``function/restore.py``
+- ``spec.restore``                   -> ``initProvider.snapshotIdentifier`` /
+                                        ``initProvider.restoreToPointInTime``: see
+                                        ``function/restore.py`` (``restore.resolve``, ``apply``)
 
 Besides the rds Instance this renders an rds ParameterGroup (``rds.force_ssl=1``), a
 provider-sql ProviderConfig that logs in as the master user, and the group role that owns
@@ -39,7 +41,7 @@ from pydantic import (
     model_validator,
 )
 
-from function import names
+from function import names, restore
 from function.core import InputError, Rendered, Request, Result, Severity, merge_tags, parse
 from function.objectstorage import (
     KMS_DELETION_WINDOW_DAYS,
@@ -220,7 +222,7 @@ class Spec(BaseModel):
     plan: str
     region: str | None = None
     parameters: Parameters = Field(default_factory=Parameters)
-    # Validated and wired by function/restore.py; ignored here.
+    # Validated and resolved by function/restore.py (restore.Restore).
     restore: dict[str, Any] | None = None
 
     @field_validator("region")
@@ -409,6 +411,10 @@ def render(req: Request) -> Rendered:
     s = req.settings
     plan, version = catalogue_entry(spec, s)
     region = spec.region or s.defaultRegion
+    restored = restore.resolve(req, out, spec.restore, region=region, instance_key="instance")
+    if restored is None:  # waiting for the restore source; create nothing yet
+        out.keep_desired = bool(req.observed)
+        return out
     p = spec.parameters
     rules = DELETION[p.deletionPolicy]
     tags = merge_tags(s, p.tags)
@@ -438,6 +444,7 @@ def render(req: Request) -> Rendered:
     )
     # Records the encryption choice: the provider late-initializes kmsKeyId even for aes256.
     res["instance"]["metadata"] = {"annotations": {ENCRYPTION_ANNOTATION: _encryption_kind(p)}}
+    restore.apply(res["instance"], restored)
     res["parameter-group"] = managed(
         RDS_PARAMETER_GROUP,
         s,
