@@ -1,0 +1,183 @@
+"""The README and the guides tell the truth about this repository.
+
+- every repository path they mention exists, every relative link resolves;
+- every ``make <target>`` they show is a Makefile target;
+- every render excerpt (a code block starting ``# tools/render.py examples/<folder>``) is
+  lines of what rendering that folder really prints, in order (``...`` marks a gap);
+- the developer guide has a table row for every field of every claim's XRD and names
+  every key of every Secret an example renders; the operator guide lists every setting of
+  the function's input with its default.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import BaseModel
+
+from function.settings import Settings
+from tests.conftest import local_call
+from tools import xrender
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DEVELOPER_GUIDE = ROOT / "docs" / "developer-guide.md"
+OPERATOR_GUIDE = ROOT / "docs" / "operator-guide.md"
+TOP = ("examples", "xrds", "compositions", "package", "docs", "function", "tests", "tools")
+FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.S | re.M)
+
+
+def ids(path: Path) -> str:
+    return str(path.relative_to(ROOT))
+
+
+def code(text: str) -> list[str]:
+    """The fenced blocks and inline code spans of a Markdown text."""
+    blocks = FENCE.findall(text)
+    prose = FENCE.sub("", text)
+    return blocks + re.findall(r"`([^`\n]+)`", prose)
+
+
+def mentioned_paths(text: str) -> set[str]:
+    pattern = rf"(?<![\w./-])((?:{'|'.join(TOP)})/[\w./-]*\w|Makefile|Dockerfile|pyproject\.toml)"
+    return {m for chunk in code(text) for m in re.findall(pattern, chunk)}
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=ids)
+def test_every_path_mentioned_exists(doc):
+    text = doc.read_text()
+    missing = sorted(p for p in mentioned_paths(text) if not (ROOT / p).exists())
+    assert missing == []
+    for link in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+        if not re.match(r"[a-z]+:", link):
+            assert (doc.parent / link).exists(), link
+
+
+def make_targets() -> set[str]:
+    return set(re.findall(r"^([a-z][\w-]*):", (ROOT / "Makefile").read_text(), re.M))
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=ids)
+def test_every_make_target_mentioned_exists(doc):
+    shown = {
+        m for c in code(doc.read_text()) for m in re.findall(r"(?:^|[\s;&|(])make ([a-z][\w-]*)", c)
+    }
+    assert shown - make_targets() == set()
+
+
+def test_readme_first_screen_shows_the_two_commands():
+    head = "\n".join((ROOT / "README.md").read_text().splitlines()[:60])
+    assert re.search(r"^make render\b", head, re.M)
+    assert re.search(r"^make test\b", head, re.M)
+
+
+# --------------------------------------------------------------- render excerpts
+
+EXCERPT = re.compile(r"^# (?:\.venv/bin/python )?tools/render\.py (examples/[\w-]+)\s*$")
+
+
+@functools.cache
+def rendered(folder: str) -> list[str]:
+    """What ``tools/render.py <folder>`` prints for that folder, as lines."""
+    out = []
+    for ex in xrender.examples():
+        if str(ex.path.parent.relative_to(ROOT)) == folder:
+            out.append(f"# {ex.name}")
+            out.append(xrender.dump(xrender.to_documents(ex.xr, xrender.render(local_call, ex))))
+    return "\n".join(out).splitlines()
+
+
+def excerpts() -> list[tuple[str, str, list[str]]]:
+    found = []
+    for doc in DOCS:
+        for block in FENCE.findall(doc.read_text()):
+            first, *rest = block.splitlines() or [""]
+            match = EXCERPT.match(first)
+            if match:
+                found.append((ids(doc), match.group(1), rest))
+    return found
+
+
+def test_the_developer_guide_shows_render_excerpts():
+    assert len([e for e in excerpts() if e[0] == ids(DEVELOPER_GUIDE)]) >= 2
+
+
+@pytest.mark.parametrize(("doc", "folder", "lines"), excerpts(), ids=lambda v: str(v)[:50])
+def test_render_excerpts_are_what_render_prints(doc, folder, lines):
+    real = rendered(folder)
+    assert real, f"{doc}: nothing renders from {folder}"
+    at = 0
+    for line in lines:
+        if line.strip() in {"...", "# ..."}:
+            continue
+        try:
+            at = real.index(line.rstrip(), at) + 1
+        except ValueError:
+            pytest.fail(f"{doc}: {line!r} is not (in this order) in tools/render.py {folder}")
+
+
+# --------------------------------------------------------------- field tables and Secret keys
+
+
+def xrd_fields() -> list[tuple[str, str]]:
+    """(claim kind, dotted spec field) of every field of every XRD."""
+    out = []
+
+    def walk(kind: str, node: dict, path: str) -> None:
+        for name, sub in node.get("properties", {}).items():
+            here = f"{path}.{name}"
+            out.append((kind, here))
+            walk(kind, sub.get("items", sub), here + ("[]" if "items" in sub else ""))
+
+    for path in sorted((ROOT / "xrds").glob("*.yaml")):
+        for doc in xrender.load_all(path):
+            schema = doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+            walk(doc["spec"]["claimNames"]["kind"], schema["properties"]["spec"], "spec")
+    return out
+
+
+@pytest.mark.parametrize(("kind", "field"), xrd_fields(), ids=str)
+def test_developer_guide_has_a_row_for_every_claim_field(kind, field):
+    text = DEVELOPER_GUIDE.read_text()
+    assert f"`{kind}`" in text
+    assert re.search(rf"^\| `{re.escape(field)}` \|", text, re.M), f"{kind}: no row for {field}"
+
+
+def secret_keys() -> list[tuple[str, str]]:
+    out = set()
+    for ex in xrender.examples():
+        rsp = xrender.render(local_call, ex)
+        out |= {(ex.xr["kind"][1:], key) for key in rsp.desired.composite.connection_details}
+    return sorted(out)
+
+
+@pytest.mark.parametrize(("kind", "key"), secret_keys(), ids=str)
+def test_developer_guide_names_every_secret_key(kind, key):
+    assert re.search(rf"^\| `{re.escape(key)}` \|", DEVELOPER_GUIDE.read_text(), re.M), kind
+
+
+def settings_paths(model=Settings, prefix: str = "") -> list[tuple[str, object]]:
+    out = []
+    for name, field in model.model_fields.items():
+        if name in {"apiVersion", "kind", "metadata"}:
+            continue
+        default = field.get_default(call_default_factory=True)
+        if isinstance(default, BaseModel):
+            out += settings_paths(type(default), f"{prefix}{name}.")
+        else:
+            out.append((f"{prefix}{name}", default))
+    return out
+
+
+@pytest.mark.parametrize(("path", "default"), settings_paths(), ids=lambda v: str(v)[:40])
+def test_operator_guide_lists_every_setting_with_its_default(path, default):
+    text = OPERATOR_GUIDE.read_text()
+    row = re.search(rf"^\| `{re.escape(path)}` \|([^\n]*)$", text, re.M)
+    assert row, f"no row for {path}"
+    if isinstance(default, str | int | bool) and not isinstance(default, dict):
+        shown = yaml.safe_dump(default).splitlines()[0] if not isinstance(default, str) else default
+        assert f"`{shown}`" in row.group(1), f"{path}: default {default!r} not shown"
