@@ -90,7 +90,8 @@ class BackupSource(_Strict):
     @field_validator("arn")
     @classmethod
     def _snapshot(cls, value: str | None) -> str | None:
-        if value is not None and not (SNAPSHOT_ARN.match(value) or SNAPSHOT_ID.match(value)):
+        is_arn = value is not None and value.startswith("arn:")
+        if value is not None and not (SNAPSHOT_ARN if is_arn else SNAPSHOT_ID).match(value):
             raise ValueError(
                 "must be a DB snapshot ARN (arn:aws:rds:<region>:<account>:snapshot:<id>) "
                 "or a snapshot identifier"
