@@ -36,7 +36,11 @@ format: $(STAMP) ## Apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix function tests tools
 	$(VENV)/bin/ruff format function tests tools
 
-bench: $(STAMP) ## Benchmark over gRPC against a no-op function (not part of test)
+$(VENV)/.installed-bench: $(STAMP)
+	$(PY) -m pip install -q -e '.[dev,bench]'
+	touch $@
+
+bench: $(VENV)/.installed-bench ## Benchmark over gRPC against a no-op function (not part of test)
 	$(PY) tools/bench.py
 
 build: ## Build the runtime container image (needs docker with a running engine)
