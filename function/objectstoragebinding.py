@@ -156,7 +156,9 @@ def render(req: Request) -> Rendered:
             IAM_POLICY,
             s,
             {
-                "description": f"{spec.permissions} access to bucket {instance.bucketName}"
+                # AWS cannot change a policy's description in place: keep it independent
+                # of the permissions, so editing them updates the policy, not replaces it.
+                "description": f"Access to bucket {instance.bucketName}"
                 f" for {namespace}/{req.claim_name}"[:1000],
                 "policy": doc,
                 "tags": tags,
