@@ -10,12 +10,16 @@ them against ``json_format`` and ``Struct.update``):
 - an unset Value and ``null_value`` become ``None``;
 - encoding accepts what ``Struct.update`` accepts (dict, list, tuple, str, bool, int, float,
   None, and subclasses of those) and raises ``ValueError`` on anything else.
+
+``StructView`` goes further for observed composed resources, of which a renderer reads a few
+fields: a read-only Mapping over the Struct that converts a top-level field (``metadata``,
+``spec``, ``status``) to plain Python only when it is first read.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from google.protobuf import struct_pb2
@@ -29,7 +33,8 @@ def value_to_py(v: struct_pb2.Value) -> Any:
     if kind == "string_value":
         return v.string_value
     if kind == "struct_value":
-        return {k: value_to_py(x) for k, x in v.struct_value.fields.items()}
+        fields = v.struct_value.fields  # keys + lookup: map .items() is a slow Python view
+        return {k: value_to_py(fields[k]) for k in fields}
     if kind == "list_value":
         return [value_to_py(x) for x in v.list_value.values]
     if kind == "bool_value":
@@ -44,7 +49,8 @@ def value_to_py(v: struct_pb2.Value) -> Any:
 
 def struct_to_dict(s: struct_pb2.Struct) -> dict[str, Any]:
     """Same result as ``json_format.MessageToDict(s)``, several times faster."""
-    return {k: value_to_py(x) for k, x in s.fields.items()}
+    fields = s.fields
+    return {k: value_to_py(fields[k]) for k in fields}
 
 
 def _set(v: struct_pb2.Value, value: Any) -> None:
@@ -108,3 +114,64 @@ def dict_to_struct(source: Mapping[str, Any]) -> struct_pb2.Struct:
     s = struct_pb2.Struct()
     fill_struct(s, source)
     return s
+
+
+class StructView(Mapping[str, Any]):
+    """A read-only Mapping over a Struct; each top-level value is converted on first access.
+
+    Equal to ``struct_to_dict(s)`` (``==``, iteration, ``get``, ``in``); the values it returns
+    are plain dicts, lists and scalars. It never adds keys to the Struct.
+    """
+
+    __slots__ = ("_done", "_fields")
+
+    def __init__(self, s: struct_pb2.Struct) -> None:
+        self._fields = s.fields
+        self._done: dict[str, Any] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        done = self._done
+        if key in done:
+            return done[key]
+        if not isinstance(key, str) or key not in self._fields:
+            raise KeyError(key)
+        value = done[key] = value_to_py(self._fields[key])
+        return value
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and key in self._fields
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __repr__(self) -> str:
+        return f"StructView({dict(self)!r})"
+
+
+def _field(fields: Any, key: str, kind: str) -> Any:
+    """``fields[key]`` if it is there and of that kind, else None (never adds the key)."""
+    if key not in fields:
+        return None
+    v = fields[key]
+    return getattr(v, kind) if _which(v, "kind") == kind else None
+
+
+def condition_status(s: struct_pb2.Struct, typ: str) -> Any:
+    """``status`` of the first ``status.conditions`` entry of type ``typ``, read in place.
+
+    None when there is no such condition. Same answer as walking ``struct_to_dict(s)``.
+    """
+    status = _field(s.fields, "status", "struct_value")
+    conditions = _field(status.fields, "conditions", "list_value") if status else None
+    if conditions is None:
+        return None
+    for c in conditions.values:
+        if _which(c, "kind") != "struct_value":
+            continue
+        fields = c.struct_value.fields
+        if _field(fields, "type", "string_value") == typ:
+            return value_to_py(fields["status"]) if "status" in fields else None
+    return None

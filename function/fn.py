@@ -8,11 +8,12 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import grpc
-from crossplane.function import logging, resource, response
+from crossplane.function import logging, response
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 
 from function import backup, objectstorage, objectstoragebinding, postgresql, servicebinding
+from function.convert import StructView, condition_status, fill_struct, struct_to_dict
 from function.core import (
     CLAIM_API_VERSION,
     Condition,
@@ -62,7 +63,7 @@ def run(req: fnv1.RunFunctionRequest, log=None) -> fnv1.RunFunctionResponse:
     rsp = response.to(req)
     kind = ""
     try:
-        xr = resource.struct_to_dict(req.observed.composite.resource)
+        xr = struct_to_dict(req.observed.composite.resource)
         kind = str(xr.get("kind") or "")
         renderer = RENDERERS.get(kind)
         if xr.get("apiVersion") != CLAIM_API_VERSION or renderer is None:
@@ -74,10 +75,12 @@ def run(req: fnv1.RunFunctionRequest, log=None) -> fnv1.RunFunctionResponse:
                 f"{CLAIM_API_VERSION} kinds {supported}",
             )
             return rsp
-        settings = parse(Settings, _input(req), "input")
+        settings = _settings(req)
+        observed = _observed(req)
         rendered = renderer(
-            Request(xr=xr, settings=settings, observed=_observed(req), required=_required(req))
+            Request(xr=xr, settings=settings, observed=observed, required=_required(req))
         )
+        _encode(req, rsp, rendered, observed)
     except InputError as err:
         response.fatal(rsp, str(err))
         return rsp
@@ -88,18 +91,35 @@ def run(req: fnv1.RunFunctionRequest, log=None) -> fnv1.RunFunctionResponse:
         rsp = response.to(req)
         response.fatal(rsp, f"internal error rendering {kind or 'request'}: {type(err).__name__}")
         return rsp
-    _encode(req, rsp, rendered)
     return rsp
 
 
 def _input(req: fnv1.RunFunctionRequest) -> dict:
-    return resource.struct_to_dict(req.input) if req.HasField("input") else {}
+    return struct_to_dict(req.input) if req.HasField("input") else {}
+
+
+# Parsed operator settings by the serialized input: one Composition's input is the same on
+# every call, so it is validated once, not on every reconcile. Settings are frozen.
+_SETTINGS: dict[bytes, Settings] = {}
+_SETTINGS_MAX = 64
+
+
+def _settings(req: fnv1.RunFunctionRequest) -> Settings:
+    key = req.input.SerializeToString(deterministic=True) if req.HasField("input") else b""
+    settings = _SETTINGS.get(key)
+    if settings is None:
+        settings = parse(Settings, _input(req), "input")  # InputError is not cached
+        if len(_SETTINGS) >= _SETTINGS_MAX:
+            _SETTINGS.clear()
+        _SETTINGS[key] = settings
+    return settings
 
 
 def _observed(req: fnv1.RunFunctionRequest) -> dict[str, ObservedResource]:
+    # A renderer reads a few fields of a few observed resources: convert only those.
     return {
         name: ObservedResource(
-            resource=resource.struct_to_dict(r.resource),
+            resource=StructView(r.resource),
             connection_details=dict(r.connection_details),
         )
         for name, r in req.observed.resources.items()
@@ -111,7 +131,7 @@ def _required(req: fnv1.RunFunctionRequest) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
     for field in (req.extra_resources, req.required_resources):
         for name, items in field.items():
-            out[name] = [resource.struct_to_dict(i.resource) for i in items.items]
+            out[name] = [struct_to_dict(i.resource) for i in items.items]
     return out
 
 
@@ -128,22 +148,25 @@ def _as_desired(observed: dict) -> dict:
     return body
 
 
-def _encode(req: fnv1.RunFunctionRequest, rsp: fnv1.RunFunctionResponse, out: Rendered) -> None:
+def _encode(
+    req: fnv1.RunFunctionRequest,
+    rsp: fnv1.RunFunctionResponse,
+    out: Rendered,
+    observed: dict[str, ObservedResource],
+) -> None:
     resources = out.resources
     if out.keep_desired:
-        resources = {
-            name: _as_desired(resource.struct_to_dict(r.resource))
-            for name, r in req.observed.resources.items()
-        }
+        resources = {name: _as_desired(o.resource) for name, o in observed.items()}
+    desired = rsp.desired.resources
+    seen = req.observed.resources
     for name, body in resources.items():
-        target = rsp.desired.resources[name]
+        target = desired[name]
         target.resource.Clear()
-        target.resource.update(body)
-        observed = req.observed.resources.get(name)
-        ready = observed is not None and resource.get_condition(observed, "Ready").status == "True"
+        fill_struct(target.resource, body)
+        ready = name in seen and condition_status(seen[name].resource, "Ready") == "True"
         target.ready = fnv1.READY_TRUE if ready else fnv1.READY_FALSE
     if out.status:
-        rsp.desired.composite.resource.update({"status": out.status})
+        fill_struct(rsp.desired.composite.resource, {"status": out.status})
     for key, value in out.connection_details.items():
         rsp.desired.composite.connection_details[key] = value
     for r in out.results:

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from function import convert
+from function.core import dig, is_ready
 
 SCALARS = (
     st.none()
@@ -136,3 +137,67 @@ def test_unset_value_is_none_like_message_to_dict():
     s.fields["x"]  # creates the entry with no kind set
     assert json_format.MessageToDict(s) == {"x": None}
     assert convert.struct_to_dict(s) == {"x": None}
+
+
+CONDITION = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": st.sampled_from(["Ready", "Synced", "Other"]) | SCALARS,
+        "status": st.sampled_from(["True", "False", "Unknown"]) | SCALARS,
+        "reason": st.text(max_size=5),
+    },
+)
+OBSERVED = st.fixed_dictionaries(
+    {},
+    optional={
+        "metadata": DOCS,
+        "spec": DOCS,
+        "status": st.fixed_dictionaries(
+            {}, optional={"conditions": st.lists(CONDITION | SCALARS, max_size=4) | SCALARS}
+        )
+        | SCALARS,
+    },
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(OBSERVED)
+def test_struct_view_equals_struct_to_dict(doc):
+    s = convert.dict_to_struct(doc)
+    want = json_format.MessageToDict(s)
+    view = convert.StructView(s)
+    assert view == want
+    assert dict(view) == want
+    assert len(view) == len(want)
+    assert sorted(view) == sorted(want)
+    for key in ("metadata", "spec", "status", "absent"):
+        assert (key in view) == (key in want)
+        assert view.get(key) == want.get(key)
+    assert s == convert.dict_to_struct(doc)  # reading never adds keys
+
+
+@settings(max_examples=200, deadline=None)
+@given(OBSERVED)
+def test_condition_status_agrees_with_is_ready(doc):
+    s = convert.dict_to_struct(doc)
+    as_dict = json_format.MessageToDict(s)
+    conditions = dig(as_dict, "status.conditions")
+    if not isinstance(conditions, list):  # is_ready would iterate a string or fail on a number
+        conditions = []
+    first = next((c for c in conditions if isinstance(c, dict) and c.get("type") == "Ready"), None)
+    assert convert.condition_status(s, "Ready") == (first.get("status") if first else None)
+    if isinstance(dig(as_dict, "status.conditions"), list | type(None)):
+        assert (convert.condition_status(s, "Ready") == "True") == is_ready(as_dict)
+    assert s == convert.dict_to_struct(doc)
+
+
+def test_struct_view_missing_key_raises_and_adds_nothing():
+    s = convert.dict_to_struct({"spec": {"a": 1}})
+    view = convert.StructView(s)
+    with pytest.raises(KeyError):
+        view["status"]
+    with pytest.raises(KeyError):
+        view[1]
+    assert 1 not in view
+    assert list(s.fields) == ["spec"]
+    assert view["spec"] is view["spec"]  # converted once
