@@ -33,8 +33,7 @@ def value_to_py(v: struct_pb2.Value) -> Any:
     if kind == "string_value":
         return v.string_value
     if kind == "struct_value":
-        fields = v.struct_value.fields  # keys + lookup: map .items() is a slow Python view
-        return {k: value_to_py(fields[k]) for k in fields}
+        return _dict(v.struct_value.fields)
     if kind == "list_value":
         return [value_to_py(x) for x in v.list_value.values]
     if kind == "bool_value":
@@ -47,10 +46,25 @@ def value_to_py(v: struct_pb2.Value) -> Any:
     return None  # null_value, or nothing set
 
 
+def _dict(fields: Any) -> dict[str, Any]:
+    # Keys + lookup (a map's .items() is a slow Python view); strings and nested structs,
+    # most of any Kubernetes object, without a call per value.
+    out = {}
+    for k in fields:
+        v = fields[k]
+        kind = _which(v, "kind")
+        if kind == "string_value":
+            out[k] = v.string_value
+        elif kind == "struct_value":
+            out[k] = _dict(v.struct_value.fields)
+        else:
+            out[k] = value_to_py(v)
+    return out
+
+
 def struct_to_dict(s: struct_pb2.Struct) -> dict[str, Any]:
     """Same result as ``json_format.MessageToDict(s)``, several times faster."""
-    fields = s.fields
-    return {k: value_to_py(fields[k]) for k in fields}
+    return _dict(s.fields)
 
 
 def _set(v: struct_pb2.Value, value: Any) -> None:
@@ -58,27 +72,37 @@ def _set(v: struct_pb2.Value, value: Any) -> None:
     if t is str:
         v.string_value = value
     elif t is dict:
-        sv = v.struct_value
         if value:
-            fill_struct(sv, value)
+            _fill(v.struct_value.fields, value)
         else:
-            sv.Clear()  # marks the (empty) struct as set
+            v.struct_value.Clear()  # marks the (empty) struct as set
     elif t is bool:
         v.bool_value = value
     elif t is int or t is float:
         v.number_value = value
     elif t is list or t is tuple:
-        lv = v.list_value
         if value:
-            add = lv.values.add
+            add = v.list_value.values.add
             for item in value:
                 _set(add(), item)
         else:
-            lv.Clear()
+            v.list_value.Clear()
     elif value is None:
         v.null_value = struct_pb2.NULL_VALUE
     else:
         _set_other(v, value)
+
+
+def _fill(fields: Any, source: Mapping[str, Any]) -> None:
+    # Into an empty map. Strings and non-empty dicts without a call per value.
+    for key, value in source.items():
+        t = type(value)
+        if t is str:
+            fields[key].string_value = value
+        elif t is dict and value:
+            _fill(fields[key].struct_value.fields, value)
+        else:
+            _set(fields[key], value)
 
 
 def _set_other(v: struct_pb2.Value, value: Any) -> None:
@@ -106,8 +130,7 @@ def fill_struct(s: struct_pb2.Struct, source: Mapping[str, Any]) -> None:
         for key in source:
             if key in fields:
                 del fields[key]
-    for key, value in source.items():
-        _set(fields[key], value)
+    _fill(fields, source)
 
 
 def dict_to_struct(source: Mapping[str, Any]) -> struct_pb2.Struct:
