@@ -420,16 +420,23 @@ def throughput(servers: dict[str, Server], data: bytes, seconds: float) -> dict[
     return {name: done[name] / spent[name] for name in servers}
 
 
-def cold(case: Case, warmup: int, flip: bool) -> dict[str, dict]:
-    """Fresh process per server: start-up to the first call of this kind, RSS after warm-up."""
-    out = {}
+def cold(case: Case, warmup: int, starts: int) -> dict[str, dict]:
+    """Fresh processes: start-up to the first call of this kind (median of ``starts``,
+    alternating servers), RSS after warm-up (of the last process)."""
+    startup: dict[str, list[float]] = {name: [] for name in SERVERS}
+    rss: dict[str, float] = {}
     modules = {"function": FUNCTION_MODULE, "noop": NOOP_MODULE}
-    for name in reversed(SERVERS) if flip else SERVERS:
-        with start(name, modules[name], case.request) as server:
-            for _ in range(warmup):
-                server.call(case.request)
-            out[name] = {"startup_s": server.startup_s, "rss_mb": server.rss_mb()}
-    return out
+    for i in range(starts):
+        for name in reversed(SERVERS) if i % 2 else SERVERS:
+            with start(name, modules[name], case.request) as server:
+                startup[name].append(server.startup_s)
+                if i == starts - 1:
+                    for _ in range(warmup):
+                        server.call(case.request)
+                    rss[name] = server.rss_mb()
+    return {
+        name: {"startup_s": percentile(startup[name], 50), "rss_mb": rss[name]} for name in SERVERS
+    }
 
 
 # --------------------------------------------------------------------------- report
@@ -603,6 +610,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--calls", type=int, default=1500, help="sequential calls per kind/server")
     ap.add_argument("--seconds", type=float, default=2.0, help="throughput time per kind/server")
     ap.add_argument("--warmup", type=int, default=200, help="calls before reading RSS")
+    ap.add_argument("--starts", type=int, default=3, help="fresh starts per kind/server")
     ap.add_argument("--kinds", default="", help="comma-separated XR kinds to measure (default all)")
     ap.add_argument("--no-docs", action="store_true", help="don't update docs/ (plot, figures)")
     args = ap.parse_args(argv)
@@ -621,14 +629,14 @@ def main(argv: list[str] | None = None) -> int:
     print("kinds:", ", ".join(f"{c.label} ({len(c.request)} B)" for c in main_cases))
 
     rows: list[dict] = []
-    for i, case in enumerate(main_cases):
+    for case in main_cases:
         rows.append(
             {
                 "label": case.label,
                 "kind": case.kind,
                 "resources": case.resources,
                 "bytes": len(case.request),
-                **cold(case, args.warmup, flip=bool(i % 2)),
+                **cold(case, args.warmup, args.starts),
             }
         )
     series_rows: list[dict] = []
@@ -664,7 +672,8 @@ def main(argv: list[str] | None = None) -> int:
             f"Python {info['python']}, grpcio {info['grpcio']}, protobuf {info['protobuf']}; "
             f"load average {info['load_before']:.2f} before, {info['load_after']:.2f} after. "
             f"{args.calls} sequential calls per kind and server, {CONCURRENCY} client threads "
-            f"for {args.seconds:.1f} s per kind and server.",
+            f"for {args.seconds:.1f} s per kind and server, start-up the median of "
+            f"{args.starts} fresh starts.",
             table(rows),
             series_table(series_rows),
             f"RSS of the long-running servers after every kind: function {warm['function']:.1f} "
