@@ -5,6 +5,7 @@ and ``Struct.update`` through ``well_known_types``: both generic, both several t
 than a direct walk. These functions give the same results (``tests/test_convert.py`` checks
 them against ``json_format`` and ``Struct.update``):
 
+- keys come back sorted (``MessageToDict`` gives the map's arbitrary order);
 - numbers come back as ``float`` (a Struct carries every number as a double); NaN and
   infinity raise ``ValueError``, as ``MessageToDict`` does;
 - an unset Value and ``null_value`` become ``None``;
@@ -48,9 +49,11 @@ def value_to_py(v: struct_pb2.Value) -> Any:
 
 def _dict(fields: Any) -> dict[str, Any]:
     # Keys + lookup (a map's .items() is a slow Python view); strings and nested structs,
-    # most of any Kubernetes object, without a call per value.
+    # most of any Kubernetes object, without a call per value. Sorted keys: a protobuf map
+    # has no order (a copy of the same request can iterate differently), a dict has one, and
+    # renderers iterate dicts (error messages, statements): same request, same bytes.
     out = {}
-    for k in fields:
+    for k in sorted(fields):
         v = fields[k]
         kind = _which(v, "kind")
         if kind == "string_value":
@@ -165,7 +168,7 @@ class StructView(Mapping[str, Any]):
         return isinstance(key, str) and key in self._fields
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._fields)
+        return iter(sorted(self._fields))
 
     def __len__(self) -> int:
         return len(self._fields)

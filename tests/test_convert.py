@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import enum
+import json
 import math
 from collections import OrderedDict
 
@@ -201,3 +203,15 @@ def test_struct_view_missing_key_raises_and_adds_nothing():
     assert 1 not in view
     assert list(s.fields) == ["spec"]
     assert view["spec"] is view["spec"]  # converted once
+
+
+@settings(max_examples=100, deadline=None)
+@given(DOCS)
+def test_keys_come_back_sorted_whatever_the_map_order(doc):
+    s = convert.dict_to_struct(doc)
+    again = copy.deepcopy(s)  # a copy may iterate its map in another order
+    for one in (s, again):
+        got = convert.struct_to_dict(one)
+        assert list(got) == sorted(got)
+        assert list(convert.StructView(one)) == sorted(got)
+    assert json.dumps(convert.struct_to_dict(s)) == json.dumps(convert.struct_to_dict(again))
