@@ -488,8 +488,14 @@ def series_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def checks(rows: list[dict], series: list[dict]) -> list[tuple[bool, str]]:
-    out = []
+def checks(rows: list[dict], series: list[dict], forbidden: list[str]) -> list[tuple[bool, str]]:
+    out = [
+        (
+            not forbidden,
+            f"run-time import graph has none of {', '.join(NOT_AT_RUN_TIME)}"
+            + (f" (found: {', '.join(forbidden)})" if forbidden else ""),
+        )
+    ]
     for r in rows:
         f, o = r["function"], r["noop"]
         name = r["label"]
@@ -528,6 +534,22 @@ def checks(rows: list[dict], series: list[dict]) -> list[tuple[bool, str]]:
             )
         )
     return out
+
+
+# Test and tool dependencies that must never be in the server's import graph.
+NOT_AT_RUN_TIME = ("boto3", "botocore", "moto", "hypothesis", "yaml", "jsonschema", "matplotlib")
+
+
+def runtime_imports() -> list[str]:
+    """The forbidden top-level packages a fresh ``import function.main`` pulls in."""
+    code = (
+        "import sys, function.main; print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.split()
+    return [m for m in NOT_AT_RUN_TIME if m in out]
 
 
 def machine() -> dict[str, Any]:
@@ -667,7 +689,7 @@ def main(argv: list[str] | None = None) -> int:
         warm = {name: s.rss_mb() for name, s in servers.items()}
 
     info["load_after"] = os.getloadavg()[0]
-    results = checks(rows, series_rows)
+    results = checks(rows, series_rows, runtime_imports())
     text = "\n\n".join(
         part
         for part in (
