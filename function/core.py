@@ -92,22 +92,29 @@ class Request:
     required: Mapping[str, list[dict]] = field(default_factory=dict)
 
     @property
+    def metadata(self) -> Mapping[str, Any]:
+        """The XR's metadata; empty when absent or not an object (never trust the request)."""
+        meta = self.xr.get("metadata")
+        return meta if isinstance(meta, Mapping) else {}
+
+    @property
+    def labels(self) -> Mapping[str, Any]:
+        labels = self.metadata.get("labels")
+        return labels if isinstance(labels, Mapping) else {}
+
+    @property
     def uid(self) -> str:
         """Seed of every generated name: the XR's uid, or its name before it has one."""
-        meta = self.xr.get("metadata") or {}
-        return str(meta.get("uid") or meta.get("name") or "")
+        meta = self.metadata
+        return _text(meta.get("uid")) or _text(meta.get("name"))
 
     @property
     def claim_name(self) -> str:
-        meta = self.xr.get("metadata") or {}
-        labels = meta.get("labels") or {}
-        return str(labels.get(CLAIM_NAME_LABEL) or meta.get("name") or "")
+        return _text(self.labels.get(CLAIM_NAME_LABEL)) or _text(self.metadata.get("name"))
 
     @property
     def claim_namespace(self) -> str | None:
-        labels = (self.xr.get("metadata") or {}).get("labels") or {}
-        ns = labels.get(CLAIM_NAMESPACE_LABEL)
-        return str(ns) if ns else None
+        return _text(self.labels.get(CLAIM_NAMESPACE_LABEL)) or None
 
     def observed_field(self, name: str, path: str) -> Any:
         """A field of an observed composed resource, or None."""
@@ -128,6 +135,11 @@ class Rendered:
     # When set, ``resources`` is ignored and every observed composed resource is
     # re-emitted unchanged, so nothing is deleted while a dependency is unavailable.
     keep_desired: bool = False
+
+
+def _text(value: Any) -> str:
+    """A string from the request, or "" (``str()`` of an object is not stable: key order)."""
+    return value if isinstance(value, str) else ""
 
 
 def dig(obj: Any, path: str) -> Any:

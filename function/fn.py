@@ -64,11 +64,12 @@ def run(req: fnv1.RunFunctionRequest, log=None) -> fnv1.RunFunctionResponse:
     kind = ""
     try:
         xr = struct_to_dict(req.observed.composite.resource)
-        kind = str(xr.get("kind") or "")
+        # Only strings are echoed: a junk object's key order is not stable between calls.
+        kind = _text(xr.get("kind"))
         renderer = RENDERERS.get(kind)
         if xr.get("apiVersion") != CLAIM_API_VERSION or renderer is None:
             supported = ", ".join(sorted(RENDERERS))
-            got = f"{xr.get('apiVersion')}/{kind}" if kind else "nothing"
+            got = f"{_text(xr.get('apiVersion'))}/{kind}" if kind else "nothing"
             response.fatal(
                 rsp,
                 f"unsupported composite resource {got}: this function renders "
@@ -92,6 +93,10 @@ def run(req: fnv1.RunFunctionRequest, log=None) -> fnv1.RunFunctionResponse:
         response.fatal(rsp, f"internal error rendering {kind or 'request'}: {type(err).__name__}")
         return rsp
     return rsp
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
 
 
 def _input(req: fnv1.RunFunctionRequest) -> dict:
