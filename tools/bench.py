@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import dataclasses
 import json
 import os
 import platform
@@ -251,6 +252,20 @@ def scoped(n: int) -> list[dict]:
     ]
 
 
+KMS_KEY_ARN = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def with_kms_bucket(ex: xrender.Example) -> xrender.Example:
+    """The binding's example with its bucket encrypted by a managed KMS key (and Ready)."""
+    required = copy.deepcopy(ex.required)
+    for doc in required:
+        if doc.get("kind") == "XObjectStorageInstance":
+            params = doc.setdefault("spec", {}).setdefault("parameters", {})
+            params["encryption"] = {"type": "kms", "key": {"managed": {}}}
+            doc.setdefault("status", {})["kmsKeyArn"] = KMS_KEY_ARN
+    return dataclasses.replace(ex, required=required)
+
+
 def label(kind: str, xr: dict) -> str:
     claim = kind.removeprefix("X")
     text = json.dumps(xr.get("spec") or {})
@@ -270,12 +285,15 @@ def cases() -> tuple[list[Case], list[Case], list[str]]:
             continue
         try:
             if kind == BINDING_KIND:
+                kms_ex = with_kms_bucket(ex)
                 for n in PREFIX_COUNTS:
-                    xr = copy.deepcopy(ex.xr)
+                    xr = copy.deepcopy(kms_ex.xr)
                     xr["spec"]["scopedAccess"] = scoped(n)
-                    req, count = prepare(ex, xr)
+                    req, count = prepare(kms_ex, xr)
+                    if b"kms:Decrypt" not in fn.run(req).SerializeToString():
+                        notes.append(f"{kind} {n} prefixes: the policy has no KMS statement")
                     case = Case(
-                        f"{label(kind, xr)} {n} prefixes",
+                        f"{label(kind, xr)} +KMS {n} prefixes",
                         kind,
                         req.SerializeToString(),
                         count,
