@@ -177,6 +177,33 @@ def catalogue(kind: str) -> dict[tuple[str, ...], list[str]]:
     }
 
 
+# Fields the function checks more strictly than the kind's XRD can or does; valid specs take
+# the examples' values there (or omit the field). The windows are a gap in the XRD (CEL could
+# check them: a strict xfail below); the restore source needs the required resources (does
+# the Backup exist, same region, time after creation), and reserved database names are a
+# long list: both are the function's job.
+XRD_GAPS: dict[str, set[tuple[str, ...]]] = {
+    "XPostgresqlInstance": {
+        ("spec", "parameters", "backup", "window"),
+        ("spec", "parameters", "maintenanceWindow"),
+        ("spec", "parameters", "databaseName"),
+        ("spec", "restore"),
+    },
+}
+
+
+@functools.cache
+def _example_values(kind: str, path: tuple[str, ...]) -> list:
+    out = []
+    for ex in _examples_of(kind):
+        value: Any = ex.xr
+        for part in path:
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is not None and value not in out:
+            out.append(value)
+    return out
+
+
 def valid(schema: dict, path: tuple[str, ...], kind: str) -> st.SearchStrategy:
     """Values that pass ``schema`` (OpenAPI); CEL rules are checked afterwards."""
     if path in pinned(kind):
@@ -185,6 +212,9 @@ def valid(schema: dict, path: tuple[str, ...], kind: str) -> st.SearchStrategy:
         return st.sampled_from(schema["enum"])
     if path in catalogue(kind):
         return st.sampled_from(catalogue(kind)[path])
+    if path in XRD_GAPS.get(kind, ()):
+        values = _example_values(kind, path)
+        return st.sampled_from(values) if values else st.nothing()
     typ = schema.get("type")
     if typ == "object" or (typ is None and "properties" in schema):
         return _object(schema, path, kind)
@@ -405,6 +435,7 @@ _DROP = object()
 @given(data=st.data())
 def test_specs_breaking_the_openapi_schema_are_fatal_naming_the_field(kind, data):
     xr = data.draw(xrs(kind), label="valid xr")
+    assume(not violations(kind, xr))
     spec = xr["spec"]
     sites = _sites(spec_schema(kind), spec, ("spec",))
     drops = [
@@ -624,3 +655,25 @@ def _region_enum_cases() -> list:
 def test_the_xrd_accepts_exactly_the_regions_the_function_accepts(kind):
     # Found by the generator: an XRD-valid spec must not be rejected by the function.
     assert spec_schema(kind)["properties"]["region"].get("enum") == list(REGIONS)
+
+
+_PG = "XPostgresqlInstance"
+
+
+@pytest.mark.skipif(_PG not in KINDS, reason="no PostgresqlInstance yet")
+@pytest.mark.xfail(
+    strict=True,
+    reason="xrds/postgresqlinstance.yaml checks backup.window and maintenanceWindow with a "
+    "pattern only; the function (AWS) needs at least 30 minutes, so kubectl accepts a claim "
+    "the function then rejects",
+)
+@pytest.mark.parametrize(
+    "parameters",
+    [{"backup": {"window": "00:00-00:00"}}, {"maintenanceWindow": "mon:00:00-mon:00:00"}],
+    ids=["backup-window", "maintenance-window"],
+)
+def test_postgres_xrd_rejects_windows_the_function_rejects(parameters):
+    xr = copy.deepcopy(example_xrs(_PG)[0])
+    xr["spec"]["parameters"] = parameters
+    assert fatal_messages(render(_PG, xr)), "precondition: the function rejects it"
+    assert openapi_errors(_PG, xr["spec"]) or violations(_PG, xr)
