@@ -84,7 +84,10 @@ def fn_input(kind: str) -> dict:
 
 def required_candidates(kind: str) -> list[dict]:
     """What Crossplane could return for the kind's requirements (from examples' required.yaml)."""
-    return [doc for ex in _examples_of(kind) for doc in ex.required]
+    out: list[dict] = []
+    for ex in _examples_of(kind):  # examples of one folder share its required.yaml
+        out += [doc for doc in ex.required if doc not in out]
+    return out
 
 
 def _refs(value: Any, path: tuple[str, ...], out: dict) -> None:
