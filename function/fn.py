@@ -5,7 +5,7 @@ All protobuf handling lives here; renderers are pure functions of ``core.Request
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import grpc
 from crossplane.function import logging, response
@@ -144,7 +144,7 @@ def _required(req: fnv1.RunFunctionRequest) -> dict[str, list[dict]]:
 _SERVER_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields")
 
 
-def _as_desired(observed: dict) -> dict:
+def _as_desired(observed: Mapping) -> dict:
     """An observed composed resource, re-emitted unchanged (no status, no server metadata)."""
     body = {k: v for k, v in observed.items() if k != "status"}
     meta = {k: v for k, v in (observed.get("metadata") or {}).items() if k not in _SERVER_METADATA}
