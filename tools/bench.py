@@ -325,6 +325,11 @@ class Server:
     startup_s: float
     stderr: list[str] = field(default_factory=list)
 
+    def cpu_s(self) -> float:
+        """User + system CPU seconds of the server process so far."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss_mb(self) -> float:
         text = Path(f"/proc/{self.proc.pid}/status").read_text()
         kb = int(re.search(r"^VmRSS:\s+(\d+) kB", text, re.M).group(1))
@@ -427,18 +432,25 @@ def _burst(server: Server, data: bytes, seconds: float) -> tuple[int, float]:
     return sum(counts), time.perf_counter() - t0
 
 
-def throughput(servers: dict[str, Server], data: bytes, seconds: float) -> dict[str, float]:
+def throughput(servers: dict[str, Server], data: bytes, seconds: float) -> dict[str, dict]:
     """Calls per second with CONCURRENCY client threads: ``seconds`` per server, in short
-    slices A B B A A B B A, so load from other processes hits both servers alike."""
+    slices A B B A A B B A, so load from other processes hits both servers alike; and the
+    server's CPU time per call meanwhile (steadier than calls/s on a shared machine)."""
     done = {name: 0 for name in servers}
     spent = {name: 0.0 for name in servers}
+    cpu = {name: 0.0 for name in servers}
     names = list(servers)
     order = [*names, *reversed(names)] * THROUGHPUT_ROUNDS
     for name in order:
+        c0 = servers[name].cpu_s()
         n, t = _burst(servers[name], data, seconds / (2 * THROUGHPUT_ROUNDS))
+        cpu[name] += servers[name].cpu_s() - c0
         done[name] += n
         spent[name] += t
-    return {name: done[name] / spent[name] for name in servers}
+    return {
+        name: {"rps": done[name] / spent[name], "cpu_us": cpu[name] / done[name] * 1e6}
+        for name in servers
+    }
 
 
 def cold(case: Case, warmup: int, starts: int) -> dict[str, dict]:
@@ -470,9 +482,9 @@ def ratio(a: float, b: float) -> float:
 def table(rows: list[dict]) -> str:
     head = (
         "| kind | res | p50 ms fn / noop | p99 ms fn / noop (x) | calls/s fn / noop (x) "
-        "| start-up s fn / noop | RSS MB fn / noop (+MB) |"
+        "| server CPU µs/call fn / noop | start-up s fn / noop | RSS MB fn / noop (+MB) |"
     )
-    lines = [head, "|" + "---|" * 7]
+    lines = [head, "|" + "---|" * 8]
     for r in rows:
         f, o = r["function"], r["noop"]
         lines.append(
@@ -480,6 +492,7 @@ def table(rows: list[dict]) -> str:
             f"| {f['p50_ms']:.2f} / {o['p50_ms']:.2f} "
             f"| {f['p99_ms']:.2f} / {o['p99_ms']:.2f} ({ratio(f['p99_ms'], o['p99_ms']):.2f}) "
             f"| {f['rps']:.0f} / {o['rps']:.0f} ({ratio(f['rps'], o['rps']):.2f}) "
+            f"| {f['cpu_us']:.0f} / {o['cpu_us']:.0f} "
             f"| {f['startup_s']:.2f} / {o['startup_s']:.2f} "
             f"| {f['rss_mb']:.1f} / {o['rss_mb']:.1f} (+{f['rss_mb'] - o['rss_mb']:.1f}) |"
         )
@@ -692,7 +705,7 @@ def main(argv: list[str] | None = None) -> int:
             seq = sequential([(n, s, case.request) for n, s in servers.items()], args.calls)
             tput = throughput(servers, case.request, args.seconds)
             for name in SERVERS:
-                row[name].update(seq[name], rps=tput[name])
+                row[name].update(seq[name], **tput[name])
             print(f"  {case.label}: done", flush=True)
         if series_cases:  # every prefix count in one interleaved loop, so they compare
             lanes = [(str(c.prefixes), f_server, c.request) for c in series_cases]
