@@ -21,7 +21,6 @@ to search with fresh randomness, ``quick`` for 50 examples while editing.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import functools
 import os
@@ -273,18 +272,18 @@ def xrs(draw, kind: str, spec: st.SearchStrategy | None = None) -> dict:
 
 # --------------------------------------------------------------------------- calling the function
 
-_LOOP = asyncio.new_event_loop()
 _SERVICER = fn.FunctionRunner()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _close_loop():
-    yield
-    _LOOP.close()
-
-
 def via_servicer(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
-    return _LOOP.run_until_complete(_SERVICER.RunFunction(req, None))
+    """The servicer's ``RunFunction``, driven without an event loop (it awaits nothing)."""
+    coro = _SERVICER.RunFunction(req, None)
+    try:
+        coro.send(None)
+    except StopIteration as done:
+        return done.value
+    coro.close()
+    raise AssertionError("RunFunction awaited something: drive it with an event loop")
 
 
 def answer(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
