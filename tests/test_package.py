@@ -273,16 +273,7 @@ def test_example_apps_read_a_secret_a_claim_of_their_folder_writes(path, doc):
 def test_example_claims_and_xrs_match_their_xrd(path, doc):
     if path.endswith("required.yaml"):
         _skip_without_xrd(doc)
-    found = object_errors(doc)
-    if found and all(e.startswith(_XR_SECRET_REF) for e in found):
-        pytest.xfail(
-            "tools/xrender.xr_from_claim copies the claim's writeConnectionSecretToRef (name only) "
-            "to the XR; Crossplane gives the XR its own {name, namespace}: " + "; ".join(found)
-        )
-    assert found == [], path
-
-
-_XR_SECRET_REF = "spec.writeConnectionSecretToRef: 'namespace' is a required property"
+    assert object_errors(doc) == [], path
 
 
 def _skip_without_xrd(doc: dict) -> None:
@@ -350,14 +341,22 @@ def composition_steps() -> list[tuple[str, dict]]:
     ]
 
 
-def test_compositions_call_the_function_by_its_package_name():
+def dependency_name(package: str) -> str:
+    """The name Crossplane gives a package it installs as a dependency of a Configuration:
+    the package path without its registry host, with "/" turned into "-"."""
+    return package.split("/", 1)[1].replace("/", "-")
+
+
+def test_compositions_call_the_function_by_the_name_the_configuration_installs():
     assert composition_steps()
-    fn_meta_name = function_name()
-    assert fn_meta_name == xrender.FUNCTION_NAME
+    deps = load(CONFIGURATION_META)[0]["spec"]["dependsOn"]
+    (fn_dep,) = [d for d in deps if "function" in d]
+    installed = dependency_name(fn_dep["function"])
+    assert installed == xrender.FUNCTION_NAME == "anynines-function-klutch-aws"
     for name, step in composition_steps():
-        assert step["functionRef"]["name"] == fn_meta_name, name
+        assert step["functionRef"]["name"] == installed, name
     for path in sorted((ROOT / "examples").glob("*/functions.yaml")):
-        assert [d["metadata"]["name"] for d in load(path)] == [fn_meta_name], rel(path)
+        assert [d["metadata"]["name"] for d in load(path)] == [installed], rel(path)
 
 
 def test_configuration_depends_on_the_function_package_the_examples_run():

@@ -66,3 +66,16 @@ def test_example_xr_is_what_crossplane_makes_of_its_claim(ex):
         )
         == ex.xr
     )
+
+
+def test_compositions_of_kinds_with_secret_keys_write_connection_secrets():
+    """Without writeConnectionSecretsToNamespace a claim's Secret is never written."""
+    comps = xrender.compositions()
+    for path in sorted((ROOT / "xrds").glob("*.yaml")):
+        (doc,) = xrender.load_all(path)
+        if not doc["spec"].get("connectionSecretKeys"):
+            continue
+        kind = doc["spec"]["names"]["kind"]
+        for name, comp in comps.items():
+            if comp["spec"]["compositeTypeRef"]["kind"] == kind:
+                assert comp["spec"].get("writeConnectionSecretsToNamespace"), name

@@ -33,7 +33,9 @@ from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 COMPOSITIONS = ROOT / "compositions"
-FUNCTION_NAME = "function-klutch-aws"
+# The name Crossplane gives the Function when it installs it as a dependency of the
+# Configuration: the package path without the registry host, "/" turned into "-".
+FUNCTION_NAME = "anynines-function-klutch-aws"
 NAME_ANNOTATION = "crossplane.io/composition-resource-name"
 CONNECTION_ANNOTATION = "render.klutch.anynines.com/connection-details"
 
@@ -277,10 +279,18 @@ def b64(value: str) -> str:
     return base64.b64encode(value.encode()).decode()
 
 
-def xr_from_claim(claim: dict, uid: str) -> dict:
-    """The cluster-scoped XR Crossplane creates for a namespaced claim."""
+def xr_from_claim(claim: dict, uid: str, secrets_namespace: str = "crossplane-system") -> dict:
+    """The cluster-scoped XR Crossplane creates for a namespaced claim.
+
+    A claim's ``writeConnectionSecretToRef`` stays on the claim: the XR writes its own Secret,
+    named after its uid, in the Composition's ``writeConnectionSecretsToNamespace``, and
+    Crossplane copies it into the claim's Secret.
+    """
     meta = claim["metadata"]
     name, namespace = meta["name"], meta.get("namespace", "default")
+    spec = {k: v for k, v in claim["spec"].items() if k != "writeConnectionSecretToRef"}
+    if "writeConnectionSecretToRef" in claim["spec"]:
+        spec["writeConnectionSecretToRef"] = {"name": uid, "namespace": secrets_namespace}
     return {
         "apiVersion": claim["apiVersion"],
         "kind": "X" + claim["kind"],
@@ -293,7 +303,7 @@ def xr_from_claim(claim: dict, uid: str) -> dict:
             },
         },
         "spec": {
-            **claim["spec"],
+            **spec,
             "claimRef": {
                 "apiVersion": claim["apiVersion"],
                 "kind": claim["kind"],
