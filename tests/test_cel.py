@@ -28,6 +28,7 @@ from typing import Any
 
 import celpy
 import pytest
+from celpy import celtypes
 
 from function import fn
 from tools import xrender
@@ -96,9 +97,20 @@ def rules() -> list[Rule]:
 _ENV = celpy.Environment()
 
 
+def _substring(s: celtypes.StringType, start: Any, end: Any = None) -> celtypes.StringType:
+    return celtypes.StringType(s[int(start) :] if end is None else s[int(start) : int(end)])
+
+
+# The parts of the Kubernetes CEL strings library our XRDs use, which cel-python lacks.
+K8S_STRING_FUNCTIONS = {
+    "substring": _substring,
+    "lowerAscii": lambda s: celtypes.StringType(s.lower()),
+}
+
+
 @functools.cache
 def program(rule: str) -> celpy.Runner:
-    return _ENV.program(_ENV.compile(rule))
+    return _ENV.program(_ENV.compile(rule), functions=K8S_STRING_FUNCTIONS)
 
 
 def with_defaults(schema: dict, value: Any) -> Any:
@@ -391,3 +403,32 @@ def test_a_broken_rule_is_reported_not_crashed():
     # The evaluator counts an evaluation error (missing field) as a violation.
     assert not _holds("self.missing == 1", {"present": 1}, _ABSENT)
     assert _holds("self.present == 1", {"present": 1}, _ABSENT)
+
+
+def pg(**parameters) -> dict:
+    return {
+        "spec": {
+            "service": "aws-rds-postgresql",
+            "serviceVersion": "16",
+            "plan": "small",
+            "parameters": parameters,
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("parameters", "ok"),
+    [
+        ({"backup": {"window": "03:00-03:30"}}, True),
+        ({"backup": {"window": "23:45-00:15"}}, True),  # across midnight
+        ({"backup": {"window": "03:00-03:29"}}, False),
+        ({"backup": {"window": "00:00-00:00"}}, False),
+        ({"maintenanceWindow": "sun:04:00-sun:05:00"}, True),
+        ({"maintenanceWindow": "Sun:23:45-mon:00:15"}, True),  # across the week's end
+        ({"maintenanceWindow": "mon:00:00-mon:00:29"}, False),
+        ({"maintenanceWindow": "tue:10:00-tue:10:00"}, False),
+    ],
+)
+def test_postgres_window_length_rules(parameters, ok):
+    found = messages("XPostgresqlInstance", pg(**parameters))
+    assert (found == []) is ok, found

@@ -180,8 +180,8 @@ def catalogue(kind: str) -> dict[tuple[str, ...], list[str]]:
 
 
 # Fields the function checks more strictly than the kind's XRD can or does; valid specs take
-# the examples' values there (or omit the field). The windows are a gap in the XRD (CEL could
-# check them: a strict xfail below); the restore source needs the required resources (does
+# the examples' values there (or omit the field). The XRD checks each window's length, the
+# function also that the two do not overlap; the restore source needs the required resources (does
 # the Backup exist, same region, time after creation), and reserved database names are a
 # long list: both are the function's job.
 XRD_GAPS: dict[str, set[tuple[str, ...]]] = {
@@ -640,16 +640,7 @@ def _region_enum_cases() -> list:
     for kind in KINDS:
         if "region" not in (spec_schema(kind).get("properties") or {}):
             continue
-        marks = []
-        if kind == "XPostgresqlInstance":
-            marks = [
-                pytest.mark.xfail(
-                    strict=True,
-                    reason="xrds/postgresqlinstance.yaml checks spec.region with a pattern, not "
-                    "the region enum: kubectl accepts 'aa-a-0', the function then fails",
-                )
-            ]
-        out.append(pytest.param(kind, marks=marks, id=kind))
+        out.append(pytest.param(kind, id=kind))
     return out
 
 
@@ -663,12 +654,6 @@ _PG = "XPostgresqlInstance"
 
 
 @pytest.mark.skipif(_PG not in KINDS, reason="no PostgresqlInstance yet")
-@pytest.mark.xfail(
-    strict=True,
-    reason="xrds/postgresqlinstance.yaml checks backup.window and maintenanceWindow with a "
-    "pattern only; the function (AWS) needs at least 30 minutes, so kubectl accepts a claim "
-    "the function then rejects",
-)
 @pytest.mark.parametrize(
     "parameters",
     [{"backup": {"window": "00:00-00:00"}}, {"maintenanceWindow": "mon:00:00-mon:00:00"}],
