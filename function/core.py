@@ -195,7 +195,19 @@ def _clip(value: Any, limit: int = 64) -> Any:
     return value
 
 
-def merge_tags(settings: Settings, claim_tags: Mapping[str, str] | None) -> dict[str, str]:
+# AWS allows at most 50 tags on a bucket, key, IAM user, DB instance or backup resource.
+MAX_TAGS = 50
+
+
+def merge_tags(
+    settings: Settings, claim_tags: Mapping[str, str] | None, field: str = "spec.parameters.tags"
+) -> dict[str, str]:
     """The operator's default tags, overridden by the claim's, in a stable order."""
     merged = {**settings.defaultTags, **(claim_tags or {})}
+    if len(merged) > MAX_TAGS:
+        raise InputError(
+            f"{field}: AWS allows at most {MAX_TAGS} tags and the platform adds "
+            f"{len(settings.defaultTags)} by default ({', '.join(sorted(settings.defaultTags))}); "
+            f"together with these that makes {len(merged)}"
+        )
     return dict(sorted(merged.items()))

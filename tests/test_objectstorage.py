@@ -329,3 +329,13 @@ def test_long_claim_names_still_get_distinct_buckets():
     one = names.bucket_name("klutch", long, "uid-1")
     two = names.bucket_name("klutch", long, "uid-2")
     assert one != two and len(one) == len(two) == 63
+
+
+def test_claim_tags_plus_default_tags_over_the_aws_limit_are_fatal():
+    tags = {f"t{i}": "v" for i in range(50)}  # the XRD allows 50; the platform adds one more
+    (msg,) = fatal_messages(render_local(xr_with(parameters={"tags": tags})))
+    assert msg.startswith("spec.parameters.tags: AWS allows at most 50 tags")
+    assert "managed-by" in msg
+    # Overriding a default tag does not count twice.
+    tags = {f"t{i}": "v" for i in range(49)} | {"managed-by": "team-a"}
+    assert not fatal_messages(render_local(xr_with(parameters={"tags": tags})))
