@@ -98,6 +98,7 @@ class Instance:
     ready: bool
     latest_restorable_time: str | None
     retention_days: int | None
+    database_name: str | None
     created: str | None
 
     @classmethod
@@ -112,6 +113,7 @@ class Instance:
             ready=is_ready(xr),
             latest_restorable_time=st.get("latestRestorableTime") or None,
             retention_days=int(retention) if isinstance(retention, int | float) else None,
+            database_name=str(st["databaseName"]) if st.get("databaseName") else None,
             created=dig(xr, "metadata.creationTimestamp") or None,
         )
 
@@ -228,6 +230,10 @@ def render_backup(req: Request) -> Rendered:
         "instanceIdentifier": db_identifier,
         "region": region,
     }
+    # The database a restore from this snapshot brings (kept once the instance is gone).
+    database = (inst.database_name if inst else None) or dig(req.xr, "status.databaseName")
+    if database:
+        out.status["databaseName"] = str(database)
     at = req.observed_field("snapshot", "status.atProvider") or {}
     if at.get("dbSnapshotArn"):
         out.status["snapshotArn"] = at["dbSnapshotArn"]

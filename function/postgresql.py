@@ -411,7 +411,14 @@ def render(req: Request) -> Rendered:
     s = req.settings
     plan, version = catalogue_entry(spec, s)
     region = spec.region or s.defaultRegion
-    restored = restore.resolve(req, out, spec.restore, region=region, instance_key="instance")
+    restored = restore.resolve(
+        req,
+        out,
+        spec.restore,
+        region=region,
+        database=spec.parameters.databaseName,
+        instance_key="instance",
+    )
     if restored is None:  # waiting for the restore source; create nothing yet
         out.keep_desired = bool(req.observed)
         return out

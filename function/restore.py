@@ -188,13 +188,14 @@ class Resolved:
 
 
 def resolve(
-    req: Request, out: Rendered, raw: Any, *, region: str, instance_key: str
+    req: Request, out: Rendered, raw: Any, *, region: str, database: str, instance_key: str
 ) -> Resolved | None:
     """The restore fields for the Instance, or None while waiting for the source.
 
-    ``raw`` is the XR's ``spec.restore``; ``instance_key`` the key of the rds Instance
-    among the composed resources. Requirements, warnings and waiting conditions go to ``out``;
-    bad input raises InputError naming the field.
+    ``raw`` is the XR's ``spec.restore``; ``database`` the claim's database name, which must
+    be the one the source brings; ``instance_key`` the key of the rds Instance among the
+    composed resources. Requirements, warnings and waiting conditions go to ``out``; bad
+    input raises InputError naming the field.
     """
     observed = req.observed.get(instance_key)
     if observed is not None:
@@ -204,17 +205,31 @@ def resolve(
     spec = parse(Restore, raw, "spec.restore")
     fields: dict[str, Any] | None
     if spec.backup is not None:
-        fields = _from_backup(req, out, spec.backup, region)
+        fields = _from_backup(req, out, spec.backup, region, database)
     else:
         assert spec.pointInTime is not None
-        fields = _to_point_in_time(req, out, spec.pointInTime, region)
+        fields = _to_point_in_time(req, out, spec.pointInTime, region, database)
     if fields is None:
         return None
     return Resolved(fields, {RESTORE_ANNOTATION: spec.canonical()})
 
 
+def _same_database(source_database: Any, database: str, where: str) -> None:
+    """A restore brings the source's database; the claim must name that one.
+
+    The ProviderConfig and every ServiceBinding use the claim's databaseName, so a different
+    name would point them at a database that does not exist.
+    """
+    if source_database and str(source_database) != database:
+        raise InputError(
+            f"spec.parameters.databaseName: a restore brings the database of {where}, "
+            f"{str(source_database)!r}; set databaseName to {str(source_database)!r} "
+            f"(it is {database!r})"
+        )
+
+
 def _from_backup(
-    req: Request, out: Rendered, src: BackupSource, region: str
+    req: Request, out: Rendered, src: BackupSource, region: str, database: str
 ) -> dict[str, Any] | None:
     if src.arn is not None:
         m = SNAPSHOT_ARN.match(src.arn)
@@ -244,11 +259,12 @@ def _from_backup(
         raise InputError(
             f"spec.restore.backup.name: {where} is in {backup_region}, the instance in {region}"
         )
+    _same_database(dig(backup, "status.databaseName"), database, where)
     return {"snapshotIdentifier": str(snapshot)}
 
 
 def _to_point_in_time(
-    req: Request, out: Rendered, pit: PointInTime, region: str
+    req: Request, out: Rendered, pit: PointInTime, region: str, database: str
 ) -> dict[str, Any] | None:
     moment = pit.moment
     requested = _timestamp(dig(req.xr, "metadata.creationTimestamp"))
@@ -270,6 +286,9 @@ def _to_point_in_time(
                 f"{field_name}: the source is in {src.region}, the instance in {region}; "
                 "a point-in-time restore stays in the source's region"
             )
+        _same_database(
+            src.database_name, database, f"PostgresqlInstance {pit.sourceInstanceRef.name}"
+        )
         if moment is not None and not _within_retention(out, pit, moment, src, requested):
             return None
         source_id = str(src.identifier)

@@ -105,7 +105,9 @@ def instance_with(raw: dict, required: dict | None = None) -> dict:
     target = xr("XPostgresqlInstance")
     req = Request(xr=target, settings=Settings(), required=required or {})
     out = Rendered()
-    resolved = restore.resolve(req, out, raw, region=REGION, instance_key="instance")
+    resolved = restore.resolve(
+        req, out, raw, region=REGION, database="app", instance_key="instance"
+    )
     assert resolved is not None, [r.message for r in out.results]
     return restore.apply(copy.deepcopy(body), resolved)
 

@@ -300,3 +300,27 @@ def test_xrd_refuses_changing_adding_or_removing_restore():
     assert "restore can only be set at creation" in messages(KIND, xr(), old)
     assert "restore can only be set at creation" in messages(KIND, old, xr())
     assert messages(KIND, old, copy.deepcopy(old)) == []
+
+
+def _with_database(doc: dict, name: str) -> dict:
+    doc = copy.deepcopy(doc)
+    doc["status"]["databaseName"] = name
+    return doc
+
+
+@pytest.mark.parametrize(
+    ("restore_spec", "requirement", "source"),
+    [
+        ({"backup": {"name": "pg-db-before-migration"}}, "restore-backup", BACKUP_XR),
+        (pit(latest=True), "restore-source", SOURCE_XR),
+    ],
+    ids=["backup-name", "point-in-time"],
+)
+def test_restore_must_name_the_database_the_source_brings(restore_spec, requirement, source):
+    required = {**REQUIRED, requirement: [_with_database(source, "orders")]}
+    (msg,) = fatal_messages(render_local(xr(restore_spec), required=required))
+    assert msg.startswith("spec.parameters.databaseName:")
+    assert "'orders'" in msg
+    same = xr(restore_spec)
+    same["spec"]["parameters"] = {"databaseName": "orders"}
+    assert not fatal_messages(render_local(same, required=required))
