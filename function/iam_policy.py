@@ -209,29 +209,36 @@ def compact(doc: dict) -> str:
     return json.dumps(doc, separators=(",", ":"))
 
 
-def _document(stmts: list[dict]) -> dict:
-    return {"Version": "2012-10-17", "Statement": stmts}
+# A policy document is this head, its statements' compact JSON joined by commas, and the
+# tail: exactly ``compact({"Version": ..., "Statement": [...]})``, so each statement is
+# serialised once however the statements are packed.
+_HEAD = '{"Version":"2012-10-17","Statement":['
+_TAIL = "]}"
 
 
 def split(stmts: list[dict], field: str = "spec.scopedAccess") -> list[str]:
     """Pack statements, in order, into as few policies of <= MAX_POLICY_CHARS as possible."""
-    docs: list[list[dict]] = []
-    for stmt in stmts:
-        if len(compact(_document([stmt]))) > MAX_POLICY_CHARS:
+    docs: list[list[str]] = []
+    size = 0
+    for part in (compact(stmt) for stmt in stmts):
+        alone = len(_HEAD) + len(part) + len(_TAIL)
+        if alone > MAX_POLICY_CHARS:
             raise InputError(
                 f"{field}: a policy statement of this binding is longer than the "
                 f"{MAX_POLICY_CHARS} characters AWS allows; use fewer or shorter prefixes"
             )
-        if docs and len(compact(_document([*docs[-1], stmt]))) <= MAX_POLICY_CHARS:
-            docs[-1].append(stmt)
+        if docs and size + 1 + len(part) <= MAX_POLICY_CHARS:
+            docs[-1].append(part)
+            size += 1 + len(part)
         else:
-            docs.append([stmt])
+            docs.append([part])
+            size = alone
     if len(docs) > MAX_POLICIES:
         raise InputError(
             f"{field}: the permissions need {len(docs)} IAM policies, more than the "
             f"{MAX_POLICIES} AWS attaches to one user; use fewer or shorter prefixes"
         )
-    return [compact(_document(d)) for d in docs]
+    return [_HEAD + ",".join(d) + _TAIL for d in docs]
 
 
 def policy_documents(**kw: Any) -> list[str]:

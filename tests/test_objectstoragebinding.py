@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import itertools
 import json
 import typing
 
@@ -301,3 +302,21 @@ def test_the_kms_grant_is_on_the_instance_key():
     (kms,) = [s for d in docs for s in d["Statement"] if s["Sid"] == "BucketKey"]
     assert kms["Resource"] == KEY_ARN
     assert kms["Action"] == ["kms:Decrypt"]
+
+
+def test_split_packs_statements_in_order_into_compact_documents_within_the_limit():
+    stmts = [
+        {"Sid": f"S{i}", "Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["x" * 900]}
+        for i in range(20)
+    ]
+    docs = iam_policy.split(stmts)
+    assert len(docs) > 1
+    parsed = [json.loads(d) for d in docs]
+    assert [s for p in parsed for s in p["Statement"]] == stmts
+    for doc, body in zip(docs, parsed, strict=True):
+        assert doc == iam_policy.compact(body)
+        assert len(doc) <= iam_policy.MAX_POLICY_CHARS
+    # Greedy packing: no document could have taken the next one's first statement.
+    for body, nxt in itertools.pairwise(parsed):
+        grown = {**body, "Statement": [*body["Statement"], nxt["Statement"][0]]}
+        assert len(iam_policy.compact(grown)) > iam_policy.MAX_POLICY_CHARS
