@@ -30,21 +30,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from function import names
 from function.core import (
-    CLAIM_API_VERSION,
-    CLAIM_NAME_LABEL,
-    CLAIM_NAMESPACE_LABEL,
-    Condition,
     InputError,
     Rendered,
     Request,
-    Requirement,
-    Result,
-    Severity,
     dig,
     is_ready,
     merge_tags,
     parse,
 )
+from function.refs import claim_namespace, claim_xr_requirement, required_one, waiting
 from function.regions import REGIONS
 from function.resources import (
     BACKUP_PLAN,
@@ -58,7 +52,6 @@ from function.resources import (
 INSTANCE_XR_KIND = "XPostgresqlInstance"
 INSTANCE_REQUIREMENT = "postgresql-instance"
 # Custom condition telling whether what a claim depends on is there (never ``Ready``).
-DEPENDENCY_CONDITION = "DependencyReady"
 
 # Kubernetes object names (DNS-1123 subdomain).
 K8S_NAME = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"
@@ -120,40 +113,6 @@ class Instance:
     @property
     def usable(self) -> bool:
         return self.ready and bool(self.identifier) and bool(self.arn)
-
-
-def claim_namespace(req: Request, field: str) -> str:
-    """The claim's namespace; references are resolved in it."""
-    ns = req.claim_namespace
-    if not ns:
-        raise InputError(
-            f"{field}: references a claim in the same namespace, but this composite resource "
-            f"has no {CLAIM_NAMESPACE_LABEL} label; create it through its namespaced claim"
-        )
-    return ns
-
-
-def claim_xr_requirement(kind: str, name: str, namespace: str) -> Requirement:
-    """The XR of claim ``name`` (of XR kind ``kind``) in ``namespace``."""
-    return Requirement(
-        api_version=CLAIM_API_VERSION,
-        kind=kind,
-        match_labels={CLAIM_NAME_LABEL: name, CLAIM_NAMESPACE_LABEL: namespace},
-    )
-
-
-def required_one(req: Request, key: str) -> tuple[bool, dict[str, Any] | None]:
-    """(resolved, resource): whether Crossplane answered requirement ``key``, and what it found."""
-    if key not in req.required:
-        return False, None
-    items = sorted(req.required[key], key=lambda d: str(dig(d, "metadata.name")))
-    return True, (items[0] if items else None)
-
-
-def waiting(out: Rendered, what: str, reason: str = "WaitingForDependency") -> None:
-    """Say what the claim waits for, as a Warning result and a False condition."""
-    out.results.append(Result(Severity.WARNING, what, reason))
-    out.conditions.append(Condition(DEPENDENCY_CONDITION, False, reason, what))
 
 
 def find_instance(

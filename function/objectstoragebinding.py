@@ -25,16 +25,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from function import iam_policy, names
 from function.core import (
-    CLAIM_API_VERSION,
-    CLAIM_NAME_LABEL,
-    CLAIM_NAMESPACE_LABEL,
     Condition,
-    InputError,
     Rendered,
     Request,
-    Requirement,
-    Result,
-    Severity,
     dig,
     is_ready,
     merge_tags,
@@ -42,6 +35,7 @@ from function.core import (
 )
 from function.iam_policy import Level
 from function.objectstorage import KMS_KEY_ARN
+from function.refs import claim_namespace, claim_xr_requirement, waiting
 from function.regions import REGIONS, partition
 from function.resources import (
     IAM_ACCESS_KEY,
@@ -116,19 +110,10 @@ class Instance(BaseModel):
 
 def render(req: Request) -> Rendered:
     spec = parse(Spec, req.xr.get("spec") or {}, "spec")
-    namespace = req.claim_namespace
-    if not namespace:
-        raise InputError(
-            f"metadata.labels: {CLAIM_NAMESPACE_LABEL} is missing; an ObjectStorageBinding is "
-            "created as a namespaced claim and binds an instance in its own namespace"
-        )
+    namespace = claim_namespace(req, "spec.instanceRef")
     out = Rendered()
     ref = spec.instanceRef.name
-    out.requirements[INSTANCE_REQUIREMENT] = Requirement(
-        api_version=CLAIM_API_VERSION,
-        kind=INSTANCE_KIND,
-        match_labels={CLAIM_NAME_LABEL: ref, CLAIM_NAMESPACE_LABEL: namespace},
-    )
+    out.requirements[INSTANCE_REQUIREMENT] = claim_xr_requirement(INSTANCE_KIND, ref, namespace)
     instance, why = find_instance(req.required.get(INSTANCE_REQUIREMENT))
     waiting = f"waiting for ObjectStorageInstance {ref} in namespace {namespace}"
     if instance is None:
@@ -273,8 +258,7 @@ def connection_details(req: Request, status: dict[str, Any]) -> dict[str, bytes]
 
 def _wait(req: Request, out: Rendered, message: str) -> Rendered:
     """Say what we wait for; keep what exists and the Secret it already had."""
-    out.results.append(Result(Severity.WARNING, message, "WaitingForInstance"))
-    out.conditions.append(Condition(CONDITION_TYPE, False, "WaitingForInstance", message))
+    waiting(out, message, "WaitingForInstance", CONDITION_TYPE)
     if req.observed:
         out.keep_desired = True
         previous = req.xr.get("status") or {}

@@ -48,16 +48,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from function.backup import (
-    K8S_NAME,
-    InstanceRef,
-    claim_namespace,
-    claim_xr_requirement,
-    find_instance,
-    required_one,
-    waiting,
-)
+from function.backup import K8S_NAME, InstanceRef, find_instance
 from function.core import InputError, Rendered, Request, Result, Severity, dig, is_ready, parse
+from function.refs import claim_namespace, claim_xr_requirement, required_one, waiting
 
 BACKUP_XR_KIND = "XBackup"
 BACKUP_REQUIREMENT = "restore-backup"

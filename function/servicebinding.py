@@ -21,20 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from function import names
 from function.core import (
-    CLAIM_API_VERSION,
-    CLAIM_NAME_LABEL,
-    CLAIM_NAMESPACE_LABEL,
     Condition,
-    InputError,
     Rendered,
     Request,
-    Requirement,
-    Result,
-    Severity,
     is_ready,
     parse,
 )
 from function.postgresql import PORT, SSL_MODE, sql_managed
+from function.refs import claim_namespace, claim_xr_requirement, required_one, waiting
 from function.resources import SQL_GRANT, SQL_ROLE
 
 INSTANCE_KIND = "XPostgresqlInstance"
@@ -76,21 +70,11 @@ class Spec(BaseModel):
 
 def render(req: Request) -> Rendered:
     spec = parse(Spec, (req.xr.get("spec") or {}), "spec")
-    namespace = req.claim_namespace
-    if not namespace:
-        raise InputError(
-            f"metadata.labels: {CLAIM_NAMESPACE_LABEL} is missing; a ServiceBinding is created "
-            "as a namespaced claim and binds a PostgresqlInstance in its own namespace"
-        )
+    namespace = claim_namespace(req, "spec.instanceRef")
     out = Rendered()
     ref = spec.instanceRef.name
-    out.requirements[INSTANCE_REQUIREMENT] = Requirement(
-        api_version=CLAIM_API_VERSION,
-        kind=INSTANCE_KIND,
-        match_labels={CLAIM_NAME_LABEL: ref, CLAIM_NAMESPACE_LABEL: namespace},
-    )
-    found = req.required.get(INSTANCE_REQUIREMENT)
-    instance = found[0] if found else None
+    out.requirements[INSTANCE_REQUIREMENT] = claim_xr_requirement(INSTANCE_KIND, ref, namespace)
+    _, instance = required_one(req, INSTANCE_REQUIREMENT)
     st = (instance or {}).get("status") or {}
     if instance is None or not is_ready(instance) or not st.get("address"):
         state = "to be ready" if instance is not None else "to exist"
@@ -189,8 +173,7 @@ def connection_details(
 
 def _wait(req: Request, out: Rendered, message: str) -> Rendered:
     """Say what we wait for; never delete a role that exists, keep the Secret's content."""
-    out.results.append(Result(Severity.NORMAL, message, "WaitingForInstance"))
-    out.conditions.append(Condition(CONDITION_TYPE, False, "WaitingForInstance", message))
+    waiting(out, message, "WaitingForInstance", CONDITION_TYPE)
     if req.observed:
         out.keep_desired = True
         out.connection_details = _details(req, req.xr.get("status") or {})
