@@ -38,7 +38,7 @@ from function.core import (
     merge_tags,
     parse,
 )
-from function.refs import claim_namespace, claim_xr_requirement, required_one, waiting
+from function.refs import find_claim, waiting
 from function.regions import REGIONS
 from function.resources import (
     BACKUP_PLAN,
@@ -122,15 +122,8 @@ def find_instance(
 
     The requirement is always added, so Crossplane keeps resolving it on every call.
     """
-    ns = claim_namespace(req, field)
-    out.requirements[key] = claim_xr_requirement(INSTANCE_XR_KIND, ref.name, ns)
-    resolved, xr = required_one(req, key)
-    where = f"PostgresqlInstance {ref.name} in namespace {ns}"
-    if not resolved:
-        waiting(out, f"waiting for {where}")
-        return None
+    where, xr = find_claim(req, out, INSTANCE_XR_KIND, ref.name, field=field, key=key)
     if xr is None:
-        waiting(out, f"waiting for {where}: it does not exist ({field})")
         return None
     inst = Instance.of(xr, req.settings.defaultRegion)
     if inst.region not in REGIONS:

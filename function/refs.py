@@ -65,3 +65,23 @@ def waiting(
     """Say what the claim waits for, as a Warning result and a False condition."""
     out.results.append(Result(Severity.WARNING, what, reason))
     out.conditions.append(Condition(condition, False, reason, what))
+
+
+def find_claim(
+    req: Request, out: Rendered, xr_kind: str, name: str, *, field: str, key: str
+) -> tuple[str, dict[str, Any] | None]:
+    """Require the XR of claim ``name`` (XR kind ``xr_kind``) of this claim's namespace.
+
+    Returns ``(where, xr)``: ``where`` names the claim for messages; ``xr`` is None, with the
+    waiting said, until Crossplane resolved the requirement and the claim exists. The
+    requirement is always added, so Crossplane keeps resolving it on every call.
+    """
+    ns = claim_namespace(req, field)
+    out.requirements[key] = claim_xr_requirement(xr_kind, name, ns)
+    resolved, xr = required_one(req, key)
+    where = f"{xr_kind.removeprefix('X')} {name} in namespace {ns}"
+    if not resolved:
+        waiting(out, f"waiting for {where}")
+    elif xr is None:
+        waiting(out, f"waiting for {where}: it does not exist ({field})")
+    return where, xr

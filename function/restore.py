@@ -50,7 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from function.backup import K8S_NAME, InstanceRef, find_instance
 from function.core import InputError, Rendered, Request, Result, Severity, dig, is_ready, parse
-from function.refs import claim_namespace, claim_xr_requirement, required_one, waiting
+from function.refs import find_claim, waiting
 
 BACKUP_XR_KIND = "XBackup"
 BACKUP_REQUIREMENT = "restore-backup"
@@ -233,15 +233,11 @@ def _from_backup(
             )
         return {"snapshotIdentifier": src.arn}
     assert src.name is not None
-    ns = claim_namespace(req, "spec.restore.backup.name")
-    out.requirements[BACKUP_REQUIREMENT] = claim_xr_requirement(BACKUP_XR_KIND, src.name, ns)
-    resolved, backup = required_one(req, BACKUP_REQUIREMENT)
-    where = f"Backup {src.name} in namespace {ns}"
-    if not resolved:
-        waiting(out, f"waiting for {where} (spec.restore.backup.name)")
-        return None
+    field = "spec.restore.backup.name"
+    where, backup = find_claim(
+        req, out, BACKUP_XR_KIND, src.name, field=field, key=BACKUP_REQUIREMENT
+    )
     if backup is None:
-        waiting(out, f"waiting for {where}: it does not exist (spec.restore.backup.name)")
         return None
     snapshot = dig(backup, "status.snapshotIdentifier")
     if not snapshot or not is_ready(backup):
