@@ -11,7 +11,6 @@ Where each claim field becomes an AWS field:
 from __future__ import annotations
 
 import json
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -20,15 +19,19 @@ from pydantic import (
     Field,
     StringConstraints,
     field_validator,
-    model_validator,
 )
 
 from function import names
 from function.core import InputError, Rendered, Request, Result, Severity, merge_tags, parse
+from function.kms import (
+    Encryption,
+    EncryptionKey,
+    ExistingKey,
+    managed_key_resources,
+    observed_managed_encryption,
+)
 from function.regions import REGIONS, partition, region_error
 from function.resources import (
-    KMS_ALIAS,
-    KMS_KEY,
     S3_BUCKET,
     S3_LIFECYCLE,
     S3_OWNERSHIP_CONTROLS,
@@ -62,15 +65,8 @@ PLAN_TRANSITIONS: dict[str, tuple[str, int] | None] = {
 # Plans whose objects must be restored before they can be read.
 ARCHIVE_PLANS = frozenset({"archiveflexible", "archivedeep"})
 
-# A scheduled key deletion waits this long, so a mistake can be undone (AWS: 7-30).
-KMS_DELETION_WINDOW_DAYS = 30
 # Incomplete multipart uploads are billed until aborted.
 ABORT_MULTIPART_DAYS = 7
-
-KMS_KEY_ARN = re.compile(
-    r"^arn:aws(-cn|-us-gov)?:kms:[a-z0-9-]+:[0-9]{12}:key/"
-    r"([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$"
-)
 
 TagKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9 _-]{1,128}$")]
 TagValue = Annotated[str, StringConstraints(max_length=256)]
@@ -79,52 +75,6 @@ Tags = Annotated[dict[TagKey, TagValue], Field(max_length=50)]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ManagedKey(_Strict):
-    alias: str | None = Field(default=None, pattern=r"^[A-Za-z0-9/_-]{1,250}$")
-
-    @field_validator("alias")
-    @classmethod
-    def _not_aws_reserved(cls, value: str | None) -> str | None:
-        if value is not None and (value.startswith("aws/") or value.startswith("alias/")):
-            raise ValueError("must not start with 'aws/' (reserved by AWS) or 'alias/'")
-        return value
-
-
-class ExistingKey(_Strict):
-    id: str
-
-    @field_validator("id")
-    @classmethod
-    def _kms_key_arn(cls, value: str) -> str:
-        if not KMS_KEY_ARN.match(value):
-            raise ValueError("must be a KMS key ARN: arn:aws:kms:<region>:<account>:key/<key-id>")
-        return value
-
-
-class EncryptionKey(_Strict):
-    managed: ManagedKey | None = None
-    existing: ExistingKey | None = None
-
-    @model_validator(mode="after")
-    def _exactly_one(self) -> EncryptionKey:
-        if (self.managed is None) == (self.existing is None):
-            raise ValueError("set exactly one of 'managed' or 'existing'")
-        return self
-
-
-class Encryption(_Strict):
-    type: Literal["aes256", "kms"] = "aes256"
-    key: EncryptionKey | None = None
-
-    @model_validator(mode="after")
-    def _key_only_for_kms(self) -> Encryption:
-        if self.type == "kms" and self.key is None:
-            raise ValueError("type 'kms' requires 'key' with 'managed' or 'existing'")
-        if self.type == "aes256" and self.key is not None:
-            raise ValueError("'key' is only allowed with type 'kms'")
-        return self
 
 
 class Parameters(_Strict):
@@ -198,19 +148,16 @@ def render(req: Request) -> Rendered:
         default = {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": kms_arn}
     else:
         alias = enc.key.managed.alias if enc.key and enc.key.managed else None
-        res["kms-key"] = child(
-            KMS_KEY,
-            {
-                "description": f"S3 bucket {bucket} of {req.claim_namespace}/{req.claim_name}",
-                "enableKeyRotation": True,
-                "deletionWindowInDays": KMS_DELETION_WINDOW_DAYS,
-                "tags": tags,
-            },
-        )
-        res["kms-alias"] = child(
-            KMS_ALIAS,
-            {"targetKeyIdSelector": controller_ref_selector()},
-            external_name=names.managed_kms_alias(s.namingPrefix, alias, req.claim_name, req.uid),
+        res.update(
+            managed_key_resources(
+                req,
+                s,
+                region=region,
+                alias=alias,
+                description=f"S3 bucket {bucket} of {req.claim_namespace}/{req.claim_name}",
+                tags=tags,
+                deletion_policy=policy,
+            )
         )
         kms_arn = req.observed_field("kms-key", "status.atProvider.arn")
         default = {"sseAlgorithm": "aws:kms", "kmsMasterKeyIdSelector": controller_ref_selector()}
@@ -317,20 +264,11 @@ def _observed_encryption(req: Request) -> Encryption | None:
         return Encryption(type="aes256")
     # A managed key is selected; the provider then also fills in kmsMasterKeyId.
     if "kmsMasterKeyIdSelector" in default:
-        alias = req.observed_field("kms-alias", "metadata.annotations") or {}
-        user_alias = _user_alias(alias.get("crossplane.io/external-name", ""), req)
-        return Encryption(type="kms", key=EncryptionKey(managed=ManagedKey(alias=user_alias)))
+        return observed_managed_encryption(req)
     if "kmsMasterKeyId" in default:
         key = EncryptionKey(existing=ExistingKey(id=default["kmsMasterKeyId"]))
         return Encryption(type="kms", key=key)
     return None
-
-
-def _user_alias(external_name: str, req: Request) -> str | None:
-    generated = names.managed_kms_alias(req.settings.namingPrefix, None, req.claim_name, req.uid)
-    if not external_name or external_name == generated:
-        return None
-    return external_name.removeprefix("alias/")
 
 
 __all__ = ["ARCHIVE_PLANS", "PLAN_TRANSITIONS", "InputError", "Spec", "render"]

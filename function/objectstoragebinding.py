@@ -34,7 +34,7 @@ from function.core import (
     parse,
 )
 from function.iam_policy import Level
-from function.objectstorage import KMS_KEY_ARN
+from function.kms import KMS_KEY_ARN
 from function.refs import claim_namespace, claim_xr_requirement, waiting
 from function.regions import REGIONS, partition
 from function.resources import (

@@ -43,18 +43,16 @@ from pydantic import (
 
 from function import names, restore
 from function.core import InputError, Rendered, Request, Result, Severity, merge_tags, parse
-from function.objectstorage import (
-    KMS_DELETION_WINDOW_DAYS,
+from function.kms import (
     Encryption,
     EncryptionKey,
     ExistingKey,
-    ManagedKey,
-    Tags,
+    managed_key_resources,
+    observed_managed_encryption,
 )
+from function.objectstorage import Tags
 from function.regions import REGIONS, region_error
 from function.resources import (
-    KMS_ALIAS,
-    KMS_KEY,
     RDS_INSTANCE,
     RDS_PARAMETER_GROUP,
     SQL_GRANT,
@@ -472,27 +470,17 @@ def render(req: Request) -> Rendered:
     if enc.key and enc.key.managed:
         # A key that encrypts a final snapshot or kept backups must outlive the instance.
         key_policy = "Delete" if p.deletionPolicy == "Delete" else "Orphan"
-        res["kms-key"] = managed(
-            KMS_KEY,
-            s,
-            {
-                "region": region,
-                "description": f"RDS PostgreSQL {ctx.identifier} of "
+        res.update(
+            managed_key_resources(
+                req,
+                s,
+                region=region,
+                alias=enc.key.managed.alias,
+                description=f"RDS PostgreSQL {ctx.identifier} of "
                 f"{req.claim_namespace}/{req.claim_name}",
-                "enableKeyRotation": True,
-                "deletionWindowInDays": KMS_DELETION_WINDOW_DAYS,
-                "tags": tags,
-            },
-            deletion_policy=key_policy,
-        )
-        res["kms-alias"] = managed(
-            KMS_ALIAS,
-            s,
-            {"region": region, "targetKeyIdSelector": controller_ref_selector()},
-            deletion_policy=key_policy,
-            external_name=names.managed_kms_alias(
-                s.namingPrefix, enc.key.managed.alias, req.claim_name, req.uid
-            ),
+                tags=tags,
+                deletion_policy=key_policy,
+            )
         )
         kms_arn = req.observed_field("kms-key", "status.atProvider.arn")
 
@@ -583,13 +571,7 @@ def _observed_encryption(req: Request, fp: dict[str, Any]) -> Encryption | None:
     annotations = req.observed_field("instance", "metadata.annotations") or {}
     kind = annotations.get(ENCRYPTION_ANNOTATION)
     if kind == "kms-managed":
-        ext = req.observed_field("kms-alias", "metadata.annotations") or {}
-        alias = ext.get("crossplane.io/external-name", "")
-        generated = names.managed_kms_alias(
-            req.settings.namingPrefix, None, req.claim_name, req.uid
-        )
-        user_alias = None if not alias or alias == generated else alias.removeprefix("alias/")
-        return Encryption(type="kms", key=EncryptionKey(managed=ManagedKey(alias=user_alias)))
+        return observed_managed_encryption(req)
     if kind == "kms-existing" and fp.get("kmsKeyId"):
         return Encryption(type="kms", key=EncryptionKey(existing=ExistingKey(id=fp["kmsKeyId"])))
     if kind == "aes256":
