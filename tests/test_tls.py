@@ -8,10 +8,13 @@ refused, and that SIGTERM ends the server cleanly within the SDK's grace period.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import ipaddress
 import signal
+import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
@@ -130,8 +133,9 @@ def _example_request() -> fnv1.RunFunctionRequest:
     return xrender.build_request(ex.xr, xrender.function_input(ex.composition))
 
 
-@pytest.fixture(scope="module")
-def server(pki):
+@contextlib.contextmanager
+def tls_server(pki) -> Iterator[tuple[str, subprocess.Popen]]:
+    """The server with ``--tls-certs-dir``, once it answers a client with a valid cert."""
     with xrender.serve(args=["--tls-certs-dir", str(pki["dir"])]) as (address, proc):
         key, cert = pki["client"]
         creds = grpc.ssl_channel_credentials(pki["ca"], key, cert)
@@ -146,6 +150,12 @@ def server(pki):
                     raise
                 time.sleep(0.1)
         yield address, proc
+
+
+@pytest.fixture(scope="module")
+def server(pki):
+    with tls_server(pki) as running:
+        yield running
 
 
 def test_a_client_with_a_valid_certificate_is_served(pki, server):
@@ -177,18 +187,10 @@ def test_plaintext_is_refused(server):
 
 
 def test_sigterm_ends_the_server_cleanly_within_the_grace_period(pki):
-    with xrender.serve(args=["--tls-certs-dir", str(pki["dir"])]) as (address, proc):
+    with tls_server(pki) as (address, proc):
         key, cert = pki["client"]
         creds = grpc.ssl_channel_credentials(pki["ca"], key, cert)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                _call(address, creds, _example_request())
-                break
-            except grpc.RpcError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.1)
+        assert "bucket" in desired(_call(address, creds, _example_request()))
         proc.send_signal(signal.SIGTERM)
         # The SDK stops the server with grace=SHUTDOWN_GRACE_PERIOD_SECONDS; 5 s margin.
         code = proc.wait(timeout=runtime.SHUTDOWN_GRACE_PERIOD_SECONDS + 5)
