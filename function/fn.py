@@ -13,6 +13,7 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 
 from function import backup, objectstorage, objectstoragebinding, postgresql, servicebinding
+from function.cache import DEFAULT_MAX_ENTRIES, ResponseCache
 from function.convert import StructView, condition_status, fill_struct, struct_to_dict
 from function.core import (
     CLAIM_API_VERSION,
@@ -49,17 +50,27 @@ _SEVERITY = {
 class FunctionRunner(grpcv1.FunctionRunnerServiceServicer):
     """Serves RunFunction for every claim kind of this package."""
 
-    def __init__(self) -> None:
+    def __init__(self, cache_entries: int = DEFAULT_MAX_ENTRIES) -> None:
         self.log = logging.get_logger()
+        self.cache = ResponseCache(cache_entries)
 
     async def RunFunction(  # noqa: N802 - the gRPC method name
         self, req: fnv1.RunFunctionRequest, _: grpc.aio.ServicerContext | None = None
     ) -> fnv1.RunFunctionResponse:
-        return run(req, self.log)
+        return self.cache.answer(req, self._render)
+
+    def _render(self, req: fnv1.RunFunctionRequest) -> tuple[fnv1.RunFunctionResponse, bool]:
+        return answer(req, self.log)
 
 
 def run(req: fnv1.RunFunctionRequest, log=None) -> fnv1.RunFunctionResponse:
     """Answer one request. Never raises: every path returns a response."""
+    return answer(req, log)[0]
+
+
+def answer(req: fnv1.RunFunctionRequest, log=None) -> tuple[fnv1.RunFunctionResponse, bool]:
+    """The response, and whether it may be kept for the request's tag: every answer but an
+    internal error (which may be transient) is a pure function of the request."""
     rsp = response.to(req)
     kind = ""
     try:
@@ -75,7 +86,7 @@ def run(req: fnv1.RunFunctionRequest, log=None) -> fnv1.RunFunctionResponse:
                 f"unsupported composite resource {got}: this function renders "
                 f"{CLAIM_API_VERSION} kinds {supported}",
             )
-            return rsp
+            return rsp, True
         settings = _settings(req)
         observed = _observed(req)
         rendered = renderer(
@@ -84,15 +95,15 @@ def run(req: fnv1.RunFunctionRequest, log=None) -> fnv1.RunFunctionResponse:
         _encode(req, rsp, rendered, observed)
     except InputError as err:
         response.fatal(rsp, str(err))
-        return rsp
+        return rsp, True
     except Exception as err:  # noqa: BLE001 - the function must never crash a reconcile
         if log is not None:
             # The type only: a message could carry data from the request.
             log.error("internal error", kind=kind, error=type(err).__name__)
         rsp = response.to(req)
         response.fatal(rsp, f"internal error rendering {kind or 'request'}: {type(err).__name__}")
-        return rsp
-    return rsp
+        return rsp, False
+    return rsp, True
 
 
 def _text(value: object) -> str:

@@ -16,9 +16,13 @@ EXAMPLES = xrender.examples()
 
 @pytest.mark.parametrize("ex", EXAMPLES, ids=lambda e: e.name)
 def test_every_example_renders_over_grpc_without_fatal(grpc_call, ex):
-    rsp = xrender.render(grpc_call, ex)
+    asked = []
+    rsp = xrender.render(lambda req: asked.append(req) or grpc_call(req), ex)
     assert not fatal_messages(rsp)
-    assert rsp.meta.tag == "render"
+    assert rsp.meta.tag == asked[-1].meta.tag
+    # Asked again (an unchanged claim's next poll): the kept answer, byte for byte.
+    again = grpc_call(asked[-1])
+    assert again.SerializeToString(deterministic=True) == rsp.SerializeToString(deterministic=True)
 
 
 def test_object_storage_example_over_grpc(grpc_call):

@@ -30,6 +30,8 @@ from crossplane.function import resource
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 
+from function.cache import crossplane_tag
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 COMPOSITIONS = ROOT / "compositions"
@@ -105,10 +107,11 @@ def build_request(
     function_input: dict,
     observed: list[dict] | None = None,
     required: dict[str, list[dict]] | None = None,
-    tag: str = "render",
+    tag: str | None = None,
 ) -> fnv1.RunFunctionRequest:
-    """A RunFunctionRequest as Crossplane sends it to the first pipeline step."""
-    req = fnv1.RunFunctionRequest(meta=fnv1.RequestMeta(tag=tag))
+    """A RunFunctionRequest as Crossplane sends it to the first pipeline step, tagged as
+    Crossplane tags it (a hash of its content) unless ``tag`` is given."""
+    req = fnv1.RunFunctionRequest()
     req.observed.composite.resource.update(xr)
     for doc in observed or []:
         meta = doc.get("metadata") or {}
@@ -127,6 +130,7 @@ def build_request(
         bucket = req.required_resources[name]
         for item in items:
             bucket.items.add().resource.update(item)
+    req.meta.tag = crossplane_tag(req) if tag is None else tag
     return req
 
 
