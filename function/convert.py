@@ -167,6 +167,18 @@ class StructView(Mapping[str, Any]):
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and key in self._fields
 
+    def dig(self, path: str) -> Any:
+        """``core.dig(self, path)``, walking the Struct and converting only the value found:
+        ``status.atProvider.arn`` of a resource without converting all of its status."""
+        fields = self._fields
+        *parents, last = path.split(".")
+        for part in parents:
+            fields = _field(fields, part, "struct_value")
+            if fields is None:
+                return None
+            fields = fields.fields
+        return value_to_py(fields[last]) if last in fields else None
+
     def __iter__(self) -> Iterator[str]:
         return iter(sorted(self._fields))
 

@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import pydantic
 
+from function.convert import StructView
 from function.settings import Settings
 
 # Labels Crossplane puts on the XR of a claim.
@@ -144,6 +145,8 @@ def _text(value: Any) -> str:
 
 def dig(obj: Any, path: str) -> Any:
     """``dig(d, "status.atProvider.arn")``: the value at a dotted path, or None."""
+    if isinstance(obj, StructView):
+        return obj.dig(path)
     for part in path.split("."):
         if not isinstance(obj, Mapping):
             return None

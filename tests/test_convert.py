@@ -193,6 +193,26 @@ def test_condition_status_agrees_with_is_ready(doc):
     assert s == convert.dict_to_struct(doc)
 
 
+def _paths(doc, prefix=""):
+    """Every dotted path into ``doc``, one step past each leaf, and one that is absent."""
+    yield f"{prefix}absent"
+    if isinstance(doc, dict):
+        for key, value in doc.items():
+            yield f"{prefix}{key}"
+            yield from _paths(value, f"{prefix}{key}.")
+
+
+@settings(max_examples=150, deadline=None)
+@given(OBSERVED)
+def test_struct_view_dig_equals_dig_on_the_converted_dict(doc):
+    s = convert.dict_to_struct(doc)
+    want = json_format.MessageToDict(s)
+    view = convert.StructView(s)
+    for path in [*_paths(want), "status.conditions", "status.atProvider.arn", "metadata.x.y"]:
+        assert dig(view, path) == dig(want, path), path
+    assert s == convert.dict_to_struct(doc)  # reading never adds keys
+
+
 def test_struct_view_missing_key_raises_and_adds_nothing():
     s = convert.dict_to_struct({"spec": {"a": 1}})
     view = convert.StructView(s)
