@@ -13,8 +13,11 @@ Method (docs/benchmarks.md says more):
    (``python -m tools.noop_function``: returns the desired state unchanged, same SDK CLI and
    runtime) are started as processes on 127.0.0.1 and driven over gRPC with the same
    pre-serialized request bytes.
-3. Figures per kind, each for both servers, measured alternately so drift and noise from
-   other processes hit both alike:
+3. Two scenarios per kind: *unchanged* (the same request every call, a claim at rest: the
+   function answers from its answer cache) and *changed* (every call a new request with its
+   own tag, more of them than the cache keeps: every call is rendered).
+4. Figures per kind and scenario, each for both servers, measured alternately so drift and
+   noise from other processes hit both alike:
    - start-up: a fresh process per kind and server, from ``Popen`` to the first successful
      call of that kind; then a warm-up and ``VmRSS`` from ``/proc/<pid>/status``;
    - p50/p99 of sequential calls, call by call interleaved between the two servers;
@@ -30,6 +33,7 @@ import argparse
 import contextlib
 import copy
 import dataclasses
+import itertools
 import json
 import os
 import platform
@@ -56,6 +60,7 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1  # noqa: E402
 from google.protobuf.internal import api_implementation  # noqa: E402
 
 from function import fn  # noqa: E402  (in-process, only to prepare the requests)
+from function.cache import DEFAULT_MAX_ENTRIES, crossplane_tag  # noqa: E402
 from tools import xrender  # noqa: E402
 
 METHOD = "/apiextensions.fn.proto.v1.FunctionRunnerService/RunFunction"
@@ -64,6 +69,8 @@ NOOP_MODULE = "tools.noop_function"
 SERVERS = ("function", "noop")
 BINDING_KIND = "XObjectStorageBinding"
 PREFIX_COUNTS = (0, 1, 5, 10)
+CHANGED_REQUESTS = DEFAULT_MAX_ENTRIES + 452
+SCENARIOS = ("unchanged", "changed")
 CONCURRENCY = 8
 THROUGHPUT_ROUNDS = 4
 DOCS = ROOT / "docs" / "benchmarks.md"
@@ -222,7 +229,7 @@ def prepare(ex: xrender.Example, xr: dict) -> tuple[fnv1.RunFunctionRequest, int
     observed = list(ex.observed)
     required: dict[str, list[dict]] = {}
     for _ in range(6):
-        req = xrender.build_request(xr, fn_input, observed, required, tag="bench")
+        req = xrender.build_request(xr, fn_input, observed, required)
         rsp = fn.run(req)
         if _fatal(rsp):
             raise RuntimeError(f"{ex.name}: fatal result: {_fatal(rsp)}")
@@ -241,6 +248,35 @@ def prepare(ex: xrender.Example, xr: dict) -> tuple[fnv1.RunFunctionRequest, int
         required = wanted
         observed += new
     raise RuntimeError(f"{ex.name}: requirements or resources did not settle")
+
+
+def changed(request: bytes, n: int) -> list[bytes]:
+    """``n`` requests as Crossplane sends them after something changed: each time the XR and
+    one composed resource (in turn) have a new ``resourceVersion``, as after a status update,
+    so each has its own content and tag. More of them than the function keeps answers for,
+    so, cycled through, every call is rendered."""
+    assert n > DEFAULT_MAX_ENTRIES, "fewer changed requests than kept answers: calls would hit"
+    base = fnv1.RunFunctionRequest.FromString(request)
+    names = sorted(base.observed.resources)
+    out = []
+    for i in range(n):
+        req = fnv1.RunFunctionRequest()
+        req.CopyFrom(base)
+        version = str(next(_VERSIONS))  # unique in the run: no two phases share a request
+        _meta(req.observed.composite.resource)["resourceVersion"].string_value = version
+        if names:
+            composed = req.observed.resources[names[i % len(names)]].resource
+            _meta(composed)["resourceVersion"].string_value = version
+        req.meta.tag = crossplane_tag(req)
+        out.append(req.SerializeToString())
+    return out
+
+
+_VERSIONS = itertools.count(10_000)
+
+
+def _meta(obj) -> Any:
+    return obj.fields["metadata"].struct_value.fields
 
 
 def scoped(n: int) -> list[dict]:
@@ -388,20 +424,23 @@ def percentile(samples: list[float], q: float) -> float:
     return s[min(len(s) - 1, round(q / 100 * (len(s) - 1)))]
 
 
-Lane = tuple[str, Server, bytes]
+# (name, server, requests): a lane sends its requests in turn, cycling.
+Lane = tuple[str, Server, list[bytes]]
 
 
 def sequential(lanes: list[Lane], n: int) -> dict[str, dict]:
-    """p50/p99 in ms per lane (server + request), call by call alternating between lanes."""
-    for _ in range(max(20, n // 20)):  # warm-up
+    """p50/p99 in ms per lane, call by call alternating between lanes."""
+    warmup = max(20, n // 20)
+    for i in range(warmup):
         for _, server, data in lanes:
-            server.call(data)
+            server.call(data[i % len(data)])
     times: dict[str, list[float]] = {name: [] for name, _, _ in lanes}
     clock = time.perf_counter
-    for i in range(n):
+    for i in range(warmup, warmup + n):
         for name, server, data in lanes if i % 2 else reversed(lanes):
+            request = data[i % len(data)]
             t = clock()
-            server.call(data)
+            server.call(request)
             times[name].append(clock() - t)
     return {
         name: {"p50_ms": percentile(t, 50) * 1e3, "p99_ms": percentile(t, 99) * 1e3}
@@ -409,7 +448,10 @@ def sequential(lanes: list[Lane], n: int) -> dict[str, dict]:
     }
 
 
-def _burst(server: Server, data: bytes, seconds: float) -> tuple[int, float]:
+def _burst(
+    server: Server, data: list[bytes], turn: Iterator[int], seconds: float
+) -> tuple[int, float]:
+    """``turn`` is shared by the threads and kept across slices: the requests in turn."""
     stop = threading.Event()
     counts = [0] * CONCURRENCY
     barrier = threading.Barrier(CONCURRENCY + 1)
@@ -417,7 +459,7 @@ def _burst(server: Server, data: bytes, seconds: float) -> tuple[int, float]:
     def worker(i: int) -> None:
         barrier.wait()
         while not stop.is_set():
-            server.call(data)
+            server.call(data[next(turn) % len(data)])
             counts[i] += 1
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(CONCURRENCY)]
@@ -432,7 +474,7 @@ def _burst(server: Server, data: bytes, seconds: float) -> tuple[int, float]:
     return sum(counts), time.perf_counter() - t0
 
 
-def throughput(servers: dict[str, Server], data: bytes, seconds: float) -> dict[str, dict]:
+def throughput(servers: dict[str, Server], data: list[bytes], seconds: float) -> dict[str, dict]:
     """Calls per second with CONCURRENCY client threads: ``seconds`` per server, in short
     slices A B B A A B B A, so load from other processes hits both servers alike; and the
     server's CPU time per call meanwhile (steadier than calls/s on a shared machine)."""
@@ -440,10 +482,11 @@ def throughput(servers: dict[str, Server], data: bytes, seconds: float) -> dict[
     spent = {name: 0.0 for name in servers}
     cpu = {name: 0.0 for name in servers}
     names = list(servers)
+    turns = {name: itertools.count() for name in servers}
     order = [*names, *reversed(names)] * THROUGHPUT_ROUNDS
     for name in order:
         c0 = servers[name].cpu_s()
-        n, t = _burst(servers[name], data, seconds / (2 * THROUGHPUT_ROUNDS))
+        n, t = _burst(servers[name], data, turns[name], seconds / (2 * THROUGHPUT_ROUNDS))
         cpu[name] += servers[name].cpu_s() - c0
         done[name] += n
         spent[name] += t
@@ -479,20 +522,33 @@ def ratio(a: float, b: float) -> float:
     return a / b if b else float("inf")
 
 
-def table(rows: list[dict]) -> str:
+def table(rows: list[dict], scenario: str) -> str:
     head = (
-        "| kind | res | p50 ms fn / noop | p99 ms fn / noop (x) | calls/s fn / noop (x) "
-        "| server CPU µs/call fn / noop | start-up s fn / noop | RSS MB fn / noop (+MB) |"
+        f"| kind ({scenario}) | res | p50 ms fn / noop | p99 ms fn / noop (x) "
+        "| calls/s fn / noop (x) | server CPU µs/call fn / noop |"
     )
-    lines = [head, "|" + "---|" * 8]
+    lines = [head, "|" + "---|" * 6]
     for r in rows:
-        f, o = r["function"], r["noop"]
+        f, o = r[scenario]["function"], r[scenario]["noop"]
         lines.append(
             f"| {r['label']} | {r['resources']} "
             f"| {f['p50_ms']:.2f} / {o['p50_ms']:.2f} "
             f"| {f['p99_ms']:.2f} / {o['p99_ms']:.2f} ({ratio(f['p99_ms'], o['p99_ms']):.2f}) "
             f"| {f['rps']:.0f} / {o['rps']:.0f} ({ratio(f['rps'], o['rps']):.2f}) "
-            f"| {f['cpu_us']:.0f} / {o['cpu_us']:.0f} "
+            f"| {f['cpu_us']:.0f} / {o['cpu_us']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def process_table(rows: list[dict]) -> str:
+    lines = [
+        "| kind | request KB | start-up s fn / noop | RSS MB fn / noop (+MB) |",
+        "|---|---|---|---|",
+    ]
+    for r in rows:
+        f, o = r["function"], r["noop"]
+        lines.append(
+            f"| {r['label']} | {r['bytes'] / 1024:.1f} "
             f"| {f['startup_s']:.2f} / {o['startup_s']:.2f} "
             f"| {f['rss_mb']:.1f} / {o['rss_mb']:.1f} (+{f['rss_mb'] - o['rss_mb']:.1f}) |"
         )
@@ -519,7 +575,9 @@ def series_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def checks(rows: list[dict], series: list[dict], forbidden: list[str]) -> list[tuple[bool, str]]:
+def checks(
+    rows: list[dict], series: list[dict], forbidden: list[str], warm: dict[str, float]
+) -> list[tuple[bool, str]]:
     out = [
         (
             not forbidden,
@@ -528,21 +586,23 @@ def checks(rows: list[dict], series: list[dict], forbidden: list[str]) -> list[t
         )
     ]
     for r in rows:
-        f, o = r["function"], r["noop"]
         name = r["label"]
-        out.append(
-            (
-                ratio(f["p99_ms"], o["p99_ms"]) <= P99_RATIO_MAX,
-                f"{name}: p99 {ratio(f['p99_ms'], o['p99_ms']):.2f}x no-op (<= {P99_RATIO_MAX})",
+        for scenario in SCENARIOS:
+            f, o = r[scenario]["function"], r[scenario]["noop"]
+            p99, rps = ratio(f["p99_ms"], o["p99_ms"]), ratio(f["rps"], o["rps"])
+            out.append(
+                (
+                    p99 <= P99_RATIO_MAX,
+                    f"{name}, {scenario}: p99 {p99:.2f}x no-op (<= {P99_RATIO_MAX})",
+                )
             )
-        )
-        out.append(
-            (
-                ratio(f["rps"], o["rps"]) >= THROUGHPUT_RATIO_MIN,
-                f"{name}: throughput {ratio(f['rps'], o['rps']):.2f}x no-op "
-                f"(>= {THROUGHPUT_RATIO_MIN})",
+            out.append(
+                (
+                    rps >= THROUGHPUT_RATIO_MIN,
+                    f"{name}, {scenario}: throughput {rps:.2f}x no-op (>= {THROUGHPUT_RATIO_MIN})",
+                )
             )
-        )
+        f, o = r["function"], r["noop"]
         out.append(
             (
                 f["startup_s"] <= STARTUP_MAX_S,
@@ -553,6 +613,15 @@ def checks(rows: list[dict], series: list[dict], forbidden: list[str]) -> list[t
         out.append(
             (extra <= RSS_EXTRA_MAX_MB, f"{name}: RSS +{extra:.1f} MB (<= +{RSS_EXTRA_MAX_MB})")
         )
+    if warm:
+        extra = warm["function"] - warm["noop"]
+        out.append(
+            (
+                extra <= RSS_EXTRA_MAX_MB,
+                f"long-running server after every kind (answer cache full): RSS +{extra:.1f} MB "
+                f"(<= +{RSS_EXTRA_MAX_MB})",
+            )
+        )
     by = {r["prefixes"]: r["function"] for r in series}
     if 0 in by and 10 in by:
         x = ratio(by[10]["p50_ms"], by[0]["p50_ms"])
@@ -560,7 +629,7 @@ def checks(rows: list[dict], series: list[dict], forbidden: list[str]) -> list[t
         out.append(
             (
                 x <= PREFIX_RATIO_MAX,
-                f"binding 10 vs 0 prefixes: {x:.2f}x at p50 ({x99:.2f}x at p99) "
+                f"binding 10 vs 0 prefixes, changed: {x:.2f}x at p50 ({x99:.2f}x at p99) "
                 f"(<= {PREFIX_RATIO_MAX})",
             )
         )
@@ -629,7 +698,7 @@ def plot(rows: list[dict], series: list[dict], path: Path) -> str:
         ):
             ax.bar(
                 [x + (i - 1.5) * w for x in xs],
-                [r[server][q] for r in rows],
+                [r["changed"][server][q] for r in rows],
                 w,
                 label=f"{server} {q.removesuffix('_ms')}",
             )
@@ -660,12 +729,28 @@ def write_docs(text: str) -> None:
 # --------------------------------------------------------------------------- main
 
 
+UNCHANGED_TEXT = (
+    "**Unchanged claim**: the same request on every call, as Crossplane sends it for a claim "
+    "at rest on every poll. The function answers it from its answer cache (by request tag)."
+)
+CHANGED_TEXT = (
+    "**Changed claim**: every call a new request (the XR and one composed resource have a new "
+    "resourceVersion, so a new tag): decoded, validated, rendered and encoded every time."
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--calls", type=int, default=1500, help="sequential calls per kind/server")
     ap.add_argument("--seconds", type=float, default=2.0, help="throughput time per kind/server")
     ap.add_argument("--warmup", type=int, default=200, help="calls before reading RSS")
     ap.add_argument("--starts", type=int, default=3, help="fresh starts per kind/server")
+    ap.add_argument(
+        "--changed",
+        type=int,
+        default=CHANGED_REQUESTS,
+        help=f"distinct changed requests per kind (more than {DEFAULT_MAX_ENTRIES})",
+    )
     ap.add_argument("--kinds", default="", help="comma-separated XR kinds to measure (default all)")
     ap.add_argument("--no-docs", action="store_true", help="don't update docs/ (plot, figures)")
     args = ap.parse_args(argv)
@@ -702,14 +787,23 @@ def main(argv: list[str] | None = None) -> int:
     ):
         servers = {"function": f_server, "noop": n_server}
         for row, case in zip(rows, main_cases, strict=True):
-            seq = sequential([(n, s, case.request) for n, s in servers.items()], args.calls)
-            tput = throughput(servers, case.request, args.seconds)
-            for name in SERVERS:
-                row[name].update(seq[name], **tput[name])
+            for scenario in SCENARIOS:
+
+                def requests(case=case, scenario=scenario) -> list[bytes]:
+                    if scenario == "unchanged":
+                        return [case.request]
+                    return changed(case.request, args.changed)  # new ones for every phase
+
+                data = requests()  # both servers get the same requests, in the same order
+                seq = sequential([(n, s, data) for n, s in servers.items()], args.calls)
+                tput = throughput(servers, requests(), args.seconds)
+                row[scenario] = {name: {**seq[name], **tput[name]} for name in SERVERS}
             print(f"  {case.label}: done", flush=True)
         if series_cases:  # every prefix count in one interleaved loop, so they compare
-            lanes = [(str(c.prefixes), f_server, c.request) for c in series_cases]
-            lanes.append(("noop", n_server, series_cases[-1].request))
+            lanes = [
+                (str(c.prefixes), f_server, changed(c.request, args.changed)) for c in series_cases
+            ]
+            lanes.append(("noop", n_server, lanes[-1][2]))
             seq = sequential(lanes, args.calls)
             series_rows = [
                 {"prefixes": c.prefixes, "function": seq[str(c.prefixes)], "noop": seq["noop"]}
@@ -719,7 +813,7 @@ def main(argv: list[str] | None = None) -> int:
         warm = {name: s.rss_mb() for name, s in servers.items()}
 
     info["load_after"] = os.getloadavg()[0]
-    results = checks(rows, series_rows, runtime_imports())
+    results = checks(rows, series_rows, runtime_imports(), warm)
     text = "\n\n".join(
         part
         for part in (
@@ -729,7 +823,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.calls} sequential calls per kind and server, {CONCURRENCY} client threads "
             f"for {args.seconds:.1f} s per kind and server, start-up the median of "
             f"{args.starts} fresh starts.",
-            table(rows),
+            UNCHANGED_TEXT,
+            table(rows, "unchanged"),
+            CHANGED_TEXT,
+            table(rows, "changed"),
+            process_table(rows),
             series_table(series_rows),
             f"RSS of the long-running servers after every kind: function {warm['function']:.1f} "
             f"MB, no-op {warm['noop']:.1f} MB (+{warm['function'] - warm['noop']:.1f} MB).",
