@@ -107,10 +107,9 @@ def build_request(
     function_input: dict,
     observed: list[dict] | None = None,
     required: dict[str, list[dict]] | None = None,
-    tag: str | None = None,
 ) -> fnv1.RunFunctionRequest:
     """A RunFunctionRequest as Crossplane sends it to the first pipeline step, tagged as
-    Crossplane tags it (a hash of its content) unless ``tag`` is given."""
+    Crossplane tags it (a hash of its content)."""
     req = fnv1.RunFunctionRequest()
     req.observed.composite.resource.update(xr)
     for doc in observed or []:
@@ -130,7 +129,7 @@ def build_request(
         bucket = req.required_resources[name]
         for item in items:
             bucket.items.add().resource.update(item)
-    req.meta.tag = crossplane_tag(req) if tag is None else tag
+    req.meta.tag = crossplane_tag(req)
     return req
 
 
