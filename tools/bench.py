@@ -275,6 +275,11 @@ def changed(request: bytes, n: int) -> list[bytes]:
 _VERSIONS = itertools.count(10_000)
 
 
+def scenario_requests(request: bytes, scenario: str, n: int) -> list[bytes]:
+    """What a phase sends: the request itself (unchanged), or ``n`` new changed ones."""
+    return [request] if scenario == "unchanged" else changed(request, n)
+
+
 def _meta(obj) -> Any:
     return obj.fields["metadata"].struct_value.fields
 
@@ -613,15 +618,14 @@ def checks(
         out.append(
             (extra <= RSS_EXTRA_MAX_MB, f"{name}: RSS +{extra:.1f} MB (<= +{RSS_EXTRA_MAX_MB})")
         )
-    if warm:
-        extra = warm["function"] - warm["noop"]
-        out.append(
-            (
-                extra <= RSS_EXTRA_MAX_MB,
-                f"long-running server after every kind (answer cache full): RSS +{extra:.1f} MB "
-                f"(<= +{RSS_EXTRA_MAX_MB})",
-            )
+    extra = warm["function"] - warm["noop"]
+    out.append(
+        (
+            extra <= RSS_EXTRA_MAX_MB,
+            f"long-running server after every kind (answer cache full): RSS +{extra:.1f} MB "
+            f"(<= +{RSS_EXTRA_MAX_MB})",
         )
+    )
     by = {r["prefixes"]: r["function"] for r in series}
     if 0 in by and 10 in by:
         x = ratio(by[10]["p50_ms"], by[0]["p50_ms"])
@@ -788,15 +792,11 @@ def main(argv: list[str] | None = None) -> int:
         servers = {"function": f_server, "noop": n_server}
         for row, case in zip(rows, main_cases, strict=True):
             for scenario in SCENARIOS:
-
-                def requests(case=case, scenario=scenario) -> list[bytes]:
-                    if scenario == "unchanged":
-                        return [case.request]
-                    return changed(case.request, args.changed)  # new ones for every phase
-
-                data = requests()  # both servers get the same requests, in the same order
+                # Both servers get the same requests, in the same order; new ones per phase.
+                data = scenario_requests(case.request, scenario, args.changed)
                 seq = sequential([(n, s, data) for n, s in servers.items()], args.calls)
-                tput = throughput(servers, requests(), args.seconds)
+                data = scenario_requests(case.request, scenario, args.changed)
+                tput = throughput(servers, data, args.seconds)
                 row[scenario] = {name: {**seq[name], **tput[name]} for name in SERVERS}
             print(f"  {case.label}: done", flush=True)
         if series_cases:  # every prefix count in one interleaved loop, so they compare
