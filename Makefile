@@ -28,9 +28,10 @@ render: $(STAMP) ## Render every example through the function (started locally, 
 run: $(STAMP) ## Serve the function insecurely on :9443, for `crossplane render`
 	$(VENV)/bin/function --insecure --debug
 
-lint: $(STAMP) ## ruff lint and format check
+lint: $(STAMP) ## ruff lint and format check; test modules import helpers from tests/support only
 	$(VENV)/bin/ruff check function tests tools
 	$(VENV)/bin/ruff format --check function tests tools
+	$(PY) tools/check_test_imports.py
 
 format: $(STAMP) ## Apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix function tests tools

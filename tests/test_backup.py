@@ -10,8 +10,8 @@ import yaml
 
 from function import names
 from function.backup import SCHEDULES, cron_error
-from tests import schemas
-from tests.conftest import desired, fatal_messages, render_local, status, warnings
+from tests.support import schemas
+from tests.support.responses import desired, fatal_messages, render_local, status, warnings
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = yaml.safe_load((ROOT / "examples/backup/required.yaml").read_text())

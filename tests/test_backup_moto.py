@@ -19,7 +19,7 @@ from moto import mock_aws
 from function import restore
 from function.core import Rendered, Request
 from function.settings import Settings
-from tests.conftest import desired, render_local
+from tests.support.responses import desired, render_local
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = yaml.safe_load((ROOT / "examples/backup/required.yaml").read_text())

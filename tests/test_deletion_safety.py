@@ -15,8 +15,8 @@ import re
 import pytest
 
 from function import fn
-from tests.conftest import desired, fatal_messages
-from tests.test_properties import example_xrs, render
+from tests.support.examples import example_xrs, render
+from tests.support.responses import desired, fatal_messages
 
 ANY = object()
 FINAL = re.compile(r"^klutch-[a-z0-9-]+-final-[0-9a-f]{8}$")

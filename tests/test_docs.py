@@ -20,7 +20,7 @@ import yaml
 from pydantic import BaseModel
 
 from function.settings import Settings
-from tests.conftest import local_call
+from tests.support.responses import local_call
 from tools import xrender
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from function import names
 from function.objectstorage import PLAN_TRANSITIONS
-from tests.conftest import desired, fatal_messages, render_local, status, warnings
+from tests.support.responses import desired, fatal_messages, render_local, status, warnings
 
 XR = {
     "apiVersion": "anynines.com/v1",

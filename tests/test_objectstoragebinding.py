@@ -14,9 +14,8 @@ from hypothesis import strategies as st
 
 from function import iam_policy, names
 from function.objectstoragebinding import POLICY_LABEL
-from tests.conftest import desired, fatal_messages, render_local, status, warnings
-from tests.test_cel import violations
-from tests.test_iam_moto import (
+from tests.support.cel import violations
+from tests.support.iam import (
     BUCKET,
     BUCKET_ARN,
     KEY_ARN,
@@ -26,7 +25,8 @@ from tests.test_iam_moto import (
     policy_docs,
     render_binding,
 )
-from tests.test_xrds import spec_schema, xrd
+from tests.support.responses import desired, fatal_messages, render_local, status, warnings
+from tests.support.xrds import spec_schema, xrd
 from tools import xrender
 
 KIND = "XObjectStorageBinding"

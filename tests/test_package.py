@@ -34,7 +34,7 @@ from pydantic import BaseModel, TypeAdapter
 
 from function import resources
 from function.settings import Settings
-from tests import schemas, test_cel
+from tests.support import cel, schemas
 from tools import xrender
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -221,7 +221,7 @@ def object_errors(doc: dict) -> list[str]:
     schema, xr_kind = defined_kinds()[key]
     found = schemas.errors(doc, schema)
     if not found:  # CEL rules see the XR's spec; claims and XRs share them
-        found = [f"CEL: {m}" for m in test_cel.messages(xr_kind, {"spec": doc["spec"]})]
+        found = [f"CEL: {m}" for m in cel.messages(xr_kind, {"spec": doc["spec"]})]
     return found
 
 

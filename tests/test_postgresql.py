@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from function import names
-from tests.conftest import desired, fatal_messages, render_local, status, warnings
+from tests.support.responses import desired, fatal_messages, render_local, status, warnings
 
 XR = {
     "apiVersion": "anynines.com/v1",

@@ -4,7 +4,7 @@ Specs are generated from each kind's XRD OpenAPI schema (``xrds/``) by the small
 schema -> strategy generator below, for every XR kind in ``function.fn.RENDERERS``;
 a kind added later is covered as soon as it has an XRD. A generated spec is *valid*
 when it passes the OpenAPI schema (checked with jsonschema) and every CEL rule
-(evaluated with cel-python, see tests/test_cel.py).
+(evaluated with cel-python, see tests/support/cel.py).
 
 Claims:
 - every request gets a RunFunctionResponse, from ``fn.run`` and from the servicer alike,
@@ -37,9 +37,17 @@ from function import fn
 from function.core import parse
 from function.regions import REGIONS
 from function.settings import Settings
-from tests import schemas
-from tests.conftest import desired, fatal_messages
-from tests.test_cel import claim_kinds, violations, xrd_schemas
+from tests.support import schemas
+from tests.support.cel import violations
+from tests.support.examples import (
+    answer,
+    example_xrs,
+    examples_of,
+    fn_input,
+    render,
+)
+from tests.support.responses import desired, fatal_messages
+from tests.support.xrds import claim_kinds, spec_schema
 from tools import xrender
 
 EXAMPLES = 1000
@@ -59,34 +67,9 @@ PROFILE = settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 MALFORMED = settings(PROFILE, max_examples=EXAMPLES // 2)
 
 KINDS = claim_kinds()
-INTERNAL_ERROR = "internal error"
 
 
 # --------------------------------------------------------------------------- examples per kind
-
-
-@functools.cache
-def _examples_of(kind: str) -> tuple[xrender.Example, ...]:
-    return tuple(ex for ex in xrender.examples() if ex.xr["kind"] == kind)
-
-
-@functools.cache
-def fn_input(kind: str) -> dict:
-    """The function input of the kind's Composition (the operator's defaults if none)."""
-    for ex in _examples_of(kind):
-        return xrender.function_input(ex.composition)
-    for comp in xrender.compositions().values():
-        if comp["spec"].get("compositeTypeRef", {}).get("kind") == kind:
-            return xrender.function_input(comp)
-    return {}
-
-
-def required_candidates(kind: str) -> list[dict]:
-    """What Crossplane could return for the kind's requirements (from examples' required.yaml)."""
-    out: list[dict] = []
-    for ex in _examples_of(kind):  # examples of one folder share its required.yaml
-        out += [doc for doc in ex.required if doc not in out]
-    return out
 
 
 def _refs(value: Any, path: tuple[str, ...], out: dict) -> None:
@@ -102,13 +85,13 @@ def _refs(value: Any, path: tuple[str, ...], out: dict) -> None:
 def pinned(kind: str) -> dict[tuple[str, ...], list]:
     """Reference fields (``*Ref``) take the values the examples give, so they resolve."""
     out: dict[tuple[str, ...], list] = {}
-    for ex in _examples_of(kind):
+    for ex in examples_of(kind):
         _refs(ex.xr.get("spec") or {}, ("spec",), out)
     return out
 
 
 def claim_namespace(kind: str) -> str:
-    for ex in _examples_of(kind):
+    for ex in examples_of(kind):
         return ex.xr["metadata"]["labels"]["crossplane.io/claim-namespace"]
     return "default"
 
@@ -197,7 +180,7 @@ XRD_GAPS: dict[str, set[tuple[str, ...]]] = {
 @functools.cache
 def _example_values(kind: str, path: tuple[str, ...]) -> list:
     out = []
-    for ex in _examples_of(kind):
+    for ex in examples_of(kind):
         value: Any = ex.xr
         for part in path:
             value = value.get(part) if isinstance(value, dict) else None
@@ -237,10 +220,6 @@ def valid(schema: dict, path: tuple[str, ...], kind: str) -> st.SearchStrategy:
     return JUNK
 
 
-def spec_schema(kind: str) -> dict:
-    return xrd_schemas()[kind]["properties"]["spec"]
-
-
 def openapi_errors(kind: str, spec: Any) -> list[str]:
     validator = jsonschema.Draft7Validator(spec_schema(kind))
     return [".".join(["spec", *map(str, e.absolute_path)]) for e in validator.iter_errors(spec)]
@@ -270,51 +249,7 @@ def xrs(draw, kind: str, spec: st.SearchStrategy | None = None) -> dict:
     }
 
 
-# --------------------------------------------------------------------------- calling the function
-
-_SERVICER = fn.FunctionRunner()
-
-
-def via_servicer(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
-    """The servicer's ``RunFunction``, driven without an event loop (it awaits nothing)."""
-    coro = _SERVICER.RunFunction(req, None)
-    try:
-        coro.send(None)
-    except StopIteration as done:
-        return done.value
-    coro.close()
-    raise AssertionError("RunFunction awaited something: drive it with an event loop")
-
-
-def answer(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
-    """Call ``fn.run`` twice and the servicer once: one response, same bytes every time."""
-    first = fn.run(req)
-    assert isinstance(first, fnv1.RunFunctionResponse)
-    data = first.SerializeToString(deterministic=True)
-    assert fn.run(copy.deepcopy(req)).SerializeToString(deterministic=True) == data
-    served = via_servicer(req)
-    assert isinstance(served, fnv1.RunFunctionResponse)
-    assert served.SerializeToString(deterministic=True) == data
-    for r in first.results:
-        assert not r.message.startswith(INTERNAL_ERROR), r.message
-    return first
-
-
-def render(kind: str, xr: dict, observed: list[dict] | None = None) -> fnv1.RunFunctionResponse:
-    """Render until the requirements are stable, as Crossplane does (each call checked)."""
-    candidates = required_candidates(kind)
-    required: dict[str, list[dict]] = {}
-    rsp = answer(xrender.build_request(xr, fn_input(kind), observed, required))
-    for _ in range(5):
-        wanted = {
-            name: xrender.select(sel, candidates)
-            for name, sel in rsp.requirements.resources.items()
-        }
-        if wanted == required:
-            break
-        required = wanted
-        rsp = answer(xrender.build_request(xr, fn_input(kind), observed, required))
-    return rsp
+# --------------------------------------------------------------------------- upstream CRD errors
 
 
 @functools.cache
@@ -505,12 +440,6 @@ def observed_of(kind: str, xr: dict) -> list[dict]:
         }
         out.append(body)
     return out
-
-
-def example_xrs(kind: str) -> list[dict]:
-    return [ex.xr for ex in _examples_of(kind)] or [
-        {"apiVersion": "anynines.com/v1", "kind": kind, "metadata": {"name": "x"}, "spec": {}}
-    ]
 
 
 def _check_malformed(rsp: fnv1.RunFunctionResponse) -> None:

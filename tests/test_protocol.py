@@ -8,7 +8,7 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1beta1 import run_function_pb2 as fnv1beta1
 from crossplane.function.proto.v1beta1 import run_function_pb2_grpc as grpcv1beta1
 
-from tests.conftest import desired, fatal_messages, status
+from tests.support.responses import desired, fatal_messages, status
 from tools import xrender
 
 EXAMPLES = xrender.examples()

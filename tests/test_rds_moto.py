@@ -8,7 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.conftest import desired, render_local
+from tests.support.responses import desired, render_local
 
 XR = {
     "apiVersion": "anynines.com/v1",

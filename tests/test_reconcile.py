@@ -18,9 +18,9 @@ import pytest
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import fn
-from tests.conftest import desired, fatal_messages, warnings
-from tests.test_cel import xrd_schemas
-from tests.test_properties import example_xrs, render, spec_schema
+from tests.support.examples import example_xrs, render
+from tests.support.responses import desired, fatal_messages, warnings
+from tests.support.xrds import spec_schema, xrd_schemas
 from tools import xrender
 
 EXT = "crossplane.io/external-name"

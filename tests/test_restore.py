@@ -9,9 +9,9 @@ import pytest
 import yaml
 
 from function.restore import RESTORE_ANNOTATION
-from tests import schemas
-from tests.conftest import desired, fatal_messages, render_local, warnings
-from tests.test_cel import messages
+from tests.support import schemas
+from tests.support.cel import messages
+from tests.support.responses import desired, fatal_messages, render_local, warnings
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKUP_XR, SOURCE_XR = yaml.safe_load_all(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from function import resources
-from tests import schemas
-from tests.conftest import desired, local_call
+from tests.support import schemas
+from tests.support.responses import desired, local_call
 from tools import xrender
 
 EXAMPLES = xrender.examples()

@@ -29,7 +29,7 @@ import yaml
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import fn
-from tests.conftest import fatal_messages
+from tests.support.responses import fatal_messages
 from tools import xrender
 
 SECRET_KEY = re.compile(r"password|secret|token|private", re.IGNORECASE)

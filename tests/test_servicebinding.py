@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from function import names
 from function.servicebinding import CONNECTION_KEYS, INSTANCE_REQUIREMENT
-from tests.conftest import desired, fatal_messages, render_local, status
+from tests.support.responses import desired, fatal_messages, render_local, status
 from tools import xrender
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "servicebinding"

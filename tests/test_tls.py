@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from tests.conftest import desired
+from tests.support.responses import desired
 from tools import xrender
 
 NOW = datetime.datetime.now(datetime.UTC)

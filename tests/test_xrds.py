@@ -9,22 +9,11 @@ import pytest
 
 from function import objectstorage
 from function.regions import REGIONS
-from tests import schemas
+from tests.support import schemas
+from tests.support.xrds import spec_schema
 from tools import xrender
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def xrd(kind: str) -> dict:
-    for path in sorted((ROOT / "xrds").glob("*.yaml")):
-        (doc,) = xrender.load_all(path)
-        if doc["spec"]["names"]["kind"] == kind:
-            return doc
-    raise AssertionError(f"no XRD for {kind}")
-
-
-def spec_schema(kind: str) -> dict:
-    return xrd(kind)["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
 
 
 def test_object_storage_enums_match_the_function():

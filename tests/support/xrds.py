@@ -1,0 +1,47 @@
+"""The XRDs in ``xrds/``: each kind's XRD, its schema, and the kinds the function renders."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+from function import fn
+from tools import xrender
+
+ROOT = Path(__file__).resolve().parents[2]
+XRDS = ROOT / "xrds"
+
+
+def xrd(kind: str) -> dict:
+    """The XRD (the whole document) whose composite kind is ``kind``."""
+    for path in sorted(XRDS.glob("*.yaml")):
+        for doc in xrender.load_all(path):
+            if doc.get("kind") == "CompositeResourceDefinition" and (
+                doc["spec"]["names"]["kind"] == kind
+            ):
+                return doc
+    raise AssertionError(f"no XRD for {kind}")
+
+
+@functools.cache
+def xrd_schemas() -> dict[str, dict]:
+    """XR kind -> openAPIV3Schema of its referenceable version, for every XRD in xrds/."""
+    out = {}
+    for path in sorted(XRDS.glob("*.yaml")):
+        for doc in xrender.load_all(path):
+            if doc.get("kind") != "CompositeResourceDefinition":
+                continue
+            versions = doc["spec"]["versions"]
+            version = next((v for v in versions if v.get("referenceable")), versions[0])
+            out[doc["spec"]["names"]["kind"]] = version["schema"]["openAPIV3Schema"]
+    return out
+
+
+def spec_schema(kind: str) -> dict:
+    """The schema of ``spec`` in the kind's referenceable version."""
+    return xrd_schemas()[kind]["properties"]["spec"]
+
+
+def claim_kinds() -> list[str]:
+    """The XR kinds the function renders that have an XRD (all of them, once written)."""
+    return sorted(k for k in fn.RENDERERS if k in xrd_schemas())
