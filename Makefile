@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-dev
 IMAGE  ?= function-klutch-aws:dev
 XPKG   ?= _output/function-klutch-aws.xpkg
 
-.PHONY: help venv test render run lint format bench build xpkg xpkg-stage xpkg-configuration clean
+.PHONY: help venv test render run lint format generate bench build xpkg xpkg-stage xpkg-configuration clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ lint: $(STAMP) ## ruff lint and format check; test modules import helpers from t
 	$(VENV)/bin/ruff check function tests tools
 	$(VENV)/bin/ruff format --check function tests tools
 	$(PY) tools/check_test_imports.py
+
+generate: $(STAMP) ## Regenerate the input CRD (package/input) and the operator guide's settings table from function/settings.py
+	$(PY) tools/gen_input_crd.py
 
 format: $(STAMP) ## Apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix function tests tools

@@ -8,7 +8,8 @@
 - names agree: Compositions call the function by the name the package installs it under,
   every XRD has its Composition under the name the docs use, the Configuration depends on
   the provider of every kind the function renders;
-- the input CRD (``package/input``) and ``function/settings.py`` describe the same input;
+- the input CRD (``package/input``, generated from ``function/settings.py``) names the
+  settings' API, and every Composition's pipeline input is valid for it and for the model;
 - ``make build`` / ``make xpkg`` fail plainly, naming the missing tool, and stage the
   right files; the Dockerfile builds what pyproject.toml declares.
 
@@ -26,11 +27,8 @@ import subprocess
 import tomllib
 import typing
 from pathlib import Path
-from typing import Any
 
-import jsonschema
 import pytest
-from pydantic import BaseModel, TypeAdapter
 
 from function import resources
 from function.settings import Settings
@@ -441,7 +439,7 @@ def test_both_packages_state_the_crossplane_versions_they_support():
         assert load(path)[0]["spec"]["crossplane"]["version"] == ">=v1.17.0-0", rel(path)
 
 
-# --------------------------------------------------------------- input CRD == Settings
+# --------------------------------------------------------------- input CRD (see test_generated.py)
 
 
 @functools.cache
@@ -461,103 +459,6 @@ def test_input_crd_names_the_settings_api():
     assert f"{doc['spec']['group']}/{doc['spec']['versions'][0]['name']}" == api_version
     assert doc["spec"]["names"]["kind"] == Settings.model_fields["kind"].default
     assert doc["metadata"]["name"] == f"{doc['spec']['names']['plural']}.{doc['spec']['group']}"
-
-
-_CONSTRAINTS = ("type", "pattern", "enum", "minimum", "maximum", "minLength", "maxLength")
-_ENVELOPE = {"apiVersion", "kind", "metadata"}
-
-
-def _model_in(annotation: Any) -> tuple[type[BaseModel] | None, bool]:
-    """(model class, is a map of it) for a field type, or (None, False)."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation, False
-    if typing.get_origin(annotation) is dict:
-        value = typing.get_args(annotation)[1]
-        if isinstance(value, type) and issubclass(value, BaseModel):
-            return value, True
-    return None, False
-
-
-def _resolve(node: dict, defs: dict) -> dict:
-    if "$ref" in node:
-        return defs[node["$ref"].rsplit("/", 1)[1]]
-    if "anyOf" in node:
-        (node,) = [n for n in node["anyOf"] if n.get("type") != "null"]
-    return node
-
-
-def settings_differences(model: type[BaseModel], crd: dict, path: str = "") -> list[str]:
-    """Every way the CRD schema ``crd`` and the pydantic ``model`` disagree."""
-    js = model.model_json_schema()
-    defs = js.get("$defs", {})
-    props = crd.get("properties", {})
-    out = [f"{path}{n}: in the model, not in the CRD" for n in model.model_fields.keys() - props]
-    out += [f"{path}{n}: in the CRD, not in the model" for n in props.keys() - model.model_fields]
-    required = {n for n, f in model.model_fields.items() if f.is_required()}
-    if required != set(crd.get("required", [])):
-        out.append(f"{path}: required {sorted(required)} != CRD {crd.get('required', [])}")
-    for name, field in model.model_fields.items():
-        if name not in props or (not path and name in _ENVELOPE):
-            continue
-        where, node, mine = f"{path}{name}", props[name], _resolve(js["properties"][name], defs)
-        sub, is_map = _model_in(field.annotation)
-        if sub is not None:
-            inner = node.get("additionalProperties", {}) if is_map else node
-            out += settings_differences(sub, inner, f"{where}{'.*' if is_map else ''}.")
-        for key in (*_CONSTRAINTS, "minProperties"):
-            if mine.get(key) != node.get(key):
-                out.append(f"{where}: {key} {mine.get(key)!r} != CRD {node.get(key)!r}")
-        if (
-            typing.get_origin(field.annotation) is dict
-            and not is_map
-            and node.get("additionalProperties") != mine.get("additionalProperties")
-        ):
-            out.append(f"{where}: map values differ")
-        if field.is_required() or (sub is not None and not is_map):
-            continue  # nested objects: their fields carry the defaults
-        default = TypeAdapter(field.annotation).dump_python(
-            field.get_default(call_default_factory=True), mode="json"
-        )
-        if node.get("default") != default:
-            out.append(f"{where}: default {default!r} != CRD {node.get('default')!r}")
-    return out
-
-
-def test_input_crd_and_settings_model_agree():
-    assert settings_differences(Settings, input_schema()) == []
-
-
-def test_settings_comparison_notices_a_difference():
-    crd = copy.deepcopy(input_schema())
-    del crd["properties"]["postgresql"]["properties"]["plans"]["additionalProperties"][
-        "properties"
-    ]["multiAz"]
-    crd["properties"]["backup"]["properties"]["extra"] = {"type": "string"}
-    crd["properties"]["namingPrefix"]["default"] = "other"
-    found = settings_differences(Settings, crd)
-    assert "postgresql.plans.*.multiAz: in the model, not in the CRD" in found
-    assert "backup.extra: in the CRD, not in the model" in found
-    assert any(f.startswith("namingPrefix: default") for f in found)
-
-
-def _nodes(schema: dict, path: str = ""):
-    yield path, schema
-    for name, sub in schema.get("properties", {}).items():
-        yield from _nodes(sub, f"{path}.{name}")
-    for key in ("additionalProperties", "items"):
-        if isinstance(schema.get(key), dict):
-            yield from _nodes(schema[key], f"{path}.{key}")
-
-
-def test_input_crd_is_structural_and_its_defaults_are_valid():
-    """Kubernetes rejects a CRD with an untyped node or a default its own schema rejects."""
-    for path, node in _nodes(input_schema()):
-        assert "type" in node, f"{path or '<root>'} has no type"
-        if "default" in node:
-            bare = {k: v for k, v in node.items() if k != "default"}
-            jsonschema.validate(node["default"], bare)
-    # and the defaults are what the function uses when a Composition gives no input
-    assert Settings.model_validate({}).model_dump(mode="json") == Settings().model_dump(mode="json")
 
 
 # --------------------------------------------------------------- make build / make xpkg
