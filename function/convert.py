@@ -137,6 +137,7 @@ def fill_struct(s: struct_pb2.Struct, source: Mapping[str, Any]) -> None:
 
 
 def dict_to_struct(source: Mapping[str, Any]) -> struct_pb2.Struct:
+    """A new Struct holding ``source`` (JSON-like values), as ``fill_struct`` fills it."""
     s = struct_pb2.Struct()
     fill_struct(s, source)
     return s

@@ -9,6 +9,8 @@ from function.settings import Settings
 
 
 class Kind(NamedTuple):
+    """A provider kind: its ``apiVersion`` (the storage version we render) and ``kind``."""
+
     api_version: str
     kind: str
 
