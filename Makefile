@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-dev
 IMAGE  ?= function-klutch-aws:dev
 XPKG   ?= _output/function-klutch-aws.xpkg
 
-.PHONY: help venv test render run lint format generate bench build xpkg xpkg-stage xpkg-configuration clean
+.PHONY: help venv test render run lint typecheck format generate bench build xpkg xpkg-stage xpkg-configuration clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ lint: $(STAMP) ## ruff lint and format check; test modules import helpers from t
 	$(VENV)/bin/ruff check function tests tools
 	$(VENV)/bin/ruff format --check function tests tools
 	$(PY) tools/check_test_imports.py
+
+typecheck: $(STAMP) ## mypy --strict on function/ (configured in pyproject.toml; not yet part of lint)
+	$(VENV)/bin/mypy
 
 generate: $(STAMP) ## Regenerate the input CRD (package/input) and the operator guide's settings table from function/settings.py
 	$(PY) tools/gen_input_crd.py
@@ -80,4 +83,4 @@ xpkg-configuration: ## Build only the Configuration package (needs the crossplan
 	crossplane xpkg build --package-root=$(CFG_ROOT) --examples-root=$(CFG_ROOT)/examples --package-file=$(CFG_XPKG)
 
 clean: ## Remove the virtual environment and build output
-	rm -rf $(VENV) _output .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) _output .pytest_cache .ruff_cache .mypy_cache .hypothesis

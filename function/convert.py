@@ -118,7 +118,7 @@ def _set_other(v: struct_pb2.Value, value: Any) -> None:
         v.number_value = value
     elif isinstance(value, dict | struct_pb2.Struct):
         v.struct_value.Clear()
-        v.struct_value.update(value)
+        v.struct_value.update(value)  # type: ignore[arg-type]  # a Struct has items() too
     elif isinstance(value, list | tuple | struct_pb2.ListValue):
         v.list_value.Clear()
         v.list_value.extend(value)

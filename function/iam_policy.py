@@ -44,7 +44,7 @@ bucket, its objects or its KMS key.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, Literal
@@ -128,7 +128,15 @@ def s3_endpoint(region: str, arn_partition: str) -> str:
     return f"https://s3.{region}.{suffix}"
 
 
-def _statement(sid: str, effect: str, key: str, actions, resources, *, condition=None) -> dict:
+def _statement(
+    sid: str,
+    effect: str,
+    key: str,
+    actions: Iterable[str],
+    resources: Sequence[str],
+    *,
+    condition: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     stmt: dict[str, Any] = {"Sid": sid, "Effect": effect, key: list(actions)}
     stmt["Resource"] = resources[0] if len(resources) == 1 else list(resources)
     if condition:
@@ -149,11 +157,11 @@ def statements(
     region: str,
     arn_partition: str,
     kms_key_arn: str | None,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Every statement of a binding, in a fixed order (see the module docstring)."""
     base = PERMISSIONS[level]
     base_objects = object_actions(level, plan)
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     if base.bucket:
         out.append(_statement("List", "Allow", "Action", base.bucket, [bucket_arn]))
     if base_objects:
@@ -204,7 +212,7 @@ def statements(
     return out
 
 
-def compact(doc: dict) -> str:
+def compact(doc: dict[str, Any]) -> str:
     """Compact JSON, as AWS counts a policy's size."""
     return json.dumps(doc, separators=(",", ":"))
 
@@ -216,7 +224,7 @@ _HEAD = '{"Version":"2012-10-17","Statement":['
 _TAIL = "]}"
 
 
-def split(stmts: list[dict], field: str = "spec.scopedAccess") -> list[str]:
+def split(stmts: list[dict[str, Any]], field: str = "spec.scopedAccess") -> list[str]:
     """Pack statements, in order, into as few policies of <= MAX_POLICY_CHARS as possible."""
     docs: list[list[str]] = []
     size = 0

@@ -1,5 +1,7 @@
 """The ``function`` console script: serve RunFunction over gRPC."""
 
+from typing import Any
+
 import click
 from crossplane.function import cli as sdkcli
 
@@ -18,7 +20,7 @@ from function.cache import DEFAULT_MAX_ENTRIES
     help="Answers kept by request tag, so an unchanged claim is not rendered again "
     "(about 5 KB each; 0 turns the cache off).",
 )
-def cli(cache_entries: int, **kwargs) -> None:
+def cli(cache_entries: int, **kwargs: Any) -> None:
     """function-klutch-aws: renders AWS S3 and RDS PostgreSQL resources for klutch claims.
 
     Flags: --insecure, --address (default 0.0.0.0:9443), --tls-certs-dir (env

@@ -9,14 +9,14 @@ overrides them in the Composition, never in the code.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from function.regions import REGIONS, region_error
 
-INPUT_API_VERSION = "aws.fn.anynines.com/v1beta1"
-INPUT_KIND = "Input"
+INPUT_API_VERSION: Final = "aws.fn.anynines.com/v1beta1"
+INPUT_KIND: Final = "Input"
 
 
 class _Strict(BaseModel):
@@ -125,7 +125,7 @@ class Settings(_Strict):
 
     apiVersion: Literal["aws.fn.anynines.com/v1beta1"] = INPUT_API_VERSION
     kind: Literal["Input"] = INPUT_KIND
-    metadata: dict | None = None
+    metadata: dict[str, Any] | None = None
 
     providerConfigName: str = Field(
         default="default",
