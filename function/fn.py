@@ -12,11 +12,18 @@ from crossplane.function import logging, response
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 
-from function import backup, objectstorage, objectstoragebinding, postgresql, servicebinding
+from function import (
+    backup,
+    claims,
+    objectstorage,
+    objectstoragebinding,
+    postgresql,
+    scheduledbackup,
+    servicebinding,
+)
 from function.cache import DEFAULT_MAX_ENTRIES, ResponseCache
 from function.convert import StructView, condition_status, fill_struct, struct_to_dict
 from function.core import (
-    CLAIM_API_VERSION,
     Condition,
     InputError,
     ObservedResource,
@@ -30,14 +37,14 @@ from function.settings import Settings
 
 Renderer = Callable[[Request], Rendered]
 
-# XR kind -> renderer. The claim kind is the XR kind without its leading X.
-RENDERERS: dict[str, Renderer] = {
-    "XObjectStorageInstance": objectstorage.render,
-    "XObjectStorageBinding": objectstoragebinding.render,
-    "XBackup": backup.render_backup,
-    "XScheduledBackup": backup.render_scheduled_backup,
-    "XPostgresqlInstance": postgresql.render,
-    "XServiceBinding": servicebinding.render,
+# (apiVersion, XR kind) -> renderer.
+RENDERERS: dict[tuple[str, str], Renderer] = {
+    claims.OBJECT_STORAGE_INSTANCE: objectstorage.render,
+    claims.OBJECT_STORAGE_BINDING: objectstoragebinding.render,
+    claims.POSTGRESQL_INSTANCE: postgresql.render,
+    claims.SERVICE_BINDING: servicebinding.render,
+    claims.BACKUP: backup.render,
+    claims.SCHEDULED_BACKUP: scheduledbackup.render,
 }
 
 _SEVERITY = {
@@ -77,14 +84,13 @@ def answer(req: fnv1.RunFunctionRequest, log=None) -> tuple[fnv1.RunFunctionResp
         xr = struct_to_dict(req.observed.composite.resource)
         # Only strings are echoed: a junk object's key order is not stable between calls.
         kind = _text(xr.get("kind"))
-        renderer = RENDERERS.get(kind)
-        if xr.get("apiVersion") != CLAIM_API_VERSION or renderer is None:
-            supported = ", ".join(sorted(RENDERERS))
+        renderer = RENDERERS.get((_text(xr.get("apiVersion")), kind))
+        if renderer is None:
+            supported = ", ".join(f"{a}/{k}" for a, k in sorted(RENDERERS))
             got = f"{_text(xr.get('apiVersion'))}/{kind}" if kind else "nothing"
             response.fatal(
                 rsp,
-                f"unsupported composite resource {got}: this function renders "
-                f"{CLAIM_API_VERSION} kinds {supported}",
+                f"unsupported composite resource {got}: this function renders {supported}",
             )
             return rsp, True
         settings = _settings(req)

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from function import names
-from function.backup import SCHEDULES, cron_error
+from function.scheduledbackup import SCHEDULES, cron_error
 from tests import schemas
 from tests.conftest import desired, fatal_messages, render_local, status, warnings
 
@@ -32,7 +32,7 @@ def xr(kind: str, **spec) -> dict:
                 "crossplane.io/claim-namespace": "default",
             },
         },
-        "spec": {"instanceRef": {"name": "pg-db"}, **spec},
+        "spec": {"instanceRef": "pg-db", **spec},
     }
 
 
@@ -206,8 +206,8 @@ def test_point_in_time_recovery_turns_on_continuous_backup():
         ({"schedule": "cron(0 24 ? * * *)"}, "spec.schedule", "invalid hours field"),
         ({"schedule": "cron(*/15 * ? * * *)"}, "spec.schedule", "at most hourly"),
         ({"schedule": "cron(0 5 ? FOO * *)"}, "spec.schedule", "invalid month field"),
-        ({"instanceRef": {"name": "Bad_Name"}}, "spec.instanceRef.name", "pattern"),
-        ({"instanceRef": {}}, "spec.instanceRef.name", "Field required"),
+        ({"instanceRef": "Bad_Name"}, "spec.instanceRef.name", "pattern"),
+        ({"instanceRef": {}}, "spec.instanceRef", "valid string"),
     ],
 )
 def test_scheduled_backup_bad_input_is_fatal_and_named(spec, field, says):

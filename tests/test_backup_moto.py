@@ -40,7 +40,7 @@ def xr(kind: str, **spec) -> dict:
                 "crossplane.io/claim-namespace": "default",
             },
         },
-        "spec": {"instanceRef": {"name": "pg-db"}, **spec},
+        "spec": {"instanceRef": "pg-db", **spec},
     }
 
 

@@ -282,6 +282,16 @@ def b64(value: str) -> str:
     return base64.b64encode(value.encode()).decode()
 
 
+def default_composition(api_version: str, claim_kind: str) -> dict:
+    """The ``defaultCompositionRef`` of the XRD that offers ``claim_kind``."""
+    group = api_version.split("/")[0]
+    for path in sorted((ROOT / "xrds").glob("*.yaml")):
+        (xrd,) = load_all(path)
+        if xrd["spec"]["group"] == group and xrd["spec"]["claimNames"]["kind"] == claim_kind:
+            return dict(xrd["spec"]["defaultCompositionRef"])
+    raise LookupError(f"no XRD offers claim {api_version}/{claim_kind}")
+
+
 def xr_from_claim(claim: dict, uid: str, secrets_namespace: str = "crossplane-system") -> dict:
     """The cluster-scoped XR Crossplane creates for a namespaced claim.
 
@@ -292,6 +302,9 @@ def xr_from_claim(claim: dict, uid: str, secrets_namespace: str = "crossplane-sy
     meta = claim["metadata"]
     name, namespace = meta["name"], meta.get("namespace", "default")
     spec = {k: v for k, v in claim["spec"].items() if k != "writeConnectionSecretToRef"}
+    if "compositionRef" not in spec:
+        # Crossplane selects the XRD's default Composition and records it on the XR.
+        spec["compositionRef"] = default_composition(claim["apiVersion"], claim["kind"])
     if "writeConnectionSecretToRef" in claim["spec"]:
         spec["writeConnectionSecretToRef"] = {"name": uid, "namespace": secrets_namespace}
     return {
