@@ -14,7 +14,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tools import xrender  # noqa: E402
+from tools import xrender
 
 HEADER = re.compile(r"^# The XR Crossplane makes of (?P<claim>[\w.-]+\.yaml)")
 

@@ -284,7 +284,7 @@ def b64(value: str) -> str:
 
 def default_composition(api_version: str, claim_kind: str) -> dict:
     """The ``defaultCompositionRef`` of the XRD that offers ``claim_kind``."""
-    group = api_version.split("/")[0]
+    group = api_version.split("/", maxsplit=1)[0]
     for path in sorted((ROOT / "xrds").glob("*.yaml")):
         (xrd,) = load_all(path)
         if xrd["spec"]["group"] == group and xrd["spec"]["claimNames"]["kind"] == claim_kind:
