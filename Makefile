@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-dev
 IMAGE  ?= function-klutch-aws:dev
 XPKG   ?= _output/function-klutch-aws.xpkg
 
-.PHONY: help venv test render run lint format bench build xpkg xpkg-stage xpkg-configuration clean
+.PHONY: help venv test render run lint generate format bench build xpkg xpkg-stage xpkg-configuration clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
@@ -28,9 +28,14 @@ render: $(STAMP) ## Render every example through the function (started locally, 
 run: $(STAMP) ## Serve the function insecurely on :9443, for `crossplane render`
 	$(VENV)/bin/function --insecure --debug
 
-lint: $(STAMP) ## ruff lint and format check
+lint: $(STAMP) ## ruff lint and format check; the import layers of function/ (docs/architecture.md)
 	$(VENV)/bin/ruff check function tests tools
 	$(VENV)/bin/ruff format --check function tests tools
+	$(PY) tools/check_layers.py
+
+generate: $(STAMP) ## Write the generated files: example XRs, the user guide's field reference
+	$(PY) tools/examples.py
+	$(PY) tools/field_reference.py
 
 format: $(STAMP) ## Apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix function tests tools

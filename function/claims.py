@@ -187,6 +187,19 @@ class Encryption(Strict):
         return self
 
 
+# --- object storage plans -------------------------------------------------------------------
+
+ObjectStoragePlan = Literal[
+    "standard",
+    "infrequentaccess",
+    "intelligent",
+    "archiveinstant",
+    "archiveflexible",
+    "archivedeep",
+]
+# Plans whose objects must be restored before they can be read.
+ARCHIVE_PLANS = frozenset({"archiveflexible", "archivedeep"})
+
 # --- deletion policies ----------------------------------------------------------------------
 
 ObjectStorageDeletion = Literal["DeleteInstanceKeepBucket", "EmptyBucketAndDelete"]

@@ -17,11 +17,13 @@ from pydantic import Field
 
 from function import names
 from function.claims import (
+    ARCHIVE_PLANS,
     ClaimSpec,
     Encryption,
     EncryptionKey,
     ExistingKey,
     ObjectStorageDeletion,
+    ObjectStoragePlan,
     Region,
     Strict,
     Tags,
@@ -42,15 +44,6 @@ from function.resources import (
     managed,
 )
 
-Plan = Literal[
-    "standard",
-    "infrequentaccess",
-    "intelligent",
-    "archiveinstant",
-    "archiveflexible",
-    "archivedeep",
-]
-
 # plan -> (storage class, days after creation); ``standard`` has no transition.
 # 30 days is the minimum AWS accepts for STANDARD_IA.
 PLAN_TRANSITIONS: dict[str, tuple[str, int] | None] = {
@@ -61,9 +54,6 @@ PLAN_TRANSITIONS: dict[str, tuple[str, int] | None] = {
     "archiveflexible": ("GLACIER", 0),
     "archivedeep": ("DEEP_ARCHIVE", 0),
 }
-
-# Plans whose objects must be restored before they can be read.
-ARCHIVE_PLANS = frozenset({"archiveflexible", "archivedeep"})
 
 # Incomplete multipart uploads are billed until aborted.
 ABORT_MULTIPART_DAYS = 7
@@ -81,7 +71,7 @@ class Spec(ClaimSpec):
     """An ObjectStorageInstance claim's spec."""
 
     service: Literal["aws-s3"]
-    plan: Plan
+    plan: ObjectStoragePlan
     region: Region
     parameters: Parameters = Field(default_factory=Parameters)
 
