@@ -27,8 +27,8 @@ against bounds the request itself carries:
   in the future, fatal;
 - after the source's ``status.latestRestorableTime``: not restorable *yet*; it waits when
   the time is before the request (AWS catches up within minutes), else fatal;
-- before the source's creation, or before ``latestRestorableTime - retentionDays`` when the
-  source's spec gives ``parameters.backup.retentionDays``: outside the retention, fatal.
+- before the source's creation, or before ``latestRestorableTime - backupRetentionDays`` (both
+  from the source's status): outside the retention, fatal.
 A ``sourceIdentifier`` (an instance this package does not manage) has only the first bound;
 AWS checks the rest and the provider reports it on the Instance.
 
