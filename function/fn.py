@@ -13,7 +13,7 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 
 from function import backup, objectstorage, objectstoragebinding, postgresql, servicebinding
-from function.cache import DEFAULT_MAX_ENTRIES, ResponseCache
+from function.cache import DEFAULT_MAX_BYTES, ResponseCache
 from function.convert import StructView, condition_status, fill_struct, struct_to_dict
 from function.core import (
     CLAIM_API_VERSION,
@@ -50,9 +50,11 @@ _SEVERITY = {
 class FunctionRunner(grpcv1.FunctionRunnerServiceServicer):
     """Serves RunFunction for every claim kind of this package."""
 
-    def __init__(self, cache_entries: int = DEFAULT_MAX_ENTRIES) -> None:
+    def __init__(
+        self, cache_bytes: int = DEFAULT_MAX_BYTES, cache_entries: int | None = None
+    ) -> None:
         self.log = logging.get_logger()
-        self.cache = ResponseCache(cache_entries)
+        self.cache = ResponseCache(cache_bytes, cache_entries)
 
     async def RunFunction(  # noqa: N802 - the gRPC method name
         self, req: fnv1.RunFunctionRequest, _: grpc.aio.ServicerContext | None = None
@@ -69,7 +71,7 @@ def run(req: fnv1.RunFunctionRequest, log=None) -> fnv1.RunFunctionResponse:
 
 
 def answer(req: fnv1.RunFunctionRequest, log=None) -> tuple[fnv1.RunFunctionResponse, bool]:
-    """The response, and whether it may be kept for the request's tag: every answer but an
+    """The response, and whether it may be kept for an equal request: every answer but an
     internal error (which may be transient) is a pure function of the request."""
     rsp = response.to(req)
     kind = ""
