@@ -34,8 +34,8 @@ from collections.abc import Callable
 
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
-# 16 MiB: every claim of a large control plane (answers are 1 to 10 KB) answered from memory.
-DEFAULT_MAX_BYTES = 16 * 1024 * 1024
+# 8 MiB: the answers of a few thousand claims (1 to 5 KB each), as the 2,048 entries before.
+DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 # Python's own cost of one entry beyond the answer's and the key's bytes: two bytes objects'
 # headers (33 bytes each) and an OrderedDict slot and link (about 100 bytes); measured in
 # tests/test_cache.py with tracemalloc.
