@@ -11,6 +11,7 @@ import grpc
 from crossplane.function import logging, response
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
+from google.protobuf import struct_pb2
 
 from function import backup, objectstorage, objectstoragebinding, postgresql, servicebinding
 from function.cache import DEFAULT_MAX_BYTES, ResponseCache
@@ -26,6 +27,7 @@ from function.core import (
     Severity,
     parse,
 )
+from function.resources import READY_WHEN_EXISTS, Kind, readiness
 from function.settings import Settings
 
 Renderer = Callable[[Request], Rendered]
@@ -181,7 +183,7 @@ def _encode(
         target = desired[name]
         target.resource.Clear()
         fill_struct(target.resource, body)
-        ready = name in seen and condition_status(seen[name].resource, "Ready") == "True"
+        ready = name in seen and _is_ready(observed[name], seen[name].resource)
         target.ready = fnv1.READY_TRUE if ready else fnv1.READY_FALSE
     if out.status:
         fill_struct(rsp.desired.composite.resource, {"status": out.status})
@@ -201,6 +203,16 @@ def _encode(
             sel.namespace = q.namespace
         rsp.requirements.resources[name].CopyFrom(sel)
         rsp.requirements.extra_resources[name].CopyFrom(sel)
+
+
+def _is_ready(observed: ObservedResource, raw: struct_pb2.Struct) -> bool:
+    """Ready as its provider says it: the ``Ready`` condition, or what a kind without one
+    publishes instead (``resources.READINESS``)."""
+    view = observed.resource
+    kind = Kind(_text(view.get("apiVersion")), _text(view.get("kind")))
+    if readiness(kind) == READY_WHEN_EXISTS:
+        return not (view.get("metadata") or {}).get("deletionTimestamp")
+    return condition_status(raw, "Ready") == "True"
 
 
 def _result(rsp: fnv1.RunFunctionResponse, r: Result) -> None:
