@@ -201,8 +201,10 @@ def _encode(
             sel.match_labels.labels.update(dict(q.match_labels or {}))
         if q.namespace is not None:
             sel.namespace = q.namespace
+        # Only the v2 field: every Crossplane v2 reads it (internal/xfn/required_resources.go
+        # since v2.0.0); also asking through the deprecated extra_resources made Crossplane
+        # fetch each twice and call again even when seeded with them (master after v2.3.4).
         rsp.requirements.resources[name].CopyFrom(sel)
-        rsp.requirements.extra_resources[name].CopyFrom(sel)
 
 
 def _is_ready(observed: ObservedResource, raw: struct_pb2.Struct) -> bool:
