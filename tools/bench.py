@@ -744,7 +744,7 @@ def write_docs(text: str) -> None:
 
 UNCHANGED_TEXT = (
     "**Unchanged claim**: the same request on every call, as Crossplane sends it for a claim "
-    "at rest on every poll. The function answers it from its answer cache (by request tag)."
+    "at rest on every poll. The function answers it from its answer cache (by request content)."
 )
 CHANGED_TEXT = (
     "**Changed claim**: every call a new request (the XR and one composed resource have a new "
