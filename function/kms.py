@@ -54,18 +54,34 @@ def managed_key_resources(
             settings,
             {"region": region, "targetKeyIdSelector": controller_ref_selector()},
             deletion_policy=deletion_policy,
-            external_name=names.managed_kms_alias(
-                settings.namingPrefix, alias, req.claim_name, req.uid
+            external_name=_alias_external_name(
+                req, names.managed_kms_alias(settings.namingPrefix, alias, req.claim_name, req.uid)
             ),
         ),
     }
 
 
+def _observed_alias(req: Request) -> str:
+    annotations = req.observed_field("kms-alias", "metadata.annotations") or {}
+    return str(annotations.get("crossplane.io/external-name") or "")
+
+
+def _alias_external_name(req: Request, wanted: str) -> str:
+    """``wanted``, spelled as the provider spells it once the alias exists.
+
+    upjet's ``kmsAlias()`` external name (provider-upjet-aws v2.6.0 ``config/externalname.go``)
+    accepts ``alias/x`` or ``x`` but rewrites it to ``x`` after create; re-emitting ``alias/x``
+    would make Crossplane and the provider rewrite the annotation on every reconcile.
+    """
+    observed = _observed_alias(req)
+    same = observed.removeprefix("alias/") == wanted.removeprefix("alias/")
+    return observed if observed and same else wanted
+
+
 def observed_managed_key(req: Request) -> EncryptionKey:
     """The managed key the existing key was created with (its alias, if the claim named one
     rather than taking the generated one)."""
-    annotations = req.observed_field("kms-alias", "metadata.annotations") or {}
-    alias = annotations.get("crossplane.io/external-name", "")
+    alias = _observed_alias(req).removeprefix("alias/")
     generated = names.managed_kms_alias(req.settings.namingPrefix, None, req.claim_name, req.uid)
-    user_alias = None if not alias or alias == generated else alias.removeprefix("alias/")
+    user_alias = None if not alias or alias == generated.removeprefix("alias/") else alias
     return EncryptionKey(managed=ManagedKey(alias=user_alias))
