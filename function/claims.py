@@ -247,6 +247,7 @@ class PostgresqlInstanceStatus(Published):
     address: str | None = None
     port: int | None = None
     readerEndpoints: list[str] = Field(default_factory=list)
+    serviceVersion: str | None = None
     engineVersion: str | None = None
     latestRestorableTime: str | None = None
     backupRetentionDays: int | None = None

@@ -1,14 +1,13 @@
-"""provider-sql resources shared by the PostgresqlInstance (its ProviderConfig and group role)
-and the ServiceBinding (a login role in that group): the grant model of
-docs/postgresql-grants.md, in one place.
+"""provider-sql basics shared by the PostgresqlInstance and the ServiceBinding: the shape of a
+provider-sql managed resource, the ProviderConfig that logs in as the master user, and how every
+client connects (port, TLS). The grant model is in ``function/pg_grants.py``.
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from function import names
-from function.resources import SQL_GRANT, SQL_PROVIDER_CONFIG, SQL_ROLE, Kind
+from function.resources import SQL_PROVIDER_CONFIG, Kind
 
 PORT = 5432
 # RDS certificates are not in provider-sql's trust store: no verify-full.
@@ -66,61 +65,4 @@ def provider_config(name: str, secret: str, namespace: str, database: str) -> di
             "sslMode": SSL_MODE,
             "defaultDatabase": database,
         },
-    }
-
-
-def group_resources(provider_config_name: str, database: str) -> dict[str, dict[str, Any]]:
-    """The group role every binding joins, and what it may do (docs/postgresql-grants.md).
-
-    Orphaned on deletion: it lives inside the database, which goes (or stays) with the instance,
-    and deleting it would need the database reachable while everything is being torn down.
-    """
-    role = names.PG_GROUP_ROLE
-
-    def sql(kind: Kind, fp: dict[str, Any], **kw: Any) -> dict[str, Any]:
-        return sql_managed(kind, provider_config_name, fp, deletion_policy="Orphan", **kw)
-
-    return {
-        "group-role": sql(
-            SQL_ROLE,
-            {"privileges": {"login": False, "inherit": True}},
-            external_name=role,
-        ),
-        "group-database-grant": sql(
-            SQL_GRANT,
-            {"role": role, "database": database, "privileges": ["CONNECT", "TEMPORARY"]},
-        ),
-        "group-schema-grant": sql(
-            SQL_GRANT,
-            {
-                "role": role,
-                "database": database,
-                "schema": "public",
-                "privileges": ["USAGE", "CREATE"],
-            },
-        ),
-    }
-
-
-def binding_resources(
-    provider_config: str, role: str, secret: tuple[str, str]
-) -> dict[str, dict[str, Any]]:
-    """A binding's login role and its membership in the instance's group role."""
-    group = names.PG_GROUP_ROLE
-    return {
-        "role": sql_managed(
-            SQL_ROLE,
-            provider_config,
-            {
-                "privileges": {"login": True, "inherit": True},
-                # Every session acts as the group role, so new tables belong to the group
-                # and every binding of the instance may use and alter them.
-                "configurationParameters": [{"name": "role", "value": group}],
-            },
-            external_name=role,
-            connection_secret=secret,
-        ),
-        "group-membership": sql_managed(
-            SQL_GRANT, provider_config, {"role": role, "memberOf": group}
-        ),
     }

@@ -31,7 +31,7 @@ Where each claim field becomes an AWS field (all in ``instance_parameters`` unle
 
 Besides the rds Instances this renders an rds ParameterGroup (``rds.force_ssl=1``), a
 provider-sql ProviderConfig that logs in as the master user, and the group role that owns
-every binding's tables (``function/pgsql.py``, docs/postgresql-grants.md).
+every binding's tables (``function/pg_grants.py``, docs/postgresql-grants.md).
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from function import names, restore
+from function import names, pg_grants, restore
 from function.claims import (
     ClaimSpec,
     DatabaseDeletion,
@@ -55,7 +55,7 @@ from function.claims import (
 )
 from function.core import InputError, Rendered, Request, Result, Severity, parse
 from function.kms import managed_key_resources, observed_managed_key
-from function.pgsql import PORT, group_resources, provider_config
+from function.pgsql import PORT, provider_config
 from function.resources import (
     RDS_INSTANCE,
     RDS_PARAMETER_GROUP,
@@ -519,7 +519,7 @@ def render(req: Request) -> Rendered:
     res["provider-config"] = provider_config(
         pc_name, conn_secret, s.internalSecretNamespace, c.database.name
     )
-    res.update(group_resources(pc_name, c.database.name))
+    res.update(pg_grants.group_resources(pc_name, c.database.name))
 
     out.status = _status(req, spec, ctx, pc_name, kms_arn)
     return out

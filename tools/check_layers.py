@@ -31,7 +31,11 @@ LAYERS: tuple[tuple[str, bool, frozenset[str]], ...] = (
             }
         ),
     ),
-    ("claim parts", False, frozenset({"restore", "iam_policy", "kms", "pgsql", "refs"})),
+    (
+        "claim parts",
+        False,
+        frozenset({"restore", "iam_policy", "kms", "pgsql", "pg_grants", "refs"}),
+    ),
     ("shared model", False, frozenset({"claims", "names", "resources"})),
     ("base", False, frozenset({"core", "settings", "regions", "convert"})),
 )
