@@ -189,7 +189,9 @@ class Database(Strict):
 class Replicas(Strict):
     """Read replicas of the primary (cluster plans only)."""
 
-    count: int = Field(ge=0, le=15)
+    # Optional, as in the XRD and the Klutch docs ("if replica count is not set then it
+    # defaults to 1"): without it, the plan's default.
+    count: int | None = Field(default=None, ge=0, le=15)
 
 
 class Compute(Strict):
@@ -309,7 +311,8 @@ def check_plan(spec: Spec, plan: PostgresqlPlan, settings: Settings) -> int:
             f"spec.config.multiAZ: plan {spec.plan!r} is a cluster plan, always Multi-AZ; "
             "remove multiAZ or choose a single-* plan"
         )
-    count = plan.defaultReplicas if c.compute.replicas is None else c.compute.replicas.count
+    replicas = c.compute.replicas
+    count = plan.defaultReplicas if replicas is None or replicas.count is None else replicas.count
     if count > plan.maxReplicas:
         allowed = (
             f"at most {plan.maxReplicas}"

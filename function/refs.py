@@ -25,7 +25,6 @@ from function.core import (
     Requirement,
     Result,
     Severity,
-    dig,
     is_ready,
 )
 
@@ -83,10 +82,16 @@ def depend(
     if key not in req.required:
         waiting(out, f"waiting for {where}")
         return None
-    xr = _one(req.required[key])
-    if xr is None:
+    items = req.required[key]
+    if not items:
         waiting(out, f"waiting for {where}: it does not exist ({field})")
         return None
+    if len(items) > 1:
+        # One claim has one XR; more match while a deleted claim's XR is still going away
+        # (or when someone else made one with the claim's labels): trust none of them.
+        waiting(out, f"waiting for {where}: {len(items)} composite resources match, expected one")
+        return None
+    (xr,) = items
     if not is_ready(xr):
         waiting(out, f"waiting for {where}: it is not ready yet")
         return None
@@ -96,14 +101,6 @@ def depend(
         return None
     satisfied(out, f"{where} is ready")
     return Found(where, xr, status)
-
-
-def _one(items: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The one XR that matched (claim labels are unique per namespace); the first by name
-    should two ever match, so the answer does not depend on the order Crossplane lists them."""
-    if not items:
-        return None
-    return min(items, key=lambda d: str(dig(d, "metadata.name")))
 
 
 def waiting(out: Rendered, what: str, reason: str = WAITING_REASON) -> None:

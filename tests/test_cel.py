@@ -42,6 +42,20 @@ VALIDATIONS = "x-kubernetes-validations"
 
 
 @functools.cache
+def xrd_api_versions() -> dict[str, str]:
+    """XR kind -> apiVersion (group/referenceable version) its XRD defines."""
+    out = {}
+    for path in sorted(XRDS.glob("*.yaml")):
+        for doc in xrender.load_all(path):
+            if doc.get("kind") != "CompositeResourceDefinition":
+                continue
+            versions = doc["spec"]["versions"]
+            version = next((v for v in versions if v.get("referenceable")), versions[0])
+            out[doc["spec"]["names"]["kind"]] = f"{doc['spec']['group']}/{version['name']}"
+    return out
+
+
+@functools.cache
 def xrd_schemas() -> dict[str, dict]:
     """XR kind -> openAPIV3Schema of its referenceable version, for every XRD in xrds/."""
     out = {}
@@ -57,7 +71,7 @@ def xrd_schemas() -> dict[str, dict]:
 
 def claim_kinds() -> list[str]:
     """The XR kinds the function renders that have an XRD (all of them, once written)."""
-    return sorted(k for k in fn.RENDERERS if k in xrd_schemas())
+    return sorted(kind for _, kind in fn.RENDERERS if kind in xrd_schemas())
 
 
 @dataclass(frozen=True)
@@ -195,8 +209,11 @@ def test_every_rule_compiles(r):
 
 def test_every_rendered_kind_has_an_xrd_with_rules():
     assert claim_kinds(), "no XRD for any kind in function.fn.RENDERERS"
-    for kind in fn.RENDERERS:
+    for api_version, kind in fn.RENDERERS:
         assert kind in xrd_schemas(), f"{kind} is rendered but has no XRD in xrds/"
+        assert xrd_api_versions()[kind] == api_version, (
+            f"{api_version}/{kind} is rendered but its XRD defines {xrd_api_versions()[kind]}"
+        )
 
 
 def example_xrs() -> list[tuple[str, dict]]:
@@ -218,7 +235,13 @@ def _immutable_paths(kind: str) -> set[str]:
 
 
 # DESIGN 5: immutable fields are guarded in the XRD (CEL ``self == oldSelf``).
-IMMUTABLE = ("spec.region", "spec.parameters.encryption", "spec.restore")
+IMMUTABLE = (
+    "spec.region",
+    "spec.parameters.encryption",
+    "spec.config.region",
+    "spec.config.encryption",
+    "spec.restore",
+)
 
 
 def _declared(schema: dict, path: str) -> bool:
@@ -405,19 +428,16 @@ def test_a_broken_rule_is_reported_not_crashed():
     assert _holds("self.present == 1", {"present": 1}, _ABSENT)
 
 
-def pg(**parameters) -> dict:
+def pg(**config) -> dict:
     return {
-        "spec": {
-            "service": "aws-rds-postgresql",
-            "serviceVersion": "16",
-            "plan": "small",
-            "parameters": parameters,
-        }
+        "apiVersion": "rds.aws.anynines.com/v1",
+        "kind": "XPostgresqlInstance",
+        "spec": {"serviceVersion": "16", "plan": "single-small", "config": config},
     }
 
 
 @pytest.mark.parametrize(
-    ("parameters", "ok"),
+    ("config", "ok"),
     [
         ({"backup": {"window": "03:00-03:30"}}, True),
         ({"backup": {"window": "23:45-00:15"}}, True),  # across midnight
@@ -429,6 +449,6 @@ def pg(**parameters) -> dict:
         ({"maintenanceWindow": "tue:10:00-tue:10:00"}, False),
     ],
 )
-def test_postgres_window_length_rules(parameters, ok):
-    found = messages("XPostgresqlInstance", pg(**parameters))
+def test_postgres_window_length_rules(config, ok):
+    found = messages("XPostgresqlInstance", pg(**config))
     assert (found == []) is ok, found
