@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-dev
 IMAGE  ?= function-klutch-aws:dev
 XPKG   ?= _output/function-klutch-aws.xpkg
 
-.PHONY: help venv test render run lint typecheck format generate bench build xpkg xpkg-stage xpkg-configuration clean
+.PHONY: help venv test render run lint typecheck generate format bench build xpkg xpkg-stage xpkg-configuration clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
@@ -28,15 +28,18 @@ render: $(STAMP) ## Render every example through the function (started locally, 
 run: $(STAMP) ## Serve the function insecurely on :9443, for `crossplane render`
 	$(VENV)/bin/function --insecure --debug
 
-lint: $(STAMP) ## ruff lint and format check; test modules import helpers from tests/support only
+lint: $(STAMP) ## ruff lint and format check; the import layers of function/ (docs/architecture.md); test modules import helpers from tests/support only
 	$(VENV)/bin/ruff check function tests tools
 	$(VENV)/bin/ruff format --check function tests tools
+	$(PY) tools/check_layers.py
 	$(PY) tools/check_test_imports.py
 
 typecheck: $(STAMP) ## mypy --strict on function/ (configured in pyproject.toml; not yet part of lint)
 	$(VENV)/bin/mypy
 
-generate: $(STAMP) ## Regenerate the input CRD (package/input) and the operator guide's settings table from function/settings.py
+generate: $(STAMP) ## Write the generated files: example XRs, the user guide's field reference, the input CRD and the operator guide's settings table
+	$(PY) tools/examples.py
+	$(PY) tools/field_reference.py
 	$(PY) tools/gen_input_crd.py
 
 format: $(STAMP) ## Apply ruff's formatting and safe fixes

@@ -26,9 +26,6 @@ from function.settings import Settings
 CLAIM_NAME_LABEL = "crossplane.io/claim-name"
 CLAIM_NAMESPACE_LABEL = "crossplane.io/claim-namespace"
 
-# The API group and version of every claim and XR this function serves.
-CLAIM_API_VERSION = "anynines.com/v1"
-
 
 class InputError(Exception):
     """The claim (or the function input) is invalid. The message names the field."""
@@ -196,21 +193,3 @@ def _clip(value: Any, limit: int = 64) -> Any:
     if isinstance(value, str) and len(value) > limit:
         return value[:limit] + "..."
     return value
-
-
-# AWS allows at most 50 tags on a bucket, key, IAM user, DB instance or backup resource.
-MAX_TAGS = 50
-
-
-def merge_tags(
-    settings: Settings, claim_tags: Mapping[str, str] | None, field: str = "spec.parameters.tags"
-) -> dict[str, str]:
-    """The operator's default tags, overridden by the claim's, in a stable order."""
-    merged = {**settings.defaultTags, **(claim_tags or {})}
-    if len(merged) > MAX_TAGS:
-        raise InputError(
-            f"{field}: AWS allows at most {MAX_TAGS} tags and the platform adds "
-            f"{len(settings.defaultTags)} by default ({', '.join(sorted(settings.defaultTags))}); "
-            f"together with these that makes {len(merged)}"
-        )
-    return dict(sorted(merged.items()))

@@ -11,12 +11,20 @@ import grpc
 from crossplane.function import logging, response
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
+from google.protobuf import struct_pb2
 
-from function import backup, objectstorage, objectstoragebinding, postgresql, servicebinding
-from function.cache import DEFAULT_MAX_ENTRIES, ResponseCache
+from function import (
+    backup,
+    claims,
+    objectstorage,
+    objectstoragebinding,
+    postgresql,
+    scheduledbackup,
+    servicebinding,
+)
+from function.cache import DEFAULT_MAX_BYTES, ResponseCache
 from function.convert import StructView, condition_status, fill_struct, struct_to_dict
 from function.core import (
-    CLAIM_API_VERSION,
     Condition,
     InputError,
     ObservedResource,
@@ -26,18 +34,19 @@ from function.core import (
     Severity,
     parse,
 )
+from function.resources import READY_WHEN_EXISTS, Kind, readiness
 from function.settings import Settings
 
 Renderer = Callable[[Request], Rendered]
 
-# XR kind -> renderer. The claim kind is the XR kind without its leading X.
-RENDERERS: dict[str, Renderer] = {
-    "XObjectStorageInstance": objectstorage.render,
-    "XObjectStorageBinding": objectstoragebinding.render,
-    "XBackup": backup.render_backup,
-    "XScheduledBackup": backup.render_scheduled_backup,
-    "XPostgresqlInstance": postgresql.render,
-    "XServiceBinding": servicebinding.render,
+# (apiVersion, XR kind) -> renderer.
+RENDERERS: dict[tuple[str, str], Renderer] = {
+    claims.OBJECT_STORAGE_INSTANCE: objectstorage.render,
+    claims.OBJECT_STORAGE_BINDING: objectstoragebinding.render,
+    claims.POSTGRESQL_INSTANCE: postgresql.render,
+    claims.SERVICE_BINDING: servicebinding.render,
+    claims.BACKUP: backup.render,
+    claims.SCHEDULED_BACKUP: scheduledbackup.render,
 }
 
 _SEVERITY = {
@@ -50,9 +59,11 @@ _SEVERITY = {
 class FunctionRunner(grpcv1.FunctionRunnerServiceServicer):
     """Serves RunFunction for every claim kind of this package."""
 
-    def __init__(self, cache_entries: int = DEFAULT_MAX_ENTRIES) -> None:
+    def __init__(
+        self, cache_bytes: int = DEFAULT_MAX_BYTES, cache_entries: int | None = None
+    ) -> None:
         self.log = logging.get_logger()
-        self.cache = ResponseCache(cache_entries)
+        self.cache = ResponseCache(cache_bytes, cache_entries)
 
     async def RunFunction(  # noqa: N802 - the gRPC method name
         self, req: fnv1.RunFunctionRequest, _: grpc.aio.ServicerContext | None = None
@@ -69,7 +80,7 @@ def run(req: fnv1.RunFunctionRequest, log=None) -> fnv1.RunFunctionResponse:
 
 
 def answer(req: fnv1.RunFunctionRequest, log=None) -> tuple[fnv1.RunFunctionResponse, bool]:
-    """The response, and whether it may be kept for the request's tag: every answer but an
+    """The response, and whether it may be kept for an equal request: every answer but an
     internal error (which may be transient) is a pure function of the request."""
     rsp = response.to(req)
     kind = ""
@@ -77,14 +88,13 @@ def answer(req: fnv1.RunFunctionRequest, log=None) -> tuple[fnv1.RunFunctionResp
         xr = struct_to_dict(req.observed.composite.resource)
         # Only strings are echoed: a junk object's key order is not stable between calls.
         kind = _text(xr.get("kind"))
-        renderer = RENDERERS.get(kind)
-        if xr.get("apiVersion") != CLAIM_API_VERSION or renderer is None:
-            supported = ", ".join(sorted(RENDERERS))
+        renderer = RENDERERS.get((_text(xr.get("apiVersion")), kind))
+        if renderer is None:
+            supported = ", ".join(f"{a}/{k}" for a, k in sorted(RENDERERS))
             got = f"{_text(xr.get('apiVersion'))}/{kind}" if kind else "nothing"
             response.fatal(
                 rsp,
-                f"unsupported composite resource {got}: this function renders "
-                f"{CLAIM_API_VERSION} kinds {supported}",
+                f"unsupported composite resource {got}: this function renders {supported}",
             )
             return rsp, True
         settings = _settings(req)
@@ -179,7 +189,7 @@ def _encode(
         target = desired[name]
         target.resource.Clear()
         fill_struct(target.resource, body)
-        ready = name in seen and condition_status(seen[name].resource, "Ready") == "True"
+        ready = name in seen and _is_ready(observed[name], seen[name].resource)
         target.ready = fnv1.READY_TRUE if ready else fnv1.READY_FALSE
     if out.status:
         fill_struct(rsp.desired.composite.resource, {"status": out.status})
@@ -197,8 +207,20 @@ def _encode(
             sel.match_labels.labels.update(dict(q.match_labels or {}))
         if q.namespace is not None:
             sel.namespace = q.namespace
+        # Only the v2 field: every Crossplane v2 reads it (internal/xfn/required_resources.go
+        # since v2.0.0); also asking through the deprecated extra_resources made Crossplane
+        # fetch each twice and call again even when seeded with them (master after v2.3.4).
         rsp.requirements.resources[name].CopyFrom(sel)
-        rsp.requirements.extra_resources[name].CopyFrom(sel)
+
+
+def _is_ready(observed: ObservedResource, raw: struct_pb2.Struct) -> bool:
+    """Ready as its provider says it: the ``Ready`` condition, or what a kind without one
+    publishes instead (``resources.READINESS``)."""
+    view = observed.resource
+    kind = Kind(_text(view.get("apiVersion")), _text(view.get("kind")))
+    if readiness(kind) == READY_WHEN_EXISTS:
+        return not (view.get("metadata") or {}).get("deletionTimestamp")
+    return condition_status(raw, "Ready") == "True"
 
 
 def _result(rsp: fnv1.RunFunctionResponse, r: Result) -> None:

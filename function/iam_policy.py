@@ -49,8 +49,8 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from typing import Any, Literal
 
+from function.claims import ARCHIVE_PLANS
 from function.core import InputError
-from function.objectstorage import ARCHIVE_PLANS
 
 Level = Literal["listOnly", "readOnly", "writeOnly", "readWrite", "admin"]
 

@@ -6,28 +6,36 @@ import click
 from crossplane.function import cli as sdkcli
 
 from function import fn
-from function.cache import DEFAULT_MAX_ENTRIES
+from function.cache import DEFAULT_MAX_BYTES
 
 
 @click.command()
 @sdkcli.standard_options
 @click.option(
+    "--cache-bytes",
+    type=click.IntRange(min=0),
+    default=DEFAULT_MAX_BYTES,
+    show_default=True,
+    envvar="FUNCTION_CACHE_BYTES",
+    help="Memory for answers kept by request content, so an unchanged claim is not rendered "
+    "again (1 to 10 KB per claim; 0 turns the cache off).",
+)
+@click.option(
     "--cache-entries",
     type=click.IntRange(min=0),
-    default=DEFAULT_MAX_ENTRIES,
-    show_default=True,
+    default=None,
     envvar="FUNCTION_CACHE_ENTRIES",
-    help="Answers kept by request tag, so an unchanged claim is not rendered again "
-    "(about 5 KB each; 0 turns the cache off).",
+    help="Also keep at most this many answers (default: bounded by --cache-bytes only; "
+    "0 turns the cache off).",
 )
-def cli(cache_entries: int, **kwargs: Any) -> None:
+def cli(cache_bytes: int, cache_entries: int | None, **kwargs: Any) -> None:
     """function-klutch-aws: renders AWS S3 and RDS PostgreSQL resources for klutch claims.
 
     Flags: --insecure, --address (default 0.0.0.0:9443), --tls-certs-dir (env
-    TLS_SERVER_CERTS_DIR; tls.crt, tls.key and ca.crt, mTLS), --debug, --cache-entries
-    (env FUNCTION_CACHE_ENTRIES).
+    TLS_SERVER_CERTS_DIR; tls.crt, tls.key and ca.crt, mTLS), --debug, --cache-bytes
+    (env FUNCTION_CACHE_BYTES), --cache-entries (env FUNCTION_CACHE_ENTRIES).
     """
-    sdkcli.run(fn.FunctionRunner(cache_entries), **kwargs)
+    sdkcli.run(fn.FunctionRunner(cache_bytes, cache_entries), **kwargs)
 
 
 if __name__ == "__main__":

@@ -85,6 +85,16 @@ PG_IDENTIFIER_MAX = 63  # PostgreSQL identifiers (NAMEDATALEN - 1)
 PG_GROUP_ROLE = "klutch_app_owner"
 
 
+def rds_replica_identifier(primary: str, index: int) -> str:
+    """Read replica ``index`` (1-15) of the primary ``primary``: ``<primary>-r<index>``,
+    shortened (keeping the primary's hash) to fit the 63 characters of an RDS identifier."""
+    suffix = f"r{index}"
+    head, _, digest = primary.rpartition("-")
+    room = RDS_IDENTIFIER_MAX - len(digest) - len(suffix) - 2
+    head = head[:room].rstrip("-")
+    return "-".join(p for p in (head, digest, suffix) if p)
+
+
 def rds_parameter_group_name(prefix: str, claim_name: str, uid: str) -> str:
     return generated(prefix, claim_name, seed=uid, max_len=RDS_IDENTIFIER_MAX)
 

@@ -11,26 +11,27 @@ Where each claim field becomes an AWS field:
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    field_validator,
-)
+from pydantic import Field
 
 from function import names
-from function.core import InputError, Rendered, Request, Result, Severity, merge_tags, parse
-from function.kms import (
+from function.claims import (
+    ARCHIVE_PLANS,
+    ClaimSpec,
     Encryption,
     EncryptionKey,
     ExistingKey,
-    managed_key_resources,
-    observed_managed_encryption,
+    ObjectStorageDeletion,
+    ObjectStoragePlan,
+    Region,
+    Strict,
+    Tags,
+    merge_tags,
 )
-from function.regions import REGIONS, partition, region_error
+from function.core import Rendered, Request, Result, Severity, parse
+from function.kms import managed_key_resources, observed_managed_key
+from function.regions import partition
 from function.resources import (
     S3_BUCKET,
     S3_LIFECYCLE,
@@ -38,18 +39,10 @@ from function.resources import (
     S3_POLICY,
     S3_PUBLIC_ACCESS_BLOCK,
     S3_SSE,
+    Kind,
     controller_ref_selector,
     managed,
 )
-
-Plan = Literal[
-    "standard",
-    "infrequentaccess",
-    "intelligent",
-    "archiveinstant",
-    "archiveflexible",
-    "archivedeep",
-]
 
 # plan -> (storage class, days after creation); ``standard`` has no transition.
 # 30 days is the minimum AWS accepts for STANDARD_IA.
@@ -62,47 +55,29 @@ PLAN_TRANSITIONS: dict[str, tuple[str, int] | None] = {
     "archivedeep": ("DEEP_ARCHIVE", 0),
 }
 
-# Plans whose objects must be restored before they can be read.
-ARCHIVE_PLANS = frozenset({"archiveflexible", "archivedeep"})
-
 # Incomplete multipart uploads are billed until aborted.
 ABORT_MULTIPART_DAYS = 7
 
-TagKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9 _-]{1,128}$")]
-TagValue = Annotated[str, StringConstraints(max_length=256)]
-Tags = Annotated[dict[TagKey, TagValue], Field(max_length=50)]
 
+class Parameters(Strict):
+    """Optional settings of an ObjectStorageInstance."""
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Parameters(_Strict):
     tags: Tags = Field(default_factory=dict)
-    deletionPolicy: Literal["DeleteInstanceKeepBucket", "EmptyBucketAndDelete"] = (
-        "DeleteInstanceKeepBucket"
-    )
+    deletionPolicy: ObjectStorageDeletion = "DeleteInstanceKeepBucket"
     encryption: Encryption = Field(default_factory=Encryption)
 
 
-class Spec(BaseModel):
-    # Crossplane adds its own fields (compositionRef, claimRef, ...) to the XR spec.
-    model_config = ConfigDict(extra="ignore", frozen=True)
+class Spec(ClaimSpec):
+    """An ObjectStorageInstance claim's spec."""
 
     service: Literal["aws-s3"]
-    plan: Plan
-    region: str
+    plan: ObjectStoragePlan
+    region: Region
     parameters: Parameters = Field(default_factory=Parameters)
-
-    @field_validator("region")
-    @classmethod
-    def _known_region(cls, value: str) -> str:
-        if value not in REGIONS:
-            raise ValueError(region_error(value))
-        return value
 
 
 def render(req: Request) -> Rendered:
+    """Render an ObjectStorageInstance (see the module docstring for the field map)."""
     spec = parse(Spec, (req.xr.get("spec") or {}), "spec")
     out = Rendered()
     spec = _keep_immutable(req, spec, out)
@@ -112,10 +87,10 @@ def render(req: Request) -> Rendered:
     bucket_arn = f"arn:{arn_partition}:s3:::{bucket}"
     keep = spec.parameters.deletionPolicy == "DeleteInstanceKeepBucket"
     policy = "Orphan" if keep else "Delete"
-    tags = merge_tags(s, spec.parameters.tags)
+    tags = merge_tags(s, spec.parameters.tags, "spec.parameters.tags")
     region = spec.region
 
-    def child(kind, for_provider: dict[str, Any], **kw: Any) -> dict[str, Any]:
+    def child(kind: Kind, for_provider: dict[str, Any], **kw: Any) -> dict[str, Any]:
         return managed(kind, s, {"region": region, **for_provider}, deletion_policy=policy, **kw)
 
     res = out.resources
@@ -264,11 +239,11 @@ def _observed_encryption(req: Request) -> Encryption | None:
         return Encryption(type="aes256")
     # A managed key is selected; the provider then also fills in kmsMasterKeyId.
     if "kmsMasterKeyIdSelector" in default:
-        return observed_managed_encryption(req)
+        return Encryption(type="kms", key=observed_managed_key(req))
     if "kmsMasterKeyId" in default:
         key = EncryptionKey(existing=ExistingKey(id=default["kmsMasterKeyId"]))
         return Encryption(type="kms", key=key)
     return None
 
 
-__all__ = ["ARCHIVE_PLANS", "PLAN_TRANSITIONS", "InputError", "Spec", "render"]
+__all__ = ["ARCHIVE_PLANS", "PLAN_TRANSITIONS", "Spec", "render"]

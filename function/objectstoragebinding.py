@@ -1,7 +1,7 @@
 """ObjectStorageBinding -> an IAM user with least-privilege access to one bucket.
 
 Where each claim field becomes an AWS field:
-- ``spec.instanceRef.name``  -> the ObjectStorageInstance (same namespace), found through a
+- ``spec.instanceRef``       -> the ObjectStorageInstance (same namespace), found through a
   requirement on its XR; its status gives bucket name/ARN, region, KMS key and plan
 - ``spec.permissions``       -> the bucket-wide statements of the iam Policy
   (``iam_policy.PERMISSIONS`` is the one permission table)
@@ -18,25 +18,23 @@ has are kept unchanged meanwhile, so a vanished instance deletes nothing.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints, field_validator
 
 from function import iam_policy, names
-from function.core import (
-    Condition,
-    Rendered,
-    Request,
-    dig,
-    is_ready,
+from function.claims import (
+    OBJECT_STORAGE_INSTANCE,
+    ClaimName,
+    ClaimSpec,
+    ObjectStorageInstanceStatus,
+    Strict,
     merge_tags,
-    parse,
 )
+from function.core import Rendered, Request, dig, parse
 from function.iam_policy import Level
-from function.kms import KMS_KEY_ARN
-from function.refs import claim_namespace, claim_xr_requirement, waiting
-from function.regions import REGIONS, partition
+from function.refs import Found, claim_namespace, depend, keep_while_waiting, waiting
+from function.regions import partition
 from function.resources import (
     IAM_ACCESS_KEY,
     IAM_POLICY,
@@ -46,9 +44,7 @@ from function.resources import (
     managed,
 )
 
-INSTANCE_KIND = "XObjectStorageInstance"
 INSTANCE_REQUIREMENT = "instance"
-CONDITION_TYPE = "InstanceReady"
 # Label on each composed Policy, so each attachment selects exactly its own policy.
 POLICY_LABEL = "klutch.anynines.com/policy"
 MAX_SCOPED = 10
@@ -57,30 +53,19 @@ PREFIX_MAX = 256
 # Object key prefixes: S3's "safe" characters plus '=', '+', ',', '@', ':'. No '*', '?' or
 # '$': they are wildcards or policy variables in IAM and would widen the grant.
 Prefix = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9!_.'()/=+,@:-]{1,256}$")]
-K8sName = Annotated[
-    str, StringConstraints(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253)
-]
-_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class ScopedAccess(Strict):
+    """One prefix and the level objects under it get."""
 
-
-class InstanceRef(_Strict):
-    name: K8sName
-
-
-class ScopedAccess(_Strict):
     prefix: Prefix
     permissions: Level
 
 
-class Spec(BaseModel):
-    # Crossplane adds its own fields (compositionRef, claimRef, ...) to the XR spec.
-    model_config = ConfigDict(extra="ignore", frozen=True)
+class Spec(ClaimSpec):
+    """An ObjectStorageBinding claim's spec."""
 
-    instanceRef: InstanceRef
+    instanceRef: ClaimName
     permissions: Level = "readWrite"
     scopedAccess: list[ScopedAccess] = Field(default_factory=list, max_length=MAX_SCOPED)
 
@@ -98,31 +83,30 @@ class Spec(BaseModel):
         return entries
 
 
-class Instance(BaseModel):
-    """What the binding needs from the instance's status (validated, never trusted)."""
-
-    bucketName: str
-    bucketArn: str
-    region: str
-    plan: str | None = None
-    kmsKeyArn: str | None = None
-
-
 def render(req: Request) -> Rendered:
+    """Render an ObjectStorageBinding (see the module docstring for the field map)."""
     spec = parse(Spec, req.xr.get("spec") or {}, "spec")
     namespace = claim_namespace(req, "spec.instanceRef")
     out = Rendered()
-    ref = spec.instanceRef.name
-    out.requirements[INSTANCE_REQUIREMENT] = claim_xr_requirement(INSTANCE_KIND, ref, namespace)
-    instance, why = find_instance(req.required.get(INSTANCE_REQUIREMENT))
-    waiting = f"waiting for ObjectStorageInstance {ref} in namespace {namespace}"
+    instance = usable_instance(
+        out,
+        depend(
+            req,
+            out,
+            OBJECT_STORAGE_INSTANCE,
+            spec.instanceRef,
+            ObjectStorageInstanceStatus,
+            field="spec.instanceRef",
+            key=INSTANCE_REQUIREMENT,
+        ),
+    )
     if instance is None:
-        return _wait(req, out, f"{waiting}: {why}")
+        return _wait(req, out)
 
     s = req.settings
     arn_partition = partition(instance.region)
     user = names.iam_user_name(s.namingPrefix, namespace, req.claim_name, req.uid)
-    tags = merge_tags(s, {"claim-namespace": namespace, "claim-name": req.claim_name[:256]})
+    tags = merge_tags(s, {"claim-namespace": namespace, "claim-name": req.claim_name[:256]}, "spec")
     docs = iam_policy.policy_documents(
         bucket_arn=instance.bucketArn,
         level=spec.permissions,
@@ -180,9 +164,6 @@ def render(req: Request) -> Rendered:
         "iamUserName": user,
         "policies": len(docs),
     }
-    out.conditions.append(
-        Condition(CONDITION_TYPE, True, "Available", f"ObjectStorageInstance {ref} is ready")
-    )
     out.connection_details = connection_details(req, out.status)
     return out
 
@@ -197,45 +178,23 @@ def policy_name(user: str, index: int) -> str:
     return user if index == 0 else f"{user}-{index + 1}"
 
 
-def find_instance(found: list[dict] | None) -> tuple[Instance | None, str]:
-    """The instance's bucket, or None and why not."""
+def usable_instance(
+    out: Rendered, found: Found[ObjectStorageInstanceStatus] | None
+) -> ObjectStorageInstanceStatus | None:
+    """The instance's bucket once its status is complete and consistent, else None (waiting)."""
     if found is None:
-        return None, "looking it up"
-    if not found:
-        return None, "it does not exist"
-    if len(found) > 1:
-        return None, f"{len(found)} instances match, expected one"
-    xr = found[0]
-    if not is_ready(xr):
-        return None, "it is not ready yet"
-    st = dig(xr, "status") or {}
-    missing = [k for k in ("bucketName", "bucketArn", "region") if not st.get(k)]
-    if missing:
-        return None, f"its status has no {', '.join(missing)} yet"
-    wants_kms = dig(xr, "spec.parameters.encryption.type") == "kms"
-    if wants_kms and not st.get("kmsKeyArn"):
-        return None, "its status has no kmsKeyArn yet"
-    inst = Instance(
-        bucketName=str(st["bucketName"]),
-        bucketArn=str(st["bucketArn"]),
-        region=str(st["region"]),
-        plan=str(st.get("plan") or dig(xr, "spec.plan") or "") or None,
-        kmsKeyArn=str(st["kmsKeyArn"]) if st.get("kmsKeyArn") else None,
-    )
-    problem = _invalid(inst)
-    return (None, problem) if problem else (inst, "")
-
-
-def _invalid(inst: Instance) -> str:
-    if inst.region not in REGIONS:
-        return f"its status.region {inst.region!r} is not an AWS region"
-    if not _BUCKET.match(inst.bucketName):
-        return f"its status.bucketName {inst.bucketName!r} is not a bucket name"
-    if inst.bucketArn != f"arn:{partition(inst.region)}:s3:::{inst.bucketName}":
-        return f"its status.bucketArn {inst.bucketArn!r} does not name its bucket"
-    if inst.kmsKeyArn and not KMS_KEY_ARN.match(inst.kmsKeyArn):
-        return f"its status.kmsKeyArn {inst.kmsKeyArn!r} is not a KMS key ARN"
-    return ""
+        return None
+    inst = found.status
+    problem = ""
+    if dig(found.xr, "spec.parameters.encryption.type") == "kms" and not inst.kmsKeyArn:
+        problem = "its status has no kmsKeyArn yet"
+    elif inst.bucketArn != f"arn:{partition(inst.region)}:s3:::{inst.bucketName}":
+        problem = f"its status.bucketArn {inst.bucketArn!r} does not name its bucket"
+    if problem:
+        out.conditions.clear()
+        waiting(out, f"waiting for {found.where}: {problem}")
+        return None
+    return inst
 
 
 def connection_details(req: Request, status: dict[str, Any]) -> dict[str, bytes]:
@@ -256,15 +215,11 @@ def connection_details(req: Request, status: dict[str, Any]) -> dict[str, bytes]
     }
 
 
-def _wait(req: Request, out: Rendered, message: str) -> Rendered:
-    """Say what we wait for; keep what exists and the Secret it already had."""
-    waiting(out, message, "WaitingForInstance", CONDITION_TYPE)
-    if req.observed:
-        out.keep_desired = True
-        previous = req.xr.get("status") or {}
-        if all(previous.get(k) for k in ("bucketName", "bucketArn", "region")) and (
-            previous["region"] in REGIONS
-        ):
-            # Re-publish what the Secret already holds, so Crossplane does not empty it.
-            out.connection_details = connection_details(req, previous)
+def _wait(req: Request, out: Rendered) -> Rendered:
+    """Keep what exists and the Secret it already had while the instance is unavailable."""
+    keep_while_waiting(req, out)
+    previous = ObjectStorageInstanceStatus.read(req.xr)
+    if req.observed and previous is not None:
+        # Re-publish what the Secret already holds, so Crossplane does not empty it.
+        out.connection_details = connection_details(req, previous.model_dump())
     return out

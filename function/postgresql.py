@@ -1,29 +1,37 @@
-"""PostgresqlInstance -> PostgreSQL on RDS, and the provider-sql wiring bindings use.
+"""PostgresqlInstance -> PostgreSQL on RDS (a primary and, on cluster plans, read replicas), and
+the provider-sql wiring bindings use.
 
-Where each claim field becomes an AWS field (all in ``instance_parameters``, except as noted):
-- ``spec.serviceVersion``            -> Instance ``engineVersion`` (the major: RDS picks the newest
-                                        minor, ``autoMinorVersionUpgrade`` keeps it current);
-                                        ParameterGroup ``family`` (``settings.postgresql.versions``)
-- ``spec.plan``                      -> ``instanceClass``, ``allocatedStorage``,
-                                        ``maxAllocatedStorage``, ``storageType``, ``multiAz``
-                                        (``settings.postgresql.plans``)
-- ``spec.region``                    -> ``forProvider.region`` of every resource
-                                        (default ``settings.defaultRegion``)
-- ``spec.parameters.databaseName``   -> ``initProvider.dbName`` (also the provider-sql database)
-- ``spec.parameters.backup``         -> ``backupRetentionPeriod``, ``backupWindow``
-- ``spec.parameters.maintenanceWindow`` -> ``maintenanceWindow``
-- ``spec.parameters.deletionPolicy`` -> ``deletionPolicy``, ``skipFinalSnapshot``,
-                                        ``finalSnapshotIdentifier``, ``deleteAutomatedBackups``
-                                        (``DELETION``), and the KMS key's deletion policy
-- ``spec.parameters.tags``           -> ``tags`` (merged over the operator's defaults)
-- ``spec.parameters.encryption``     -> ``kmsKeyId`` / ``kmsKeyIdSelector``, kms Key + Alias
-- ``spec.restore``                   -> ``initProvider.snapshotIdentifier`` /
-                                        ``initProvider.restoreToPointInTime``: see
-                                        ``function/restore.py`` (``restore.resolve``, ``apply``)
+Where each claim field becomes an AWS field (all in ``instance_parameters`` unless noted):
+- ``spec.serviceVersion``                 -> Instance ``engineVersion``: a major (``"17"``) follows
+                                             the newest minor (``autoMinorVersionUpgrade``); a
+                                             minor (``"17.4"``) is pinned. ParameterGroup
+                                             ``family`` (``settings.postgresql.versions``)
+- ``spec.plan``                           -> ``instanceClass``, ``allocatedStorage``,
+                                             ``maxAllocatedStorage``, ``storageType``, ``multiAz``,
+                                             replicas allowed (``settings.postgresql.plans``)
+- ``spec.config.region``                  -> ``forProvider.region`` of every resource
+                                             (default ``settings.defaultRegion``)
+- ``spec.config.publiclyAccessible``      -> ``publiclyAccessible``, and the operator's public
+                                             subnet group and security groups
+- ``spec.config.multiAZ``                 -> ``multiAz`` (plan default)
+- ``spec.config.tags``                    -> ``tags`` (merged over the operator's defaults)
+- ``spec.config.database.name``           -> ``initProvider.dbName`` (also provider-sql's database)
+- ``spec.config.compute.replicas.count``  -> read-replica Instances (``replica_parameters``)
+- ``spec.config.compute.allocatedStorage`` -> ``allocatedStorage`` (may only grow)
+- ``spec.config.compute.encryptedStorage`` -> ``storageEncrypted``
+- ``spec.config.encryption.key``          -> ``kmsKeyId`` / ``kmsKeyIdSelector``, kms Key + Alias
+- ``spec.config.backup``                  -> ``backupRetentionPeriod``, ``backupWindow``
+- ``spec.config.maintenanceWindow``       -> ``maintenanceWindow``
+- ``spec.config.deletionPolicy``          -> ``deletionPolicy``, ``skipFinalSnapshot``,
+                                             ``finalSnapshotIdentifier``, ``deleteAutomatedBackups``
+                                             (``DELETION``), and the KMS key's deletion policy
+- ``spec.restore``                        -> ``initProvider.snapshotIdentifier`` /
+                                             ``initProvider.restoreToPointInTime``: see
+                                             ``function/restore.py`` (``resolve``, ``apply``)
 
-Besides the rds Instance this renders an rds ParameterGroup (``rds.force_ssl=1``), a
+Besides the rds Instances this renders an rds ParameterGroup (``rds.force_ssl=1``), a
 provider-sql ProviderConfig that logs in as the master user, and the group role that owns
-every binding's tables (docs/postgresql-grants.md).
+every binding's tables (``function/pg_grants.py``, docs/postgresql-grants.md).
 """
 
 from __future__ import annotations
@@ -32,56 +40,48 @@ import re
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from function import names, restore
-from function.core import InputError, Rendered, Request, Result, Severity, merge_tags, parse
-from function.kms import (
-    Encryption,
+from function import names, pg_grants, restore
+from function.claims import (
+    ClaimSpec,
+    DatabaseDeletion,
     EncryptionKey,
     ExistingKey,
-    managed_key_resources,
-    observed_managed_encryption,
+    Region,
+    Strict,
+    Tags,
+    merge_tags,
 )
-from function.objectstorage import Tags
-from function.regions import REGIONS, region_error
+from function.core import InputError, Rendered, Request, Result, Severity, parse
+from function.kms import managed_key_resources, observed_managed_key
+from function.pgsql import PORT, provider_config
 from function.resources import (
     RDS_INSTANCE,
     RDS_PARAMETER_GROUP,
-    SQL_GRANT,
-    SQL_PROVIDER_CONFIG,
-    SQL_ROLE,
-    Kind,
     controller_ref_selector,
     managed,
 )
 from function.settings import PostgresqlPlan, PostgresqlVersion, Settings
 
-SERVICE = "aws-rds-postgresql"
 ENGINE = "postgres"
-PORT = 5432
 # RDS master user: letter first, letters/digits/underscore, <= 16 for PostgreSQL, not reserved.
 MASTER_USERNAME = "klutch_admin"
 DEFAULT_DATABASE = "app"
 DEFAULT_RETENTION_DAYS = 7
-SSL_MODE = "require"  # RDS certificates are not in provider-sql's trust store: no verify-full
 # Every connection must use TLS (also the default from PostgreSQL 15 on RDS; set explicitly).
 FORCE_SSL = {"name": "rds.force_ssl", "value": "1", "applyMethod": "immediate"}
 
 ENCRYPTION_ANNOTATION = "klutch.anynines.com/encryption"
-
-DeletionChoice = Literal["SnapshotAndDelete", "Delete", "Orphan"]
+# Tells the primary apart from its replicas (all are rds Instances of one XR).
+ROLE_LABEL = "klutch.anynines.com/db-role"
+PRIMARY = "primary"
 
 
 @dataclass(frozen=True)
 class DeletionRules:
+    """What deleting the claim does to the instance, its snapshots and backups."""
+
     deletion_policy: Literal["Delete", "Orphan"]
     final_snapshot: bool
     delete_automated_backups: bool
@@ -114,8 +114,8 @@ EXISTING_DATABASES = frozenset({"postgres", "template0", "template1", "rdsadmin"
 
 _HHMM = r"([01][0-9]|2[0-3]):[0-5][0-9]"
 _DAY = r"(mon|tue|wed|thu|fri|sat|sun)"
-BACKUP_WINDOW = re.compile(rf"^{_HHMM}-{_HHMM}$")
-MAINTENANCE_WINDOW = re.compile(rf"^{_DAY}:{_HHMM}-{_DAY}:{_HHMM}$", re.IGNORECASE)
+BACKUP_WINDOW = re.compile(rf"{_HHMM}-{_HHMM}")
+MAINTENANCE_WINDOW = re.compile(rf"{_DAY}:{_HHMM}-{_DAY}:{_HHMM}", re.IGNORECASE)
 _DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 MIN_WINDOW_MINUTES = 30  # AWS: both windows must be at least 30 minutes
 
@@ -149,11 +149,9 @@ def _overlap(a: tuple[int, int], b: tuple[int, int]) -> bool:
     return any(a[0] < b[1] + s and b[0] + s < a[1] for s in (-week, 0, week))
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Backup(Strict):
+    """The automated backups: the point-in-time window and when they are taken."""
 
-
-class Backup(_Strict):
     retentionDays: int = Field(default=DEFAULT_RETENTION_DAYS, ge=1, le=35)
     window: str | None = Field(default=None, description="hh24:mi-hh24:mi, UTC")
 
@@ -162,7 +160,7 @@ class Backup(_Strict):
     def _window(cls, value: str | None) -> str | None:
         if value is None:
             return value
-        if not BACKUP_WINDOW.match(value):
+        if not BACKUP_WINDOW.fullmatch(value):
             raise ValueError("must be 'hh24:mi-hh24:mi' in UTC, e.g. '03:00-03:30'")
         start, end = (_minutes(t) for t in value.split("-"))
         if _length(start, end, 1440) < MIN_WINDOW_MINUTES:
@@ -173,15 +171,12 @@ class Backup(_Strict):
 DatabaseName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,62}$")]
 
 
-class Parameters(_Strict):
-    databaseName: DatabaseName = DEFAULT_DATABASE
-    backup: Backup = Field(default_factory=Backup)
-    maintenanceWindow: str | None = Field(default=None, description="ddd:hh24:mi-ddd:hh24:mi")
-    deletionPolicy: DeletionChoice = "SnapshotAndDelete"
-    tags: Tags = Field(default_factory=dict)
-    encryption: Encryption = Field(default_factory=Encryption)
+class Database(Strict):
+    """The database created in the instance (the one bindings use)."""
 
-    @field_validator("databaseName")
+    name: DatabaseName = DEFAULT_DATABASE
+
+    @field_validator("name")
     @classmethod
     def _not_reserved(cls, value: str) -> str:
         if value in PG_RESERVED:
@@ -190,12 +185,49 @@ class Parameters(_Strict):
             raise ValueError(f"{value!r} already exists on every RDS PostgreSQL instance")
         return value
 
+
+class Replicas(Strict):
+    """Read replicas of the primary (cluster plans only)."""
+
+    # Optional, as in the XRD and the Klutch docs ("if replica count is not set then it
+    # defaults to 1"): without it, the plan's default.
+    count: int | None = Field(default=None, ge=0, le=15)
+
+
+class Compute(Strict):
+    """Replicas and storage."""
+
+    replicas: Replicas | None = None
+    allocatedStorage: int | None = Field(default=None, ge=20, le=65536, description="GiB")
+    encryptedStorage: bool = True
+
+
+class DatabaseEncryption(Strict):
+    """A customer-managed KMS key for the storage; without it RDS's default key."""
+
+    key: EncryptionKey | None = None
+
+
+class Config(Strict):
+    """Everything optional of a PostgresqlInstance, as in the Klutch docs, plus our extras."""
+
+    region: Region | None = None
+    publiclyAccessible: bool = False
+    multiAZ: bool | None = None
+    tags: Tags = Field(default_factory=dict)
+    database: Database = Field(default_factory=Database)
+    compute: Compute = Field(default_factory=Compute)
+    encryption: DatabaseEncryption = Field(default_factory=DatabaseEncryption)
+    backup: Backup = Field(default_factory=Backup)
+    maintenanceWindow: str | None = Field(default=None, description="ddd:hh24:mi-ddd:hh24:mi")
+    deletionPolicy: DatabaseDeletion = "SnapshotAndDelete"
+
     @field_validator("maintenanceWindow")
     @classmethod
     def _maintenance(cls, value: str | None) -> str | None:
         if value is None:
             return value
-        if not MAINTENANCE_WINDOW.match(value):
+        if not MAINTENANCE_WINDOW.fullmatch(value):
             raise ValueError("must be 'ddd:hh24:mi-ddd:hh24:mi' in UTC, e.g. 'sun:04:00-sun:05:00'")
         start, end = maintenance_interval(value)
         if end - start < MIN_WINDOW_MINUTES:
@@ -203,32 +235,37 @@ class Parameters(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _windows_do_not_overlap(self) -> Parameters:
+    def _consistent(self) -> Config:
         if self.backup.window and self.maintenanceWindow:
             m = maintenance_interval(self.maintenanceWindow)
             if any(_overlap(b, m) for b in backup_intervals(self.backup.window)):
                 raise ValueError("backup.window must not overlap maintenanceWindow")
+        if self.encryption.key is not None and not self.compute.encryptedStorage:
+            raise ValueError("encryption.key needs compute.encryptedStorage: true")
         return self
 
 
-class Spec(BaseModel):
-    # Crossplane adds its own fields (compositionRef, claimRef, ...) to the XR spec.
-    model_config = ConfigDict(extra="ignore", frozen=True)
+ServiceVersion = Annotated[str, StringConstraints(pattern=r"^[0-9]{1,3}(\.[0-9]{1,3})?$")]
 
-    service: Literal["aws-rds-postgresql"]
-    serviceVersion: str
+
+class Spec(ClaimSpec):
+    """A PostgresqlInstance claim's spec."""
+
+    serviceVersion: ServiceVersion
     plan: str
-    region: str | None = None
-    parameters: Parameters = Field(default_factory=Parameters)
+    config: Config = Field(default_factory=Config)
     # Validated and resolved by function/restore.py (restore.Restore).
     restore: dict[str, Any] | None = None
 
-    @field_validator("region")
-    @classmethod
-    def _known_region(cls, value: str | None) -> str | None:
-        if value is not None and value not in REGIONS:
-            raise ValueError(region_error(value))
-        return value
+    @property
+    def major(self) -> str:
+        """The major version: ``"17"`` of ``"17"`` and of ``"17.4"``."""
+        return self.serviceVersion.split(".")[0]
+
+    @property
+    def pinned(self) -> bool:
+        """A minor version is pinned: no automatic minor upgrades."""
+        return "." in self.serviceVersion
 
 
 @dataclass(frozen=True)
@@ -244,6 +281,8 @@ class Context:
     final_snapshot: str
     master_secret: str
     tags: dict[str, str]
+    allocated_storage: int
+    replicas: int
 
 
 def catalogue_entry(spec: Spec, settings: Settings) -> tuple[PostgresqlPlan, PostgresqlVersion]:
@@ -252,177 +291,166 @@ def catalogue_entry(spec: Spec, settings: Settings) -> tuple[PostgresqlPlan, Pos
     if spec.plan not in pg.plans:
         offered = ", ".join(repr(p) for p in pg.plans)
         raise InputError(f"spec.plan: unknown plan {spec.plan!r}; offered plans: {offered}")
-    if spec.serviceVersion not in pg.versions:
-        offered = ", ".join(repr(v) for v in pg.versions)
+    version = pg.versions.get(spec.major)
+    if version is None or (spec.pinned and spec.serviceVersion not in version.minors):
+        offered = ", ".join(
+            repr(v) for major, ver in pg.versions.items() for v in (major, *ver.minors)
+        )
         raise InputError(
             f"spec.serviceVersion: unknown version {spec.serviceVersion!r}; "
-            f"offered versions: {offered}"
+            f"offered versions (a major follows its newest minor): {offered}"
         )
-    return pg.plans[spec.plan], pg.versions[spec.serviceVersion]
+    return pg.plans[spec.plan], version
+
+
+def check_plan(spec: Spec, plan: PostgresqlPlan, settings: Settings) -> int:
+    """Claim settings the plan and the operator must allow; the number of read replicas."""
+    c = spec.config
+    if plan.cluster and c.multiAZ is False:
+        raise InputError(
+            f"spec.config.multiAZ: plan {spec.plan!r} is a cluster plan, always Multi-AZ; "
+            "remove multiAZ or choose a single-* plan"
+        )
+    replicas = c.compute.replicas
+    count = plan.defaultReplicas if replicas is None or replicas.count is None else replicas.count
+    if count > plan.maxReplicas:
+        allowed = (
+            f"at most {plan.maxReplicas}"
+            if plan.cluster
+            else "none: read replicas need a cluster-* plan"
+        )
+        raise InputError(
+            f"spec.config.compute.replicas.count: plan {spec.plan!r} allows {allowed} (got {count})"
+        )
+    if c.publiclyAccessible and settings.postgresql.publicAccess is None:
+        raise InputError(
+            "spec.config.publiclyAccessible: the platform does not allow publicly accessible "
+            "databases; allowed values: false"
+        )
+    if not c.compute.encryptedStorage and not settings.postgresql.allowUnencryptedStorage:
+        raise InputError(
+            "spec.config.compute.encryptedStorage: the platform requires encrypted storage; "
+            "allowed values: true"
+        )
+    return count
+
+
+def _network(spec: Spec, s: Settings) -> dict[str, Any]:
+    public = s.postgresql.publicAccess if spec.config.publiclyAccessible else None
+    subnet_group = public.dbSubnetGroupName if public else s.postgresql.dbSubnetGroupName
+    groups = public.vpcSecurityGroupIds if public else s.postgresql.vpcSecurityGroupIds
+    fields: dict[str, Any] = {
+        "publiclyAccessible": public is not None,
+        "dbSubnetGroupName": subnet_group,
+    }
+    if groups:
+        fields["vpcSecurityGroupIds"] = list(groups)
+    return fields
 
 
 def instance_parameters(spec: Spec, ctx: Context) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(forProvider, initProvider)`` of the rds Instance: every claim-to-AWS mapping.
+    """``(forProvider, initProvider)`` of the primary rds Instance: every claim-to-AWS mapping.
 
     ``initProvider`` holds what only matters at creation (and is taken from a snapshot on
     restore): the database name and the master user name.
     """
-    p = spec.parameters
-    rules = DELETION[p.deletionPolicy]
-    s = ctx.settings
+    c = spec.config
+    rules = DELETION[c.deletionPolicy]
     for_provider: dict[str, Any] = {
         "region": ctx.region,
         "identifier": ctx.identifier,
         "engine": ENGINE,
         "engineVersion": spec.serviceVersion,
-        "autoMinorVersionUpgrade": True,
+        "autoMinorVersionUpgrade": not spec.pinned,
         "instanceClass": ctx.plan.instanceClass,
-        "allocatedStorage": ctx.plan.allocatedStorage,
-        "maxAllocatedStorage": ctx.plan.maxAllocatedStorage,
+        "allocatedStorage": ctx.allocated_storage,
+        "maxAllocatedStorage": max(ctx.plan.maxAllocatedStorage, ctx.allocated_storage),
         "storageType": ctx.plan.storageType,
-        "multiAz": ctx.plan.multiAz,
+        "multiAz": ctx.plan.multiAz if c.multiAZ is None else c.multiAZ,
         "port": PORT,
-        "storageEncrypted": True,
-        "publiclyAccessible": False,
-        "dbSubnetGroupName": s.postgresql.dbSubnetGroupName,
+        "storageEncrypted": c.compute.encryptedStorage,
+        **_network(spec, ctx.settings),
         "parameterGroupName": ctx.parameter_group,
         "autoGeneratePassword": True,
         "passwordSecretRef": {
             "name": ctx.master_secret,
-            "namespace": s.internalSecretNamespace,
+            "namespace": ctx.settings.internalSecretNamespace,
             "key": "password",
         },
-        "backupRetentionPeriod": p.backup.retentionDays,
+        "backupRetentionPeriod": c.backup.retentionDays,
         "copyTagsToSnapshot": True,
         "deleteAutomatedBackups": rules.delete_automated_backups,
         "skipFinalSnapshot": not rules.final_snapshot,
         "tags": ctx.tags,
     }
-    if s.postgresql.vpcSecurityGroupIds:
-        for_provider["vpcSecurityGroupIds"] = list(s.postgresql.vpcSecurityGroupIds)
     if rules.final_snapshot:
         for_provider["finalSnapshotIdentifier"] = ctx.final_snapshot
-    if p.backup.window:
-        for_provider["backupWindow"] = p.backup.window
-    if p.maintenanceWindow:
-        for_provider["maintenanceWindow"] = p.maintenanceWindow.lower()
-    enc = p.encryption
-    if enc.key and enc.key.existing:
-        for_provider["kmsKeyId"] = enc.key.existing.id
-    elif enc.key and enc.key.managed:
+    if c.backup.window:
+        for_provider["backupWindow"] = c.backup.window
+    if c.maintenanceWindow:
+        for_provider["maintenanceWindow"] = c.maintenanceWindow.lower()
+    key = c.encryption.key
+    if key and key.existing:
+        for_provider["kmsKeyId"] = key.existing.id
+    elif key and key.managed:
         for_provider["kmsKeyIdSelector"] = controller_ref_selector()
-    init_provider = {"dbName": p.databaseName, "username": MASTER_USERNAME}
+    init_provider = {"dbName": c.database.name, "username": MASTER_USERNAME}
     return for_provider, init_provider
 
 
-def sql_managed(
-    kind: Kind,
-    provider_config: str,
-    for_provider: dict[str, Any],
-    *,
-    deletion_policy: Literal["Delete", "Orphan"] = "Delete",
-    external_name: str | None = None,
-    connection_secret: tuple[str, str] | None = None,
-) -> dict[str, Any]:
-    """A provider-sql managed resource (no region, its own ProviderConfig)."""
-    body: dict[str, Any] = {"apiVersion": kind.api_version, "kind": kind.kind}
-    if external_name is not None:
-        body["metadata"] = {"annotations": {"crossplane.io/external-name": external_name}}
-    spec: dict[str, Any] = {
-        "deletionPolicy": deletion_policy,
-        "providerConfigRef": {"name": provider_config},
-        "forProvider": for_provider,
-    }
-    if connection_secret is not None:
-        spec["writeConnectionSecretToRef"] = {
-            "name": connection_secret[0],
-            "namespace": connection_secret[1],
-        }
-    body["spec"] = spec
-    return body
+def replica_parameters(spec: Spec, ctx: Context, index: int) -> dict[str, Any]:
+    """``forProvider`` of read replica ``index`` (1-based) of the primary.
 
-
-def provider_config(name: str, secret: str, namespace: str, database: str) -> dict[str, Any]:
-    """provider-sql logs in as the master user from the RDS connection Secret.
-
-    The Secret's ``endpoint`` is ``host:port``; provider-sql wants the bare host, which RDS
-    writes under ``address``.
+    A replica in the primary's region takes the primary's storage encryption and key, its
+    database and master user; it keeps no backups and takes no final snapshot of its own.
     """
-    return {
-        "apiVersion": SQL_PROVIDER_CONFIG.api_version,
-        "kind": SQL_PROVIDER_CONFIG.kind,
-        "metadata": {"name": name},
-        "spec": {
-            "credentials": {
-                "source": "PostgreSQLConnectionSecret",
-                "connectionSecretRef": {"name": secret, "namespace": namespace},
-                "secretKeyMapping": {
-                    "endpoint": "address",
-                    "port": "port",
-                    "username": "username",
-                    "password": "password",
-                },
-            },
-            "sslMode": SSL_MODE,
-            "defaultDatabase": database,
+    c = spec.config
+    fp: dict[str, Any] = {
+        "region": ctx.region,
+        "identifier": names.rds_replica_identifier(ctx.identifier, index),
+        "replicateSourceDbSelector": {
+            **controller_ref_selector(),
+            "matchLabels": {ROLE_LABEL: PRIMARY},
         },
+        "instanceClass": ctx.plan.instanceClass,
+        "storageType": ctx.plan.storageType,
+        "maxAllocatedStorage": max(ctx.plan.maxAllocatedStorage, ctx.allocated_storage),
+        "autoMinorVersionUpgrade": not spec.pinned,
+        "multiAz": False,
+        "port": PORT,
+        "publiclyAccessible": c.publiclyAccessible,
+        "parameterGroupName": ctx.parameter_group,
+        "backupRetentionPeriod": 0,
+        "skipFinalSnapshot": True,
+        "deleteAutomatedBackups": True,
+        "copyTagsToSnapshot": True,
+        "tags": ctx.tags,
     }
-
-
-def group_resources(provider_config_name: str, database: str) -> dict[str, dict[str, Any]]:
-    """The group role every binding joins, and what it may do (docs/postgresql-grants.md).
-
-    Orphaned on deletion: it lives inside the database, which goes (or stays) with the instance,
-    and deleting it would need the database reachable while everything is being torn down.
-    """
-    role = names.PG_GROUP_ROLE
-
-    def sql(kind: Kind, fp: dict[str, Any], **kw: Any) -> dict[str, Any]:
-        return sql_managed(kind, provider_config_name, fp, deletion_policy="Orphan", **kw)
-
-    return {
-        "group-role": sql(
-            SQL_ROLE,
-            {"privileges": {"login": False, "inherit": True}},
-            external_name=role,
-        ),
-        "group-database-grant": sql(
-            SQL_GRANT,
-            {"role": role, "database": database, "privileges": ["CONNECT", "TEMPORARY"]},
-        ),
-        "group-schema-grant": sql(
-            SQL_GRANT,
-            {
-                "role": role,
-                "database": database,
-                "schema": "public",
-                "privileges": ["USAGE", "CREATE"],
-            },
-        ),
-    }
+    groups = _network(spec, ctx.settings).get("vpcSecurityGroupIds")
+    if groups:
+        fp["vpcSecurityGroupIds"] = groups
+    if c.maintenanceWindow:
+        fp["maintenanceWindow"] = c.maintenanceWindow.lower()
+    return fp
 
 
 def render(req: Request) -> Rendered:
+    """Render a PostgresqlInstance (see the module docstring for the field map)."""
     spec = parse(Spec, (req.xr.get("spec") or {}), "spec")
     out = Rendered()
     spec = _keep_immutable(req, spec, out)
     s = req.settings
     plan, version = catalogue_entry(spec, s)
-    region = spec.region or s.defaultRegion
+    replicas = check_plan(spec, plan, s)
+    c = spec.config
+    region = c.region or s.defaultRegion
     restored = restore.resolve(
-        req,
-        out,
-        spec.restore,
-        region=region,
-        database=spec.parameters.databaseName,
-        instance_key="instance",
+        req, out, spec.restore, region=region, database=c.database.name, instance_key="instance"
     )
     if restored is None:  # waiting for the restore source; create nothing yet
-        out.keep_desired = bool(req.observed)
         return out
-    p = spec.parameters
-    rules = DELETION[p.deletionPolicy]
-    tags = merge_tags(s, p.tags)
+    rules = DELETION[c.deletionPolicy]
+    tags = merge_tags(s, c.tags, "spec.config.tags")
     ctx = Context(
         settings=s,
         region=region,
@@ -433,6 +461,8 @@ def render(req: Request) -> Rendered:
         final_snapshot=names.final_snapshot_identifier(s.namingPrefix, req.claim_name, req.uid),
         master_secret=names.internal_secret_name("postgresql-master", req.uid),
         tags=tags,
+        allocated_storage=_allocated_storage(req, spec, plan, out),
+        replicas=replicas,
     )
     conn_secret = names.internal_secret_name("postgresql-connection", req.uid)
     pc_name = names.sql_provider_config_name(req.uid)
@@ -447,16 +477,21 @@ def render(req: Request) -> Rendered:
         deletion_policy=rules.deletion_policy,
         connection_secret=(conn_secret, s.internalSecretNamespace),
     )
-    # Records the encryption choice: the provider late-initializes kmsKeyId even for aes256.
-    res["instance"]["metadata"] = {"annotations": {ENCRYPTION_ANNOTATION: _encryption_kind(p)}}
+    # Records the encryption choice: the provider late-initializes kmsKeyId even without one.
+    res["instance"]["metadata"] = {
+        "annotations": {ENCRYPTION_ANNOTATION: _encryption_kind(c.encryption)},
+        "labels": {ROLE_LABEL: PRIMARY},
+    }
     restore.apply(res["instance"], restored)
+    for i in range(1, replicas + 1):
+        res[replica_key(i)] = managed(RDS_INSTANCE, s, replica_parameters(spec, ctx, i))
     res["parameter-group"] = managed(
         RDS_PARAMETER_GROUP,
         s,
         {
             "region": region,
             "family": version.parameterGroupFamily,
-            "description": f"PostgreSQL {spec.serviceVersion} of "
+            "description": f"PostgreSQL {spec.major} of "
             f"{req.claim_namespace}/{req.claim_name}: TLS only",
             "parameter": [FORCE_SSL],
             "tags": tags,
@@ -465,17 +500,17 @@ def render(req: Request) -> Rendered:
         external_name=ctx.parameter_group,
     )
 
-    enc = p.encryption
-    kms_arn = enc.key.existing.id if enc.key and enc.key.existing else None
-    if enc.key and enc.key.managed:
+    key = c.encryption.key
+    kms_arn = key.existing.id if key and key.existing else None
+    if key and key.managed:
         # A key that encrypts a final snapshot or kept backups must outlive the instance.
-        key_policy = "Delete" if p.deletionPolicy == "Delete" else "Orphan"
+        key_policy = "Delete" if c.deletionPolicy == "Delete" else "Orphan"
         res.update(
             managed_key_resources(
                 req,
                 s,
                 region=region,
-                alias=enc.key.managed.alias,
+                alias=key.managed.alias,
                 description=f"RDS PostgreSQL {ctx.identifier} of "
                 f"{req.claim_namespace}/{req.claim_name}",
                 tags=tags,
@@ -485,28 +520,54 @@ def render(req: Request) -> Rendered:
         kms_arn = req.observed_field("kms-key", "status.atProvider.arn")
 
     res["provider-config"] = provider_config(
-        pc_name, conn_secret, s.internalSecretNamespace, p.databaseName
+        pc_name, conn_secret, s.internalSecretNamespace, c.database.name
     )
-    res.update(group_resources(pc_name, p.databaseName))
+    res.update(pg_grants.group_resources(pc_name, c.database.name))
 
     out.status = _status(req, spec, ctx, pc_name, kms_arn)
     return out
+
+
+def replica_key(index: int) -> str:
+    """The composed-resource name of read replica ``index`` (1-based)."""
+    return f"replica-{index}"
+
+
+def _allocated_storage(req: Request, spec: Spec, plan: PostgresqlPlan, out: Rendered) -> int:
+    """The claim's storage, or the plan's; storage may only grow (a shrink keeps the old)."""
+    wanted = spec.config.compute.allocatedStorage or plan.allocatedStorage
+    old = req.observed_field("instance", "spec.forProvider.allocatedStorage")
+    if isinstance(old, int | float) and wanted < old:
+        out.results.append(
+            Result(
+                Severity.WARNING,
+                f"spec.config.compute.allocatedStorage may only grow: keeping {int(old)} GiB, "
+                f"ignoring {wanted} GiB",
+                "StorageCannotShrink",
+            )
+        )
+        return int(old)
+    return wanted
 
 
 def _status(
     req: Request, spec: Spec, ctx: Context, pc_name: str, kms_arn: str | None
 ) -> dict[str, Any]:
     at = req.observed_field("instance", "status.atProvider") or {}
+    c = spec.config
     status: dict[str, Any] = {
         "identifier": ctx.identifier,
         "region": ctx.region,
         "plan": spec.plan,
         "serviceVersion": spec.serviceVersion,
-        "databaseName": spec.parameters.databaseName,
+        "databaseName": c.database.name,
         "providerConfigName": pc_name,
+        "backupRetentionDays": c.backup.retentionDays,
+        "replicas": ctx.replicas,
     }
     for key, value in (
         ("arn", at.get("arn")),
+        ("resourceId", at.get("resourceId")),
         ("address", at.get("address")),
         ("port", at.get("port")),
         ("endpoint", at.get("endpoint")),
@@ -516,6 +577,12 @@ def _status(
     ):
         if value not in (None, ""):
             status[key] = int(value) if key == "port" else value
+    readers = [
+        req.observed_field(replica_key(i), "status.atProvider.endpoint")
+        for i in range(1, ctx.replicas + 1)
+    ]
+    if any(readers):
+        status["readerEndpoints"] = [str(r) for r in readers if r]
     return status
 
 
@@ -527,56 +594,56 @@ def _keep_immutable(req: Request, spec: Spec, out: Rendered) -> Spec:
     fp = (observed.resource.get("spec") or {}).get("forProvider") or {}
     ip = (observed.resource.get("spec") or {}).get("initProvider") or {}
     top: dict[str, Any] = {}
-    params: dict[str, Any] = {}
+    config: dict[str, Any] = {}
 
-    def keep(field: str, old: Any, new: Any, target: dict[str, Any], key: str) -> None:
-        if old is not None and old != new:
-            out.results.append(
-                Result(
-                    Severity.WARNING,
-                    f"{field} is immutable: keeping {old!r}, ignoring {new!r}",
-                    "ImmutableField",
-                )
-            )
-            target[key] = old
-
-    region = spec.region or req.settings.defaultRegion
-    keep("spec.region", fp.get("region"), region, top, "region")
-    keep("spec.serviceVersion", fp.get("engineVersion"), spec.serviceVersion, top, "serviceVersion")
-    db = spec.parameters.databaseName
-    keep("spec.parameters.databaseName", ip.get("dbName"), db, params, "databaseName")
-    old_enc = _observed_encryption(req, fp)
-    if old_enc is not None and old_enc != spec.parameters.encryption:
+    def changed(field: str, old: Any, new: Any) -> bool:
+        if old is None or old == new:
+            return False
         out.results.append(
             Result(
                 Severity.WARNING,
-                "spec.parameters.encryption is immutable: keeping the encryption the instance "
+                f"{field} is immutable: keeping {old!r}, ignoring {new!r}",
+                "ImmutableField",
+            )
+        )
+        return True
+
+    region = spec.config.region or req.settings.defaultRegion
+    if changed("spec.config.region", fp.get("region"), region):
+        config["region"] = fp["region"]
+    if changed("spec.serviceVersion", fp.get("engineVersion"), spec.serviceVersion):
+        top["serviceVersion"] = fp["engineVersion"]
+    if changed("spec.config.database.name", ip.get("dbName"), spec.config.database.name):
+        config["database"] = Database.model_construct(name=ip["dbName"])
+    old_enc = _observed_encryption(req, fp)
+    if old_enc is not None and old_enc != spec.config.encryption:
+        out.results.append(
+            Result(
+                Severity.WARNING,
+                "spec.config.encryption is immutable: keeping the encryption the instance "
                 "was created with",
                 "ImmutableField",
             )
         )
-        params["encryption"] = old_enc
-    if params:
-        top["parameters"] = spec.parameters.model_copy(update=params)
+        config["encryption"] = old_enc
+    if config:
+        top["config"] = spec.config.model_copy(update=config)
     return spec.model_copy(update=top) if top else spec
 
 
-def _encryption_kind(p: Parameters) -> str:
-    if p.encryption.key is None:
-        return "aes256"
-    return "kms-managed" if p.encryption.key.managed else "kms-existing"
+def _encryption_kind(enc: DatabaseEncryption) -> str:
+    if enc.key is None:
+        return "aws-managed"
+    return "kms-managed" if enc.key.managed else "kms-existing"
 
 
-def _observed_encryption(req: Request, fp: dict[str, Any]) -> Encryption | None:
+def _observed_encryption(req: Request, fp: dict[str, Any]) -> DatabaseEncryption | None:
     annotations = req.observed_field("instance", "metadata.annotations") or {}
     kind = annotations.get(ENCRYPTION_ANNOTATION)
     if kind == "kms-managed":
-        return observed_managed_encryption(req)
+        return DatabaseEncryption(key=observed_managed_key(req))
     if kind == "kms-existing" and fp.get("kmsKeyId"):
-        return Encryption(type="kms", key=EncryptionKey(existing=ExistingKey(id=fp["kmsKeyId"])))
-    if kind == "aes256":
-        return Encryption(type="aes256")
+        return DatabaseEncryption(key=EncryptionKey(existing=ExistingKey(id=fp["kmsKeyId"])))
+    if kind in ("aws-managed", "aes256"):  # "aes256": what versions before 0.2 recorded
+        return DatabaseEncryption()
     return None
-
-
-__all__ = ["DELETION", "SERVICE", "InputError", "Spec", "instance_parameters", "render"]

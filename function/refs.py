@@ -1,17 +1,21 @@
-"""References between claims of one namespace, and saying plainly what a claim waits for.
+"""References between claims of one namespace: the one way to require a referenced claim,
+wait for it, and say so.
 
-A binding names its instance (``spec.instanceRef``), a Backup its PostgresqlInstance, a
-restore its Backup or source instance. The function asks Crossplane for the referenced
-claim's XR through a requirement on the claim labels, and until it can use it, says so as a
-Warning result and a False condition.
+A binding names its instance (``spec.instanceRef: my-db``), a Backup its PostgresqlInstance, a
+restore its Backup or source instance. ``depend`` asks Crossplane for the referenced claim's XR
+(a requirement on the claim labels, added on every call so Crossplane keeps resolving it) and
+returns what that XR publishes once it is Ready. Until then it says what the claim waits for,
+as a Warning result and ``DependencyReady=False``; once satisfied, ``DependencyReady=True``.
+``keep_while_waiting`` is the one rule for what exists meanwhile: it stays as it is.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
+from function.claims import ClaimKind, Published
 from function.core import (
-    CLAIM_API_VERSION,
     CLAIM_NAME_LABEL,
     CLAIM_NAMESPACE_LABEL,
     Condition,
@@ -21,11 +25,23 @@ from function.core import (
     Requirement,
     Result,
     Severity,
-    dig,
+    is_ready,
 )
 
 DEPENDENCY_CONDITION = "DependencyReady"
 WAITING_REASON = "WaitingForDependency"
+AVAILABLE_REASON = "Available"
+
+P = TypeVar("P", bound=Published)
+
+
+@dataclass(frozen=True)
+class Found(Generic[P]):
+    """A referenced claim's XR, Ready, and what its status publishes."""
+
+    where: str
+    xr: dict[str, Any]
+    status: P
 
 
 def claim_namespace(req: Request, field: str) -> str:
@@ -39,49 +55,67 @@ def claim_namespace(req: Request, field: str) -> str:
     return ns
 
 
-def claim_xr_requirement(kind: str, name: str, namespace: str) -> Requirement:
-    """The XR of claim ``name`` (of XR kind ``kind``) in ``namespace``."""
+def requirement(kind: ClaimKind, name: str, namespace: str) -> Requirement:
+    """The XR of claim ``name`` (of ``kind``) in ``namespace``."""
     return Requirement(
-        api_version=CLAIM_API_VERSION,
-        kind=kind,
+        api_version=kind.api_version,
+        kind=kind.xr_kind,
         match_labels={CLAIM_NAME_LABEL: name, CLAIM_NAMESPACE_LABEL: namespace},
     )
 
 
-def required_one(req: Request, key: str) -> tuple[bool, dict[str, Any] | None]:
-    """(resolved, resource): whether Crossplane answered requirement ``key``, and what it found."""
-    if key not in req.required:
-        return False, None
-    items = sorted(req.required[key], key=lambda d: str(dig(d, "metadata.name")))
-    return True, (items[0] if items else None)
-
-
-def waiting(
+def depend(
+    req: Request,
     out: Rendered,
-    what: str,
-    reason: str = WAITING_REASON,
-    condition: str = DEPENDENCY_CONDITION,
-) -> None:
-    """Say what the claim waits for, as a Warning result and a False condition."""
-    out.results.append(Result(Severity.WARNING, what, reason))
-    out.conditions.append(Condition(condition, False, reason, what))
-
-
-def find_claim(
-    req: Request, out: Rendered, xr_kind: str, name: str, *, field: str, key: str
-) -> tuple[str, dict[str, Any] | None]:
-    """Require the XR of claim ``name`` (XR kind ``xr_kind``) of this claim's namespace.
-
-    Returns ``(where, xr)``: ``where`` names the claim for messages; ``xr`` is None, with the
-    waiting said, until Crossplane resolved the requirement and the claim exists. The
-    requirement is always added, so Crossplane keeps resolving it on every call.
-    """
+    kind: ClaimKind,
+    name: str,
+    published: type[P],
+    *,
+    field: str,
+    key: str,
+) -> Found[P] | None:
+    """Require claim ``name`` of ``kind`` in this claim's namespace; what it publishes once it
+    is Ready, else None with the waiting said (``field`` names the referencing claim field)."""
     ns = claim_namespace(req, field)
-    out.requirements[key] = claim_xr_requirement(xr_kind, name, ns)
-    resolved, xr = required_one(req, key)
-    where = f"{xr_kind.removeprefix('X')} {name} in namespace {ns}"
-    if not resolved:
+    out.requirements[key] = requirement(kind, name, ns)
+    where = f"{kind.claim_kind} {name} in namespace {ns}"
+    if key not in req.required:
         waiting(out, f"waiting for {where}")
-    elif xr is None:
+        return None
+    items = req.required[key]
+    if not items:
         waiting(out, f"waiting for {where}: it does not exist ({field})")
-    return where, xr
+        return None
+    if len(items) > 1:
+        # One claim has one XR; more match while a deleted claim's XR is still going away
+        # (or when someone else made one with the claim's labels): trust none of them.
+        waiting(out, f"waiting for {where}: {len(items)} composite resources match, expected one")
+        return None
+    (xr,) = items
+    if not is_ready(xr):
+        waiting(out, f"waiting for {where}: it is not ready yet")
+        return None
+    status = published.read(xr)
+    if status is None:
+        waiting(out, f"waiting for {where}: its status is not complete yet")
+        return None
+    satisfied(out, f"{where} is ready")
+    return Found(where, xr, status)
+
+
+def waiting(out: Rendered, what: str, reason: str = WAITING_REASON) -> None:
+    """Say what the claim waits for, as a Warning result and ``DependencyReady=False``."""
+    out.results.append(Result(Severity.WARNING, what, reason))
+    out.conditions.append(Condition(DEPENDENCY_CONDITION, False, reason, what))
+
+
+def satisfied(out: Rendered, what: str) -> None:
+    """Say that what the claim depends on is there: ``DependencyReady=True``."""
+    out.conditions.append(Condition(DEPENDENCY_CONDITION, True, AVAILABLE_REASON, what))
+
+
+def keep_while_waiting(req: Request, out: Rendered) -> Rendered:
+    """While a dependency is unavailable, everything the claim already has stays as it is
+    (re-emitted unchanged: nothing is deleted, nothing re-pointed)."""
+    out.keep_desired = bool(req.observed)
+    return out

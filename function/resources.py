@@ -40,6 +40,24 @@ SQL_PROVIDER_CONFIG = Kind("postgresql.sql.crossplane.io/v1alpha1", "ProviderCon
 SQL_ROLE = Kind("postgresql.sql.crossplane.io/v1alpha1", "Role")
 SQL_GRANT = Kind("postgresql.sql.crossplane.io/v1alpha1", "Grant")
 
+# How a kind says it is ready, when not by a ``Ready`` condition. Every upjet MR
+# (provider-upjet-aws) and every provider-sql managed resource (Role, Grant) gets ``Ready``
+# from crossplane-runtime's managed reconciler (``Available()`` once the external resource
+# exists). A provider-sql ProviderConfig is no managed resource: crossplane-runtime's
+# ProviderConfig reconciler (``pkg/reconciler/providerconfig/reconciler.go``, v2.2.1 per
+# provider-sql v0.16.0's go.mod) only counts its users (``status.users``), adds a finalizer
+# and, once deleted while still in use, sets ``Terminating``. It is usable as soon as it
+# exists, so it is ready once observed and not being deleted.
+READY_CONDITION = "ReadyCondition"
+READY_WHEN_EXISTS = "ReadyWhenExists"
+READINESS: dict[Kind, str] = {SQL_PROVIDER_CONFIG: READY_WHEN_EXISTS}
+
+
+def readiness(kind: Kind) -> str:
+    """How an observed resource of ``kind`` tells it is ready."""
+    return READINESS.get(kind, READY_CONDITION)
+
+
 DeletionPolicy = Literal["Delete", "Orphan"]
 
 

@@ -27,8 +27,8 @@ against bounds the request itself carries:
   in the future, fatal;
 - after the source's ``status.latestRestorableTime``: not restorable *yet*; it waits when
   the time is before the request (AWS catches up within minutes), else fatal;
-- before the source's creation, or before ``latestRestorableTime - retentionDays`` when the
-  source's spec gives ``parameters.backup.retentionDays``: outside the retention, fatal.
+- before the source's creation, or before ``latestRestorableTime - backupRetentionDays`` (both
+  from the source's status): outside the retention, fatal.
 A ``sourceIdentifier`` (an instance this package does not manage) has only the first bound;
 AWS checks the rest and the provider reports it on the Instance.
 
@@ -46,13 +46,19 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from function.backup import K8S_NAME, InstanceRef, find_instance
-from function.core import InputError, Rendered, Request, Result, Severity, dig, is_ready, parse
-from function.refs import find_claim, waiting
+from function.claims import (
+    BACKUP,
+    POSTGRESQL_INSTANCE,
+    BackupStatus,
+    ClaimName,
+    PostgresqlInstanceStatus,
+    Strict,
+)
+from function.core import InputError, Rendered, Request, Result, Severity, dig, parse
+from function.refs import Found, depend, waiting
 
-BACKUP_XR_KIND = "XBackup"
 BACKUP_REQUIREMENT = "restore-backup"
 SOURCE_REQUIREMENT = "restore-source"
 RESTORE_ANNOTATION = "klutch.anynines.com/restore"
@@ -72,19 +78,17 @@ SNAPSHOT_ID = re.compile(r"^[A-Za-z][A-Za-z0-9:-]{0,254}$")
 DB_IDENTIFIER = re.compile(r"^[A-Za-z](?!.*--)[A-Za-z0-9-]{0,62}(?<!-)$")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class BackupSource(Strict):
+    """Restore a snapshot: a Backup claim's, by name, or one by ARN or identifier."""
 
-
-class BackupSource(_Strict):
-    name: str | None = Field(default=None, pattern=K8S_NAME, description="a Backup claim")
+    name: ClaimName | None = Field(default=None, description="a Backup claim")
     arn: str | None = Field(default=None, description="a DB snapshot ARN or identifier")
 
     @field_validator("arn")
     @classmethod
     def _snapshot(cls, value: str | None) -> str | None:
         is_arn = value is not None and value.startswith("arn:")
-        if value is not None and not (SNAPSHOT_ARN if is_arn else SNAPSHOT_ID).match(value):
+        if value is not None and not (SNAPSHOT_ARN if is_arn else SNAPSHOT_ID).fullmatch(value):
             raise ValueError(
                 "must be a DB snapshot ARN (arn:aws:rds:<region>:<account>:snapshot:<id>) "
                 "or a snapshot identifier"
@@ -100,7 +104,7 @@ class BackupSource(_Strict):
 
 def parse_time(value: str) -> datetime:
     """An RFC 3339 timestamp with its offset, as an aware datetime in UTC."""
-    if not RFC3339.match(value):
+    if not RFC3339.fullmatch(value):
         raise ValueError("must be an RFC 3339 timestamp, e.g. 2025-06-01T12:00:00Z")
     try:
         return datetime.fromisoformat(value.upper()).astimezone(UTC)
@@ -114,8 +118,10 @@ def utc(moment: datetime) -> str:
     return text.replace("+00:00", "Z")
 
 
-class PointInTime(_Strict):
-    sourceInstanceRef: InstanceRef | None = None
+class PointInTime(Strict):
+    """Restore a source instance's state at a moment of its backup retention window."""
+
+    sourceInstanceRef: ClaimName | None = None
     sourceIdentifier: str | None = None
     time: str | None = None
     latest: bool | None = None
@@ -123,7 +129,7 @@ class PointInTime(_Strict):
     @field_validator("sourceIdentifier")
     @classmethod
     def _db_identifier(cls, value: str | None) -> str | None:
-        if value is not None and not DB_IDENTIFIER.match(value):
+        if value is not None and not DB_IDENTIFIER.fullmatch(value):
             raise ValueError(
                 "must be an RDS DB instance identifier (1-63 letters, digits and single "
                 "hyphens, starting with a letter, not ending with a hyphen)"
@@ -152,7 +158,9 @@ class PointInTime(_Strict):
         return parse_time(self.time) if self.time else None
 
 
-class Restore(_Strict):
+class Restore(Strict):
+    """``spec.restore``: exactly one restore mode."""
+
     backup: BackupSource | None = None
     pointInTime: PointInTime | None = None
 
@@ -215,8 +223,8 @@ def _same_database(source_database: Any, database: str, where: str) -> None:
     """
     if source_database and str(source_database) != database:
         raise InputError(
-            f"spec.parameters.databaseName: a restore brings the database of {where}, "
-            f"{str(source_database)!r}; set databaseName to {str(source_database)!r} "
+            f"spec.config.database.name: a restore brings the database of {where}, "
+            f"{str(source_database)!r}; set database.name to {str(source_database)!r} "
             f"(it is {database!r})"
         )
 
@@ -225,7 +233,7 @@ def _from_backup(
     req: Request, out: Rendered, src: BackupSource, region: str, database: str
 ) -> dict[str, Any] | None:
     if src.arn is not None:
-        m = SNAPSHOT_ARN.match(src.arn)
+        m = SNAPSHOT_ARN.fullmatch(src.arn)
         if m and m.group("region") != region:
             raise InputError(
                 f"spec.restore.backup.arn: the snapshot is in {m.group('region')}, the instance "
@@ -234,22 +242,14 @@ def _from_backup(
         return {"snapshotIdentifier": src.arn}
     assert src.name is not None
     field = "spec.restore.backup.name"
-    where, backup = find_claim(
-        req, out, BACKUP_XR_KIND, src.name, field=field, key=BACKUP_REQUIREMENT
-    )
-    if backup is None:
+    found = depend(req, out, BACKUP, src.name, BackupStatus, field=field, key=BACKUP_REQUIREMENT)
+    if found is None:
         return None
-    snapshot = dig(backup, "status.snapshotIdentifier")
-    if not snapshot or not is_ready(backup):
-        waiting(out, f"waiting for {where}: its snapshot is not available yet")
-        return None
-    backup_region = dig(backup, "status.region")
-    if backup_region and backup_region != region:
-        raise InputError(
-            f"spec.restore.backup.name: {where} is in {backup_region}, the instance in {region}"
-        )
-    _same_database(dig(backup, "status.databaseName"), database, where)
-    return {"snapshotIdentifier": str(snapshot)}
+    backup = found.status
+    if backup.region != region:
+        raise InputError(f"{field}: {found.where} is in {backup.region}, the instance in {region}")
+    _same_database(backup.databaseName, database, found.where)
+    return {"snapshotIdentifier": backup.snapshotIdentifier}
 
 
 def _to_point_in_time(
@@ -267,20 +267,26 @@ def _to_point_in_time(
     else:
         assert pit.sourceInstanceRef is not None
         field_name = "spec.restore.pointInTime.sourceInstanceRef"
-        src = find_instance(req, out, pit.sourceInstanceRef, field_name, SOURCE_REQUIREMENT)
+        src = depend(
+            req,
+            out,
+            POSTGRESQL_INSTANCE,
+            pit.sourceInstanceRef,
+            PostgresqlInstanceStatus,
+            field=field_name,
+            key=SOURCE_REQUIREMENT,
+        )
         if src is None:
             return None
-        if src.region != region:
+        if src.status.region != region:
             raise InputError(
-                f"{field_name}: the source is in {src.region}, the instance in {region}; "
+                f"{field_name}: the source is in {src.status.region}, the instance in {region}; "
                 "a point-in-time restore stays in the source's region"
             )
-        _same_database(
-            src.database_name, database, f"PostgresqlInstance {pit.sourceInstanceRef.name}"
-        )
+        _same_database(src.status.databaseName, database, src.where)
         if moment is not None and not _within_retention(out, pit, moment, src, requested):
             return None
-        source_id = str(src.identifier)
+        source_id = src.status.identifier
     target: dict[str, Any] = {"sourceDbInstanceIdentifier": source_id}
     if moment is not None:
         target["restoreTime"] = utc(moment)
@@ -289,32 +295,39 @@ def _to_point_in_time(
     return {"restoreToPointInTime": target}
 
 
-def _within_retention(out: Rendered, pit: PointInTime, moment: datetime, src, requested) -> bool:
+def _within_retention(
+    out: Rendered,
+    pit: PointInTime,
+    moment: datetime,
+    src: Found[PostgresqlInstanceStatus],
+    requested: datetime | None,
+) -> bool:
     """Check ``moment`` against what the source's XR tells; False while it must wait."""
     f = "spec.restore.pointInTime.time"
-    created = _timestamp(src.created)
+    created_at = dig(src.xr, "metadata.creationTimestamp")
+    created = _timestamp(created_at)
     if created is not None and moment < created:
-        raise InputError(f"{f}: {pit.time} is before the source instance existed ({src.created})")
-    latest = _timestamp(src.latest_restorable_time)
+        raise InputError(f"{f}: {pit.time} is before the source instance existed ({created_at})")
+    latest_at = src.status.latestRestorableTime
+    latest = _timestamp(latest_at)
     if latest is None:
         return True
-    if src.retention_days is not None:
-        earliest = latest - timedelta(days=src.retention_days)
+    retention = src.status.backupRetentionDays
+    if retention is not None:
+        earliest = latest - timedelta(days=retention)
         if moment < earliest:
             raise InputError(
                 f"{f}: {pit.time} is older than the source's backup retention of "
-                f"{src.retention_days} days (earliest restorable about {utc(earliest)})"
+                f"{retention} days (earliest restorable about {utc(earliest)})"
             )
     if moment > latest:
         if requested is None:
             raise InputError(
-                f"{f}: {pit.time} is after the source's latest restorable time "
-                f"({src.latest_restorable_time})"
+                f"{f}: {pit.time} is after the source's latest restorable time ({latest_at})"
             )
         waiting(
             out,
-            f"waiting until the source's latest restorable time "
-            f"({src.latest_restorable_time}) reaches {pit.time}",
+            f"waiting until the source's latest restorable time ({latest_at}) reaches {pit.time}",
             "WaitingForRestorableTime",
         )
         return False

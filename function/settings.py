@@ -40,64 +40,116 @@ class PostgresqlPlan(_Strict):
         default="gp3", description="RDS storage type."
     )
     multiAz: bool = Field(default=False, description="A standby in a second availability zone.")
+    maxReplicas: int = Field(
+        default=0,
+        ge=0,
+        le=15,
+        description="Read replicas a claim may ask for; 0 makes a single-instance plan.",
+    )
+    defaultReplicas: int = Field(
+        default=0,
+        ge=0,
+        le=15,
+        description="Read replicas when the claim names no count (at most maxReplicas).",
+    )
 
     @model_validator(mode="after")
-    def _max_at_least_allocated(self) -> PostgresqlPlan:
+    def _consistent(self) -> PostgresqlPlan:
         if self.maxAllocatedStorage < self.allocatedStorage:
             raise ValueError("maxAllocatedStorage must be >= allocatedStorage")
+        if self.defaultReplicas > self.maxReplicas:
+            raise ValueError("defaultReplicas must be <= maxReplicas")
         return self
+
+    @property
+    def cluster(self) -> bool:
+        """A cluster plan: Multi-AZ, and read replicas allowed."""
+        return self.maxReplicas > 0
 
 
 class PostgresqlVersion(_Strict):
-    """An offered PostgreSQL major version."""
+    """An offered PostgreSQL major version and the minor versions a claim may pin."""
 
     parameterGroupFamily: str = Field(
         pattern=r"^postgres[0-9]+$", description="RDS parameter group family, e.g. postgres16."
     )
+    minors: list[str] = Field(
+        default_factory=list,
+        description="Offered minor versions a claim may pin, e.g. '17.4'.",
+    )
+
+
+def _plan(instance_class: str, storage: int, max_storage: int, cluster: bool) -> PostgresqlPlan:
+    return PostgresqlPlan(
+        instanceClass=instance_class,
+        allocatedStorage=storage,
+        maxAllocatedStorage=max_storage,
+        multiAz=cluster,
+        maxReplicas=5 if cluster else 0,
+        defaultReplicas=1 if cluster else 0,
+    )
+
+
+# size -> (instance class, GiB at creation, GiB autoscaling limit); each size comes as a
+# single-instance plan and as a cluster plan (Multi-AZ with read replicas).
+_SIZES = {
+    "nano": ("db.t4g.micro", 20, 100),
+    "small": ("db.t4g.medium", 50, 250),
+    "medium": ("db.m7g.large", 100, 500),
+    "large": ("db.m7g.xlarge", 250, 1000),
+}
+
+# Minor versions RDS offers that a claim may pin (newest of each major follows automatically
+# when the claim names only the major).
+_MINORS = {
+    "14": ["14.15", "14.17"],
+    "15": ["15.10", "15.12"],
+    "16": ["16.4", "16.5", "16.6", "16.8"],
+    "17": ["17.2", "17.4", "17.5"],
+}
 
 
 def _default_plans() -> dict[str, PostgresqlPlan]:
     return {
-        "small": PostgresqlPlan(
-            instanceClass="db.t4g.micro", allocatedStorage=20, maxAllocatedStorage=100
-        ),
-        "medium": PostgresqlPlan(
-            instanceClass="db.m7g.large", allocatedStorage=100, maxAllocatedStorage=500
-        ),
-        "large": PostgresqlPlan(
-            instanceClass="db.m7g.xlarge", allocatedStorage=250, maxAllocatedStorage=1000
-        ),
-        "large-ha": PostgresqlPlan(
-            instanceClass="db.m7g.xlarge",
-            allocatedStorage=250,
-            maxAllocatedStorage=1000,
-            multiAz=True,
-        ),
+        f"{kind}-{size}": _plan(cls, storage, max_storage, kind == "cluster")
+        for kind in ("single", "cluster")
+        for size, (cls, storage, max_storage) in _SIZES.items()
     }
 
 
 def _default_versions() -> dict[str, PostgresqlVersion]:
     return {
-        major: PostgresqlVersion(parameterGroupFamily=f"postgres{major}")
-        for major in ("14", "15", "16", "17")
+        major: PostgresqlVersion(parameterGroupFamily=f"postgres{major}", minors=minors)
+        for major, minors in _MINORS.items()
     }
 
 
+class PublicAccess(_Strict):
+    """Where publicly accessible instances go: without it, claims cannot ask for one."""
+
+    dbSubnetGroupName: str = Field(min_length=1, description="A DB subnet group of public subnets.")
+    vpcSecurityGroupIds: list[str] = Field(
+        min_length=1, description="Security groups that admit the allowed clients."
+    )
+
+
 class PostgresqlSettings(_Strict):
-    """PostgreSQL on RDS."""
+    """The PostgreSQL catalogue and where instances go."""
 
     plans: dict[str, PostgresqlPlan] = Field(
         default_factory=_default_plans,
         min_length=1,
         description=(
-            "Plan name -> instance class and storage. Replaces the whole default catalogue."
+            "Plan name -> instance class, storage and read replicas. Replaces the whole default"
+            " catalogue (single-* and cluster-* plans of each size)."
         ),
     )
     versions: dict[str, PostgresqlVersion] = Field(
         default_factory=_default_versions,
         min_length=1,
         description=(
-            "Offered major version -> parameter group family. Replaces the whole default list."
+            "Offered major version -> parameter group family and pinnable minor versions."
+            " Replaces the whole default list."
         ),
     )
     dbSubnetGroupName: str = Field(
@@ -107,6 +159,16 @@ class PostgresqlSettings(_Strict):
     vpcSecurityGroupIds: list[str] = Field(
         default_factory=list,
         description="Security groups of every instance; empty means the VPC's default group.",
+    )
+    publicAccess: PublicAccess | None = Field(
+        default=None,
+        description=(
+            "Subnet group and security groups of publicly accessible instances; without it"
+            " a claim's config.publiclyAccessible: true is refused."
+        ),
+    )
+    allowUnencryptedStorage: bool = Field(
+        default=False, description="Let claims set config.compute.encryptedStorage: false."
     )
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import names
-from function.backup import SCHEDULES, cron_error
+from function.scheduledbackup import SCHEDULES, cron_error
 from tests.support import schemas
 from tests.support.responses import desired, fatal_messages, render_local, status, warnings
 
@@ -22,7 +23,7 @@ ARN = INSTANCE["status"]["arn"]
 
 def xr(kind: str, **spec) -> dict:
     return {
-        "apiVersion": "anynines.com/v1",
+        "apiVersion": "rds.aws.anynines.com/v1",
         "kind": kind,
         "metadata": {
             "name": "nightly-abcde",
@@ -32,8 +33,15 @@ def xr(kind: str, **spec) -> dict:
                 "crossplane.io/claim-namespace": "default",
             },
         },
-        "spec": {"instanceRef": {"name": "pg-db"}, **spec},
+        "spec": {"instanceRef": "pg-db", **spec},
     }
+
+
+def incomplete(instance: dict) -> dict:
+    """Ready, but without a field a Backup needs (claims.PostgresqlInstanceStatus)."""
+    inst = copy.deepcopy(instance)
+    del inst["status"]["providerConfigName"]
+    return inst
 
 
 def not_ready(instance: dict) -> dict:
@@ -48,7 +56,7 @@ def not_ready(instance: dict) -> dict:
 def test_backup_asks_for_the_instance_and_waits():
     rsp = render_local(xr("XBackup"))
     sel = rsp.requirements.resources["postgresql-instance"]
-    assert (sel.api_version, sel.kind) == ("anynines.com/v1", "XPostgresqlInstance")
+    assert (sel.api_version, sel.kind) == ("rds.aws.anynines.com/v1", "XPostgresqlInstance")
     assert dict(sel.match_labels.labels) == {
         "crossplane.io/claim-name": "pg-db",
         "crossplane.io/claim-namespace": "default",
@@ -57,13 +65,30 @@ def test_backup_asks_for_the_instance_and_waits():
     assert warnings(rsp) == ["waiting for PostgresqlInstance pg-db in namespace default"]
     (cond,) = rsp.conditions
     assert cond.message == "waiting for PostgresqlInstance pg-db in namespace default"
+    assert (cond.type, cond.status, cond.reason) == (
+        "DependencyReady",
+        fnv1.STATUS_CONDITION_FALSE,
+        "WaitingForDependency",
+    )
 
 
 @pytest.mark.parametrize(
     ("found", "message"),
     [
-        ([], "waiting for PostgresqlInstance pg-db in namespace default: it does not exist"),
-        ([not_ready(INSTANCE)], "waiting for PostgresqlInstance pg-db in namespace default to be"),
+        (
+            [],
+            "waiting for PostgresqlInstance pg-db in namespace default: it does not exist "
+            "(spec.instanceRef)",
+        ),
+        (
+            [not_ready(INSTANCE)],
+            "waiting for PostgresqlInstance pg-db in namespace default: it is not ready yet",
+        ),
+        (
+            [incomplete(INSTANCE)],
+            "waiting for PostgresqlInstance pg-db in namespace default: its status is not "
+            "complete yet",
+        ),
     ],
 )
 def test_backup_waits_for_a_missing_or_unready_instance(found, message):
@@ -83,19 +108,29 @@ def test_backup_renders_one_retained_snapshot_of_the_instance():
     assert snap["spec"]["forProvider"]["dbInstanceIdentifier"] == IDENT
     assert snap["spec"]["forProvider"]["region"] == "eu-central-1"
     assert schemas.errors(snap) == []
-    assert status(rsp)["snapshotIdentifier"] == ident
+    st = status(rsp)
+    assert st["snapshotIdentifier"] == ident
+    assert st["engineVersion"] == INSTANCE["status"]["engineVersion"]
+    assert st["databaseName"] == INSTANCE["status"]["databaseName"]
+    assert st["region"] == "eu-central-1" and st["instanceIdentifier"] == IDENT
     assert not warnings(rsp)
+    (cond,) = rsp.conditions
+    assert (cond.type, cond.status, cond.reason) == (
+        "DependencyReady",
+        fnv1.STATUS_CONDITION_TRUE,
+        "Available",
+    )
 
 
 def test_backup_delete_policy_deletes_the_snapshot():
-    rsp = render_local(xr("XBackup", parameters={"deletionPolicy": "Delete"}), required=REQUIRED)
+    rsp = render_local(xr("XBackup", config={"deletionPolicy": "Delete"}), required=REQUIRED)
     assert desired(rsp)["snapshot"]["spec"]["deletionPolicy"] == "Delete"
 
 
 def test_backup_bad_policy_is_fatal_and_lists_allowed_values():
-    rsp = render_local(xr("XBackup", parameters={"deletionPolicy": "Keep"}), required=REQUIRED)
+    rsp = render_local(xr("XBackup", config={"deletionPolicy": "Keep"}), required=REQUIRED)
     (msg,) = fatal_messages(rsp)
-    assert "spec.parameters.deletionPolicy" in msg
+    assert "spec.config.deletionPolicy" in msg
     assert "'Retain'" in msg and "'Delete'" in msg
 
 
@@ -137,6 +172,24 @@ def test_a_taken_snapshot_outlives_its_instance():
     assert snap["spec"]["forProvider"]["dbInstanceIdentifier"] == "old-db"
     assert snap["spec"]["deletionPolicy"] == "Orphan"
     assert not warnings(rsp) and not fatal_messages(rsp)
+
+
+def test_a_taken_snapshot_keeps_what_it_was_taken_of_in_status():
+    # The restore reads databaseName and engineVersion of the Backup: once the snapshot exists
+    # they come from the Backup's own status, not from the (maybe changed or gone) instance.
+    body = xr("XBackup")
+    body["status"] = {"databaseName": "hospital", "engineVersion": "16.4"}
+    rsp = render_local(body, observed=observed_snapshot("old-db"), required={})
+    st = status(rsp)
+    assert st["databaseName"] == "hospital" and st["engineVersion"] == "16.4"
+    assert st["instanceIdentifier"] == "old-db" and st["region"] == "eu-central-1"
+    assert "postgresql-instance" not in rsp.requirements.resources
+
+
+def test_an_instance_ref_object_is_fatal():
+    # instanceRef is the claim's name, as the Klutch docs write it; {name: ...} is refused.
+    (msg,) = fatal_messages(render_local(xr("XBackup", instanceRef={"name": "pg-db"})))
+    assert msg.startswith("spec.instanceRef:") and "valid string" in msg
 
 
 def test_a_claimless_backup_is_fatal_naming_instance_ref():
@@ -206,8 +259,9 @@ def test_point_in_time_recovery_turns_on_continuous_backup():
         ({"schedule": "cron(0 24 ? * * *)"}, "spec.schedule", "invalid hours field"),
         ({"schedule": "cron(*/15 * ? * * *)"}, "spec.schedule", "at most hourly"),
         ({"schedule": "cron(0 5 ? FOO * *)"}, "spec.schedule", "invalid month field"),
-        ({"instanceRef": {"name": "Bad_Name"}}, "spec.instanceRef.name", "pattern"),
-        ({"instanceRef": {}}, "spec.instanceRef.name", "Field required"),
+        ({"instanceRef": "Bad_Name"}, "spec.instanceRef", "pattern"),
+        ({"instanceRef": {"name": "pg-db"}}, "spec.instanceRef", "valid string"),
+        ({"instanceRef": {}}, "spec.instanceRef", "valid string"),
     ],
 )
 def test_scheduled_backup_bad_input_is_fatal_and_named(spec, field, says):

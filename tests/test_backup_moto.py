@@ -24,12 +24,13 @@ from tests.support.responses import desired, render_local
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = yaml.safe_load((ROOT / "examples/backup/required.yaml").read_text())
 SOURCE = INSTANCE["status"]["identifier"]
+DATABASE = INSTANCE["status"]["databaseName"]  # a restore keeps the source's database
 REGION = "eu-central-1"
 
 
 def xr(kind: str, **spec) -> dict:
     return {
-        "apiVersion": "anynines.com/v1",
+        "apiVersion": "rds.aws.anynines.com/v1",
         "kind": kind,
         "metadata": {
             "name": "b-1",
@@ -40,7 +41,7 @@ def xr(kind: str, **spec) -> dict:
                 "crossplane.io/claim-namespace": "default",
             },
         },
-        "spec": {"instanceRef": {"name": "pg-db"}, **spec},
+        "spec": {"instanceRef": "pg-db", **spec},
     }
 
 
@@ -97,7 +98,7 @@ def instance_with(raw: dict, required: dict | None = None) -> dict:
                 "region": REGION,
                 "engine": "postgres",
                 "instanceClass": "db.t4g.micro",
-                "dbName": "app",
+                "dbName": DATABASE,
                 "username": "klutch",
             }
         },
@@ -106,7 +107,7 @@ def instance_with(raw: dict, required: dict | None = None) -> dict:
     req = Request(xr=target, settings=Settings(), required=required or {})
     out = Rendered()
     resolved = restore.resolve(
-        req, out, raw, region=REGION, database="app", instance_key="instance"
+        req, out, raw, region=REGION, database=DATABASE, instance_key="instance"
     )
     assert resolved is not None, [r.message for r in out.results]
     return restore.apply(copy.deepcopy(body), resolved)
@@ -186,7 +187,7 @@ def test_a_missing_snapshot_fails_in_aws_too(aws):
 )
 def test_point_in_time_drives_restore_db_instance_to_point_in_time(aws, point):
     rds, _ = aws
-    raw = {"pointInTime": {"sourceInstanceRef": {"name": "pg-db"}, **point}}
+    raw = {"pointInTime": {"sourceInstanceRef": "pg-db", **point}}
     body = instance_with(raw, {restore.SOURCE_REQUIREMENT: [INSTANCE]})
     pit = body["spec"]["initProvider"]["restoreToPointInTime"]
     if "time" in point:

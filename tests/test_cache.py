@@ -1,26 +1,43 @@
-"""The answer cache: an unchanged request (same Crossplane tag) is answered without rendering."""
+"""The answer cache: a request equal to one already answered gets that answer, never another.
+
+Crossplane computes a step's request tag once, before its required-resources loop, and sends
+that tag with every call of the loop (crossplane v2.3.4
+``internal/controller/apiextensions/composite/composition_functions.go`` ``Compose``,
+``internal/xfn/required_resources.go`` ``FetchingFunctionRunner.RunFunction``; see
+``tools/xfn.py``). A cache keyed by the tag would answer the loop's second call, which
+carries the required resources, with the first call's "waiting" answer.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import tracemalloc
 
 import pytest
 from click.testing import CliRunner
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import fn, main
-from function.cache import DEFAULT_MAX_ENTRIES, ResponseCache, crossplane_tag
-from tools import xrender
+from function.cache import DEFAULT_MAX_BYTES, ResponseCache, entry_cost, request_key
+from tools import xfn, xrender
 
 
 def _call(runner: fn.FunctionRunner, req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
     return asyncio.run(runner.RunFunction(req))
 
 
-def _requests(n: int) -> list[fnv1.RunFunctionRequest]:
-    """``n`` distinct requests for the first example, as Crossplane would tag them."""
-    ex = xrender.examples()[0]
+def _bytes(rsp: fnv1.RunFunctionResponse) -> bytes:
+    return rsp.SerializeToString(deterministic=True)
+
+
+def _example(kind: str) -> xrender.Example:
+    return next(e for e in xrender.examples() if e.xr["kind"] == kind)
+
+
+def _requests(n: int, ex: xrender.Example | None = None) -> list[fnv1.RunFunctionRequest]:
+    """``n`` distinct requests for an example, as Crossplane would tag them."""
+    ex = ex or xrender.examples()[0]
     out = []
     for i in range(n):
         xr = copy.deepcopy(ex.xr)
@@ -29,80 +46,150 @@ def _requests(n: int) -> list[fnv1.RunFunctionRequest]:
     return out
 
 
-@pytest.mark.parametrize("ex", xrender.examples(), ids=lambda e: e.name)
-def test_a_repeated_request_is_answered_from_the_cache_with_the_rendered_bytes(ex):
-    """Every request of an example's render (requirement rounds included), asked twice."""
-    runner = fn.FunctionRunner()
+def _step_calls(ex: xrender.Example) -> list[fnv1.RunFunctionRequest]:
+    """Every request of one pipeline step as Crossplane's runner sends them."""
     asked: list[fnv1.RunFunctionRequest] = []
-
-    def call(req):
-        asked.append(req)
-        return _call(runner, req)
-
-    xrender.render(call, ex)
-    first = [(r.meta.tag, _call(runner, r)) for r in asked]  # the same requests again
-    assert runner.cache.misses == len({r.meta.tag for r in asked})
-    assert runner.cache.hits == len(asked) + len(asked) - runner.cache.misses
-    for req, (tag, kept) in zip(asked, first, strict=True):
-        assert kept.meta.tag == tag == req.meta.tag
-        assert kept.SerializeToString(deterministic=True) == fn.run(req).SerializeToString(
-            deterministic=True
-        )
+    xrender.render(fn.run, ex, on_call=lambda req, _rsp: asked.append(req))
+    return asked
 
 
-def test_changed_requests_get_their_own_tag_and_answer():
+@pytest.mark.parametrize("ex", xrender.examples(), ids=lambda e: e.name)
+def test_every_call_of_a_step_gets_the_answer_rendered_for_it(ex):
+    """Each call of the step (requirement rounds included), asked twice: the cached answer
+    is byte for byte the uncached one, and the repeat is answered from the cache."""
+    runner = fn.FunctionRunner()
+    asked = _step_calls(ex)
+    for req in asked + asked:
+        assert _bytes(_call(runner, req)) == _bytes(fn.run(req))
+    distinct = len({request_key(r) for r in asked})
+    assert (runner.cache.misses, runner.cache.hits) == (distinct, 2 * len(asked) - distinct)
+
+
+def test_the_calls_of_one_step_share_a_tag_but_not_an_answer():
+    """The stale-answer defect: keyed by tag, the second call (instance XR filled in) got the
+    first call's 'waiting for ObjectStorageInstance' answer."""
+    asked = _step_calls(_example("XObjectStorageBinding"))
+    assert len(asked) >= 2
+    assert len({r.meta.tag for r in asked}) == 1, "Crossplane tags a step once"
+    runner = fn.FunctionRunner()
+    answers = [_call(runner, r) for r in asked]
+    assert any("waiting" in r.message for r in answers[0].results)
+    assert not any("waiting" in r.message for r in answers[-1].results)
+    assert answers[-1].desired.resources, "the filled-in call renders the binding"
+    assert runner.cache.hits == 0
+
+
+def test_an_answer_is_never_served_for_a_request_with_other_content_and_the_same_tag():
     runner = fn.FunctionRunner()
     a, b = _requests(2)
-    assert a.meta.tag != b.meta.tag
-    assert _call(runner, a).meta.tag == a.meta.tag
-    assert _call(runner, b).meta.tag == b.meta.tag
-    assert (runner.cache.misses, runner.cache.hits, len(runner.cache)) == (2, 0, 2)
+    b.meta.tag = a.meta.tag
+    _call(runner, a)
+    assert _bytes(_call(runner, b)) == _bytes(fn.run(b))
+    assert (runner.cache.misses, runner.cache.hits) == (2, 0)
 
 
-def test_the_tag_is_a_hash_of_the_content_without_meta():
-    a, b = _requests(2)
-    assert len(a.meta.tag) == 64
-    assert crossplane_tag(a) == a.meta.tag
-    a.meta.tag = "something else"
-    assert crossplane_tag(a) != crossplane_tag(b)
-    assert crossplane_tag(a) == crossplane_tag(_requests(1)[0])
+def test_an_empty_request_with_a_victims_tag_gets_nothing_of_the_victim():
+    victim = xrender.render(fn.run, _example("XObjectStorageBinding"))
+    assert victim.desired.composite.connection_details, "the victim's answer holds a key"
+    runner = fn.FunctionRunner()
+    asked = _step_calls(_example("XObjectStorageBinding"))
+    for req in asked:
+        _call(runner, req)
+    thief = fnv1.RunFunctionRequest()
+    thief.meta.tag = asked[-1].meta.tag
+    got = _call(runner, thief)
+    assert not got.desired.composite.connection_details
+    assert got.results[0].severity == fnv1.SEVERITY_FATAL
+    assert runner.cache.hits == 0
 
 
-@pytest.mark.parametrize("tag", ["", "hello", "A" * 64, "0" * 63, "0" * 65])
-def test_tags_not_of_crossplanes_form_are_always_rendered(tag):
+def test_the_same_content_with_another_tag_is_answered_with_that_tag():
     runner = fn.FunctionRunner()
     req = _requests(1)[0]
-    req.meta.tag = tag
+    other = fnv1.RunFunctionRequest()
+    other.CopyFrom(req)
+    other.meta.tag = "hello"
+    _call(runner, req)
+    assert _call(runner, other).meta.tag == "hello"
+    assert _bytes(_call(runner, other)) == _bytes(fn.run(other))
+
+
+def test_tags_of_any_form_are_cached_by_content():
+    runner = fn.FunctionRunner()
+    req = _requests(1)[0]
+    req.meta.tag = "hello"
     for _ in range(3):
-        assert _call(runner, req).meta.tag == tag
-    assert (runner.cache.hits, len(runner.cache)) == (0, 0)
+        assert _call(runner, req).meta.tag == "hello"
+    assert (runner.cache.misses, runner.cache.hits) == (1, 2)
 
 
-def test_the_least_recently_used_answer_is_evicted_first():
-    runner = fn.FunctionRunner(cache_entries=2)
+def test_the_least_recently_used_answer_is_evicted_first_within_the_byte_bound():
     a, b, c = _requests(3)
+    cost = entry_cost(fn.run(a).SerializeToString())
+    runner = fn.FunctionRunner(cache_bytes=2 * cost + cost // 2)  # room for two
     for req in (a, b, a, c):  # a was used after b: b goes
         _call(runner, req)
     assert (runner.cache.misses, runner.cache.hits, len(runner.cache)) == (3, 1, 2)
+    assert runner.cache.size <= runner.cache.max_bytes
     _call(runner, a)
     assert runner.cache.hits == 2
     _call(runner, b)
     assert (runner.cache.misses, len(runner.cache)) == (4, 2)
 
 
-def test_zero_entries_turns_the_cache_off():
-    runner = fn.FunctionRunner(cache_entries=0)
+def test_an_answer_larger_than_the_cache_is_not_kept():
     req = _requests(1)[0]
+    runner = fn.FunctionRunner(cache_bytes=100)
     _call(runner, req)
-    _call(runner, req)
-    assert (runner.cache.hits, len(runner.cache)) == (0, 0)
+    assert (len(runner.cache), runner.cache.size) == (0, 0)
+
+
+def test_the_cache_stays_within_its_bytes_and_they_are_what_python_allocates():
+    """Many distinct answers through a 256 KiB cache: the accounted size never exceeds the
+    bound, and what tracemalloc sees the entries take is at most what they are charged, plus
+    the OrderedDict's table (a few KB; measured: about 150 bytes per entry beyond the answer
+    and key bytes, all told, against ENTRY_OVERHEAD = 200)."""
+    reqs = _requests(400, _example("XPostgresqlInstance"))
+    cache = ResponseCache(256 * 1024)
+    for req in reqs[:50]:  # warm up the code path's own allocations
+        cache.answer(req, lambda r: (fn.run(r), True))
+    cache = ResponseCache(256 * 1024)
+    answers = [(r, fn.run(r)) for r in reqs]
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    for req, rsp in answers:
+        cache.answer(req, lambda _r, rsp=rsp: (rsp, True))
+        assert cache.size <= cache.max_bytes
+    held = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert len(cache) < len(reqs), "the bound evicted"
+    assert held <= cache.size + 8192, (held, cache.size, len(cache))
+
+
+def test_zero_bytes_or_zero_entries_turns_the_cache_off():
+    req = _requests(1)[0]
+    for runner in (fn.FunctionRunner(cache_bytes=0), fn.FunctionRunner(cache_entries=0)):
+        _call(runner, req)
+        _call(runner, req)
+        assert (runner.cache.hits, len(runner.cache)) == (0, 0)
     with pytest.raises(ValueError, match="0 or more"):
         ResponseCache(-1)
+    with pytest.raises(ValueError, match="0 or more"):
+        ResponseCache(1024, -1)
+
+
+def test_an_entry_bound_still_applies():
+    a, b, c = _requests(3)
+    runner = fn.FunctionRunner(cache_entries=2)
+    for req in (a, b, c):
+        _call(runner, req)
+    assert len(runner.cache) == 2
 
 
 def test_an_internal_error_is_not_kept(monkeypatch):
     req = _requests(1)[0]
-    kind = fn.struct_to_dict(req.observed.composite.resource)["kind"]
+    xr = fn.struct_to_dict(req.observed.composite.resource)
+    kind = (xr["apiVersion"], xr["kind"])
 
     def broken(_request):
         raise RuntimeError("transient")
@@ -126,23 +213,35 @@ def test_a_bad_claim_is_kept_like_any_answer():
     assert runner.cache.hits == 1
 
 
+def test_the_tag_is_a_hash_of_the_content_without_meta():
+    a, b = _requests(2)
+    assert len(a.meta.tag) == 64
+    assert xfn.crossplane_tag(a) == a.meta.tag
+    a.meta.tag = "something else"
+    assert xfn.crossplane_tag(a) != xfn.crossplane_tag(b)
+    assert xfn.crossplane_tag(a) == xfn.crossplane_tag(_requests(1)[0])
+
+
 @pytest.mark.parametrize(
-    ("args", "env", "entries"),
+    ("args", "env", "size", "entries"),
     [
-        ([], {}, DEFAULT_MAX_ENTRIES),
-        (["--cache-entries", "0"], {}, 0),
-        ([], {"FUNCTION_CACHE_ENTRIES": "17"}, 17),
+        ([], {}, DEFAULT_MAX_BYTES, None),
+        (["--cache-bytes", "0"], {}, 0, None),
+        ([], {"FUNCTION_CACHE_BYTES": "1048576"}, 1048576, None),
+        (["--cache-entries", "17"], {}, DEFAULT_MAX_BYTES, 17),
+        ([], {"FUNCTION_CACHE_ENTRIES": "0"}, DEFAULT_MAX_BYTES, 0),
     ],
 )
-def test_the_cache_size_is_an_option(monkeypatch, args, env, entries):
+def test_the_cache_size_is_an_option(monkeypatch, args, env, size, entries):
     served = []
     monkeypatch.setattr(main.sdkcli, "run", lambda runner, **_: served.append(runner))
     result = CliRunner().invoke(main.cli, ["--insecure", *args], env=env)
     assert result.exit_code == 0, result.output
-    assert served[0].cache.max_entries == entries
+    assert (served[0].cache.max_bytes, served[0].cache.max_entries) == (size, entries)
 
 
-def test_a_negative_cache_size_is_refused():
-    result = CliRunner().invoke(main.cli, ["--insecure", "--cache-entries", "-1"])
+@pytest.mark.parametrize("flag", ["--cache-bytes", "--cache-entries"])
+def test_a_negative_cache_size_is_refused(flag):
+    result = CliRunner().invoke(main.cli, ["--insecure", flag, "-1"])
     assert result.exit_code == 2
-    assert "--cache-entries" in result.output
+    assert flag in result.output

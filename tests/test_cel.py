@@ -13,7 +13,7 @@ import pytest
 
 from function import fn
 from tests.support.cel import ABSENT, holds, messages, program, rules, violations
-from tests.support.xrds import claim_kinds, xrd_schemas
+from tests.support.xrds import claim_kinds, xrd_api_versions, xrd_schemas
 from tools import xrender
 
 # --------------------------------------------------------------------------- generic tests
@@ -29,8 +29,11 @@ def test_every_rule_compiles(r):
 
 def test_every_rendered_kind_has_an_xrd_with_rules():
     assert claim_kinds(), "no XRD for any kind in function.fn.RENDERERS"
-    for kind in fn.RENDERERS:
+    for api_version, kind in fn.RENDERERS:
         assert kind in xrd_schemas(), f"{kind} is rendered but has no XRD in xrds/"
+        assert xrd_api_versions()[kind] == api_version, (
+            f"{api_version}/{kind} is rendered but its XRD defines {xrd_api_versions()[kind]}"
+        )
 
 
 def example_xrs() -> list[tuple[str, dict]]:
@@ -52,7 +55,13 @@ def _immutable_paths(kind: str) -> set[str]:
 
 
 # DESIGN 5: immutable fields are guarded in the XRD (CEL ``self == oldSelf``).
-IMMUTABLE = ("spec.region", "spec.parameters.encryption", "spec.restore")
+IMMUTABLE = (
+    "spec.region",
+    "spec.parameters.encryption",
+    "spec.config.region",
+    "spec.config.encryption",
+    "spec.restore",
+)
 
 
 def _declared(schema: dict, path: str) -> bool:
@@ -239,19 +248,16 @@ def test_a_broken_rule_is_reported_not_crashed():
     assert holds("self.present == 1", {"present": 1}, ABSENT)
 
 
-def pg(**parameters) -> dict:
+def pg(**config) -> dict:
     return {
-        "spec": {
-            "service": "aws-rds-postgresql",
-            "serviceVersion": "16",
-            "plan": "small",
-            "parameters": parameters,
-        }
+        "apiVersion": "rds.aws.anynines.com/v1",
+        "kind": "XPostgresqlInstance",
+        "spec": {"serviceVersion": "16", "plan": "single-small", "config": config},
     }
 
 
 @pytest.mark.parametrize(
-    ("parameters", "ok"),
+    ("config", "ok"),
     [
         ({"backup": {"window": "03:00-03:30"}}, True),
         ({"backup": {"window": "23:45-00:15"}}, True),  # across midnight
@@ -263,6 +269,6 @@ def pg(**parameters) -> dict:
         ({"maintenanceWindow": "tue:10:00-tue:10:00"}, False),
     ],
 )
-def test_postgres_window_length_rules(parameters, ok):
-    found = messages("XPostgresqlInstance", pg(**parameters))
+def test_postgres_window_length_rules(config, ok):
+    found = messages("XPostgresqlInstance", pg(**config))
     assert (found == []) is ok, found

@@ -43,7 +43,16 @@ PG_SQL = {"group-role": ("Orphan", {}), "group-schema-grant": ("Orphan", {})}
 PG_SQL["group-database-grant"] = ("Orphan", {})
 PG_SQL["provider-config"] = (None, {})
 
-# kind, claim deletionPolicy, the claim's parameters besides it, expected per resource.
+# Where each kind's claim has its deletionPolicy (and the settings besides it).
+SETTINGS_FIELD = {
+    "XObjectStorageInstance": "parameters",
+    "XPostgresqlInstance": "config",
+    "XBackup": "config",
+}
+PG_KEY = {"encryption": {"key": {"managed": {}}}}
+
+# kind, claim deletionPolicy, the claim's settings besides it (spec.parameters or spec.config;
+# None: the example's), expected per resource.
 TABLE = [
     (
         "XObjectStorageInstance",
@@ -60,7 +69,7 @@ TABLE = [
     (
         "XPostgresqlInstance",
         "SnapshotAndDelete",
-        None,
+        PG_KEY,
         {
             **PG_SQL,
             "instance": (
@@ -79,7 +88,7 @@ TABLE = [
     (
         "XPostgresqlInstance",
         "Delete",
-        None,
+        PG_KEY,
         {
             **PG_SQL,
             "instance": (
@@ -98,7 +107,7 @@ TABLE = [
     (
         "XPostgresqlInstance",
         "Orphan",
-        None,
+        PG_KEY,
         {
             **PG_SQL,
             "instance": (
@@ -119,6 +128,9 @@ TABLE = [
 ]
 
 
+RENDERED = {k.xr_kind for k in fn.RENDERERS}
+
+
 def _matches(want, got) -> bool:
     if isinstance(want, re.Pattern):
         return isinstance(got, str) and bool(want.match(got))
@@ -135,10 +147,10 @@ def _matches(want, got) -> bool:
     ids=[f"{k}-{p}" for k, p, _, _ in TABLE],
 )
 def test_deletion_table(kind, policy, parameters, expected):
-    if kind not in fn.RENDERERS:
+    if kind not in RENDERED:
         pytest.skip(f"{kind} is not rendered yet")
     xr = copy.deepcopy(example_xrs(kind)[0])
-    params = xr["spec"].setdefault("parameters", {})
+    params = xr["spec"].setdefault(SETTINGS_FIELD[kind], {})
     if parameters is not None:
         params.clear()
         params.update(parameters)
@@ -155,16 +167,59 @@ def test_deletion_table(kind, policy, parameters, expected):
             assert _matches(want, got), f"{name}.forProvider.{field}: {got!r}"
 
 
-@pytest.mark.parametrize("ex", [x for k in fn.RENDERERS for x in example_xrs(k)], ids=str)
+@pytest.mark.parametrize("ex", [x for k in sorted(RENDERED) for x in example_xrs(k)], ids=str)
 def test_no_example_deletes_a_key_at_once_or_skips_a_final_snapshot_silently(ex):
-    """Any example: KMS keys wait 30 days; an RDS instance without a snapshot was asked for."""
+    """Any example: KMS keys wait 30 days; an RDS instance without a snapshot was asked for
+    (a read replica holds no data of its own: the primary's snapshot and backups have it)."""
     kind = ex["kind"]
-    for name, body in desired(render(kind, ex)).items():
+    out = desired(render(kind, ex))
+    assert out, "the example renders something"
+    for name, body in out.items():
         fp = body["spec"].get("forProvider") or {}
         if body["kind"] == "Key" and body["apiVersion"].startswith("kms."):
             assert fp.get("deletionWindowInDays") == 30, name
         if body["kind"] == "Instance" and body["apiVersion"].startswith("rds."):
-            chosen = (ex["spec"].get("parameters") or {}).get("deletionPolicy")
+            if "replicateSourceDbSelector" in fp:
+                assert name.startswith("replica-"), name
+                assert fp.get("skipFinalSnapshot") is True, name
+                assert fp.get("backupRetentionPeriod") == 0, name
+                continue
+            chosen = (ex["spec"].get("config") or {}).get("deletionPolicy")
             assert fp.get("skipFinalSnapshot") is (chosen == "Delete"), name
         if body["kind"] == "Bucket":
             assert fp.get("forceDestroy") is (body["spec"]["deletionPolicy"] == "Delete"), name
+
+
+REPLICA = (
+    "Delete",
+    {"skipFinalSnapshot": True, "finalSnapshotIdentifier": None, "deleteAutomatedBackups": True},
+)
+CLUSTER_TABLE = [row for row in TABLE if row[0] == "XPostgresqlInstance"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "policy", "config", "expected"),
+    CLUSTER_TABLE,
+    ids=[f"cluster-{p}" for _, p, _, _ in CLUSTER_TABLE],
+)
+def test_deletion_table_of_a_cluster(kind, policy, config, expected):
+    """A cluster plan: the primary as in the table above; its read replicas, which hold no data
+    of their own, are deleted without a snapshot under every policy."""
+    xr = copy.deepcopy(example_xrs(kind)[0])
+    xr["spec"]["plan"] = "cluster-nano"
+    xr["spec"]["config"] = {
+        **config,
+        "deletionPolicy": policy,
+        "compute": {"replicas": {"count": 2}},
+    }
+    rsp = render(kind, xr)
+    assert not fatal_messages(rsp)
+    out = desired(rsp)
+    want = {**expected, "replica-1": REPLICA, "replica-2": REPLICA}
+    assert set(out) == set(want), "every composed resource has a row"
+    for name, (deletion_policy, fields) in want.items():
+        spec = out[name]["spec"]
+        assert spec.get("deletionPolicy") == deletion_policy, name
+        for field, wanted in fields.items():
+            got = spec["forProvider"].get(field)
+            assert _matches(wanted, got), f"{name}.forProvider.{field}: {got!r}"

@@ -83,7 +83,8 @@ def test_renders_user_policy_attachment_and_key_from_the_instance_status():
         "namespace": "crossplane-system",
     }
     assert status(rsp)["bucketName"] == BUCKET
-    assert conditions(rsp)["InstanceReady"].status == fnv1.STATUS_CONDITION_TRUE
+    cond = conditions(rsp)["DependencyReady"]
+    assert (cond.status, cond.reason) == (fnv1.STATUS_CONDITION_TRUE, "Available")
     req = rsp.requirements.resources["instance"]
     assert (req.api_version, req.kind) == ("anynines.com/v1", "XObjectStorageInstance")
     assert dict(req.match_labels.labels) == {
@@ -163,12 +164,12 @@ def _kms_pending() -> dict:
 @pytest.mark.parametrize(
     ("instances", "why"),
     [
-        (None, "looking it up"),
+        (None, ""),  # Crossplane has not looked it up yet
         ([], "does not exist"),
         ([_not_ready()], "not ready"),
-        ([_no_status()], "bucketArn"),
+        ([_no_status()], "its status is not complete yet"),  # bucketArn missing
         ([_kms_pending()], "kmsKeyArn"),
-        ([instance_xr(), instance_xr()], "2 instances match"),
+        ([instance_xr(), instance_xr()], "2 composite resources match"),
     ],
     ids=["unresolved", "missing", "not-ready", "no-status", "kms-pending", "ambiguous"],
 )
@@ -178,8 +179,9 @@ def test_waits_plainly_and_publishes_nothing(instances, why):
     (msg,) = warnings(rsp)
     assert msg.startswith("waiting for ObjectStorageInstance photos in namespace team-a")
     assert why in msg
-    cond = conditions(rsp)["InstanceReady"]
+    cond = conditions(rsp)["DependencyReady"]
     assert cond.status == fnv1.STATUS_CONDITION_FALSE and cond.message == msg
+    assert cond.reason == "WaitingForDependency"
     assert desired(rsp) == {}
     assert dict(rsp.desired.composite.connection_details) == {}
 

@@ -10,10 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from function import names
+from function.postgresql import ENCRYPTION_ANNOTATION, ROLE_LABEL
 from tests.support.responses import desired, fatal_messages, render_local, status, warnings
 
 XR = {
-    "apiVersion": "anynines.com/v1",
+    "apiVersion": "rds.aws.anynines.com/v1",
     "kind": "XPostgresqlInstance",
     "metadata": {
         "name": "pg-db-x7k2p",
@@ -23,7 +24,7 @@ XR = {
             "crossplane.io/claim-namespace": "team-a",
         },
     },
-    "spec": {"service": "aws-rds-postgresql", "serviceVersion": "16", "plan": "small"},
+    "spec": {"serviceVersion": "16", "plan": "single-nano"},
 }
 KEY_ARN = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
@@ -32,6 +33,10 @@ def xr_with(**spec) -> dict:
     xr = copy.deepcopy(XR)
     xr["spec"].update(spec)
     return xr
+
+
+def xr_config(**config) -> dict:
+    return xr_with(config=config)
 
 
 def fp(out: dict, name: str = "instance") -> dict:
@@ -64,6 +69,9 @@ def test_default_instance_is_private_encrypted_and_backed_up():
         f["parameterGroupName"]
         == (out["parameter-group"]["metadata"]["annotations"]["crossplane.io/external-name"])
     )
+    meta = out["instance"]["metadata"]
+    assert meta["annotations"][ENCRYPTION_ANNOTATION] == "aws-managed"
+    assert meta["labels"] == {ROLE_LABEL: "primary"}
     pg = fp(out, "parameter-group")
     assert pg["family"] == "postgres16"
     assert {"name": "rds.force_ssl", "value": "1", "applyMethod": "immediate"} in pg["parameter"]
@@ -85,7 +93,7 @@ def test_provider_config_reads_the_bare_host_with_tls():
 
 
 def test_group_role_may_create_in_public_schema_on_postgresql_15_and_newer():
-    out = desired(render_local(xr_with(parameters={"databaseName": "orders"})))
+    out = desired(render_local(xr_config(database={"name": "orders"})))
     schema = fp(out, "group-schema-grant")
     assert schema == {
         "role": names.PG_GROUP_ROLE,
@@ -106,8 +114,8 @@ def test_group_role_may_create_in_public_schema_on_postgresql_15_and_newer():
     ],
 )
 def test_deletion_policies(policy, mr_policy, skip, delete_backups, key_policy):
-    params = {"deletionPolicy": policy, "encryption": {"type": "kms", "key": {"managed": {}}}}
-    out = desired(render_local(xr_with(parameters=params)))
+    config = {"deletionPolicy": policy, "encryption": {"key": {"managed": {}}}}
+    out = desired(render_local(xr_with(config=config)))
     f = fp(out)
     assert out["instance"]["spec"]["deletionPolicy"] == mr_policy
     assert f["skipFinalSnapshot"] is skip
@@ -120,29 +128,31 @@ def test_deletion_policies(policy, mr_policy, skip, delete_backups, key_policy):
 
 
 def test_managed_kms_key_is_selected():
-    params = {"encryption": {"type": "kms", "key": {"managed": {"alias": "orders"}}}}
-    out = desired(render_local(xr_with(parameters=params)))
+    rsp = render_local(xr_config(encryption={"key": {"managed": {"alias": "orders"}}}))
+    out = desired(rsp)
     assert fp(out)["kmsKeyIdSelector"] == {"matchControllerRef": True}
     alias = out["kms-alias"]["metadata"]["annotations"]["crossplane.io/external-name"]
     assert alias == "alias/orders"
     assert fp(out, "kms-key")["enableKeyRotation"] is True
+    assert out["instance"]["metadata"]["annotations"][ENCRYPTION_ANNOTATION] == "kms-managed"
 
 
 def test_existing_kms_key_is_used_as_is():
-    params = {"encryption": {"type": "kms", "key": {"existing": {"id": KEY_ARN}}}}
-    rsp = render_local(xr_with(parameters=params))
+    rsp = render_local(xr_config(encryption={"key": {"existing": {"id": KEY_ARN}}}))
     out = desired(rsp)
     assert fp(out)["kmsKeyId"] == KEY_ARN and "kms-key" not in out
     assert status(rsp)["kmsKeyArn"] == KEY_ARN
+    assert out["instance"]["metadata"]["annotations"][ENCRYPTION_ANNOTATION] == "kms-existing"
 
 
 def test_multi_az_plan_windows_and_tags():
-    params = {
+    config = {
+        "region": "eu-west-1",
         "backup": {"retentionDays": 35, "window": "23:45-00:15"},
         "maintenanceWindow": "Sun:04:00-Sun:05:00",
         "tags": {"team": "a"},
     }
-    out = desired(render_local(xr_with(plan="large-ha", region="eu-west-1", parameters=params)))
+    out = desired(render_local(xr_with(plan="cluster-large", config=config)))
     f = fp(out)
     assert f["multiAz"] is True and f["instanceClass"] == "db.m7g.xlarge"
     assert f["backupRetentionPeriod"] == 35 and f["backupWindow"] == "23:45-00:15"
@@ -174,6 +184,7 @@ def test_status_from_the_observed_instance():
                 "engineVersion": "16",
                 "engineVersionActual": "16.4",
                 "latestRestorableTime": "2025-06-10T11:55:00Z",
+                "resourceId": "db-ABCDEFGHIJKLMNOPQRSTUVWXY4",
             },
             "conditions": [{"type": "Ready", "status": "True", "reason": "Available"}],
         },
@@ -185,6 +196,10 @@ def test_status_from_the_observed_instance():
     assert s["engineVersion"] == "16.4"
     assert s["latestRestorableTime"] == "2025-06-10T11:55:00Z"
     assert s["arn"].startswith("arn:aws:rds:")
+    assert s["resourceId"] == "db-ABCDEFGHIJKLMNOPQRSTUVWXY4"
+    assert s["backupRetentionDays"] == 7 and s["replicas"] == 0
+    assert s["databaseName"] == "app" and s["region"] == "eu-central-1"
+    assert "readerEndpoints" not in s  # no replicas
     assert s["identifier"] == names.rds_identifier("klutch", "pg-db", XR["metadata"]["uid"])
     assert "password" not in str(s).lower()
 
@@ -192,56 +207,57 @@ def test_status_from_the_observed_instance():
 @pytest.mark.parametrize(
     ("spec", "field", "allowed"),
     [
-        ({"plan": "gold"}, "spec.plan", "'large-ha'"),
+        ({"plan": "gold"}, "spec.plan", "'cluster-large'"),
+        ({"plan": "small"}, "spec.plan", "'single-small'"),
         ({"serviceVersion": "9"}, "spec.serviceVersion", "'16'"),
-        ({"service": "aws-rds-mysql"}, "spec.service", "'aws-rds-postgresql'"),
+        ({"serviceVersion": "16.x"}, "spec.serviceVersion", "pattern"),
+        ({"config": {"backup": {"retentionDays": 0}}}, "spec.config.backup.retentionDays", "1"),
+        ({"config": {"backup": {"retentionDays": 36}}}, "spec.config.backup.retentionDays", "35"),
+        ({"config": {"backup": {"window": "3:00-4:00"}}}, "spec.config.backup.window", "hh24:mi"),
+        ({"config": {"backup": {"window": "03:00-03:10"}}}, "spec.config.backup.window", "30"),
         (
-            {"parameters": {"backup": {"retentionDays": 0}}},
-            "spec.parameters.backup.retentionDays",
-            "1",
-        ),
-        (
-            {"parameters": {"backup": {"retentionDays": 36}}},
-            "spec.parameters.backup.retentionDays",
-            "35",
-        ),
-        (
-            {"parameters": {"backup": {"window": "3:00-4:00"}}},
-            "spec.parameters.backup.window",
-            "hh24:mi",
-        ),
-        (
-            {"parameters": {"backup": {"window": "03:00-03:10"}}},
-            "spec.parameters.backup.window",
-            "30",
-        ),
-        (
-            {"parameters": {"maintenanceWindow": "sun:4-sun:5"}},
-            "spec.parameters.maintenanceWindow",
+            {"config": {"maintenanceWindow": "sun:4-sun:5"}},
+            "spec.config.maintenanceWindow",
             "ddd:hh24:mi",
         ),
         (
-            {"parameters": {"maintenanceWindow": "xyz:04:00-sun:05:00"}},
-            "spec.parameters.maintenanceWindow",
+            {"config": {"maintenanceWindow": "xyz:04:00-sun:05:00"}},
+            "spec.config.maintenanceWindow",
             "ddd",
         ),
         (
             {
-                "parameters": {
+                "config": {
                     "backup": {"window": "04:00-04:30"},
                     "maintenanceWindow": "sun:04:15-sun:05:00",
                 }
             },
-            "spec.parameters",
+            "spec.config",
             "overlap",
         ),
-        ({"parameters": {"databaseName": "1db"}}, "spec.parameters.databaseName", "a-z"),
-        ({"parameters": {"databaseName": "My-DB"}}, "spec.parameters.databaseName", "a-z"),
-        ({"parameters": {"databaseName": "a" * 64}}, "spec.parameters.databaseName", "62"),
-        ({"parameters": {"databaseName": "select"}}, "spec.parameters.databaseName", "reserved"),
-        ({"parameters": {"databaseName": "postgres"}}, "spec.parameters.databaseName", "exists"),
-        ({"parameters": {"deletionPolicy": "Keep"}}, "spec.parameters.deletionPolicy", "'Orphan'"),
-        ({"region": "mars-1"}, "spec.region", "eu-central-1"),
+        ({"config": {"database": {"name": "1db"}}}, "spec.config.database.name", "a-z"),
+        ({"config": {"database": {"name": "My-DB"}}}, "spec.config.database.name", "a-z"),
+        ({"config": {"database": {"name": "a" * 64}}}, "spec.config.database.name", "62"),
+        ({"config": {"database": {"name": "select"}}}, "spec.config.database.name", "reserved"),
+        ({"config": {"database": {"name": "postgres"}}}, "spec.config.database.name", "exists"),
+        ({"config": {"deletionPolicy": "Keep"}}, "spec.config.deletionPolicy", "'Orphan'"),
+        ({"config": {"region": "mars-1"}}, "spec.config.region", "eu-central-1"),
+        (
+            {"plan": "cluster-nano", "config": {"multiAZ": False}},
+            "spec.config.multiAZ",
+            "single-*",
+        ),
+        (
+            {"config": {"encryption": {"key": {"managed": {}, "existing": {"id": KEY_ARN}}}}},
+            "spec.config.encryption.key",
+            "exactly one of 'managed' or 'existing'",
+        ),
+        (
+            {"config": {"encryption": {"type": "kms", "key": {"managed": {}}}}},
+            "spec.config.encryption.type",
+            "Extra inputs are not permitted",
+        ),
+        ({"config": {"parameters": {}}}, "spec.config.parameters", "Extra inputs"),
     ],
 )
 def test_bad_input_is_fatal_and_names_the_field(spec, field, allowed):
@@ -258,16 +274,19 @@ def test_immutable_fields_keep_what_the_instance_has():
     observed["metadata"]["annotations"]["crossplane.io/composition-resource-name"] = "instance"
     changed = xr_with(
         serviceVersion="17",
-        region="us-east-1",
-        parameters={"databaseName": "other", "encryption": {"type": "kms", "key": {"managed": {}}}},
+        config={
+            "region": "us-east-1",
+            "database": {"name": "other"},
+            "encryption": {"key": {"managed": {}}},
+        },
     )
     rsp = render_local(changed, observed=[observed])
     msgs = " ".join(warnings(rsp))
     for field in (
-        "spec.region",
+        "spec.config.region",
         "spec.serviceVersion",
-        "spec.parameters.databaseName",
-        "encryption",
+        "spec.config.database.name",
+        "spec.config.encryption",
     ):
         assert field in msgs
     out = desired(rsp)
@@ -277,7 +296,7 @@ def test_immutable_fields_keep_what_the_instance_has():
 
 
 def test_same_request_twice_gives_the_same_bytes():
-    xr = xr_with(parameters={"tags": {"b": "2", "a": "1"}})
+    xr = xr_with(plan="cluster-nano", config={"tags": {"b": "2", "a": "1"}})
     assert render_local(xr).SerializeToString(deterministic=True) == render_local(
         copy.deepcopy(xr)
     ).SerializeToString(deterministic=True)
@@ -301,3 +320,257 @@ def test_identifiers_meet_rds_rules_for_any_claim_name(name, uid):
     assert names.rds_identifier("klutch", name, uid) != names.final_snapshot_identifier(
         "klutch", name, uid
     )
+
+
+# --- serviceVersion: a major follows its newest minor, a minor is pinned ------------------
+
+
+@pytest.mark.parametrize(
+    ("version", "engine_version", "auto_minor"),
+    [("16", "16", True), ("16.5", "16.5", False), ("17", "17", True), ("17.4", "17.4", False)],
+)
+def test_a_major_follows_minor_upgrades_and_a_minor_is_pinned(version, engine_version, auto_minor):
+    out = desired(render_local(xr_with(serviceVersion=version, plan="cluster-nano")))
+    f = fp(out)
+    assert f["engineVersion"] == engine_version
+    assert f["autoMinorVersionUpgrade"] is auto_minor
+    assert fp(out, "replica-1")["autoMinorVersionUpgrade"] is auto_minor  # replicas follow
+    assert fp(out, "parameter-group")["family"] == f"postgres{version.split('.')[0]}"
+
+
+@pytest.mark.parametrize("version", ["16.99", "18", "17.1"])
+def test_a_version_not_offered_is_fatal_and_lists_the_offered_versions(version):
+    rsp = render_local(xr_with(serviceVersion=version))
+    (msg,) = fatal_messages(rsp)
+    assert msg.startswith("spec.serviceVersion:") and repr(version) in msg, msg
+    for offered in ("'16'", "'16.5'", "'17'", "'17.4'"):
+        assert offered in msg, msg
+    assert not rsp.desired.resources
+
+
+def test_offered_minors_come_from_the_operator_catalogue():
+    versions = {"16": {"parameterGroupFamily": "postgres16", "minors": ["16.2"]}}
+    fn_input = {"postgresql": {"versions": versions}}
+    assert fp(desired(render_local(xr_with(serviceVersion="16.2"), fn_input)))["engineVersion"] == (
+        "16.2"
+    )
+    (msg,) = fatal_messages(render_local(xr_with(serviceVersion="16.5"), fn_input))
+    assert msg.startswith("spec.serviceVersion:") and "'16.2'" in msg and "'17'" not in msg
+
+
+# --- cluster plans: read replicas -----------------------------------------------------------
+
+CLUSTER = "cluster-nano"
+PRIMARY_ID = names.rds_identifier("klutch", "pg-db", XR["metadata"]["uid"])
+
+
+def replicas_of(out: dict) -> list[str]:
+    return sorted(k for k in out if k.startswith("replica-"))
+
+
+def test_a_cluster_plan_is_multi_az_with_one_replica_by_default():
+    rsp = render_local(xr_with(plan=CLUSTER))
+    out = desired(rsp)
+    assert replicas_of(out) == ["replica-1"]
+    assert fp(out)["multiAz"] is True
+    assert status(rsp)["replicas"] == 1
+
+
+def test_a_single_plan_has_no_replicas():
+    rsp = render_local(XR)
+    assert replicas_of(desired(rsp)) == []
+    assert status(rsp)["replicas"] == 0
+
+
+def test_replica_count_renders_replicas_of_the_primary():
+    config = {
+        "compute": {"replicas": {"count": 2}},
+        "maintenanceWindow": "sun:04:00-sun:05:00",
+        "tags": {"team": "a"},
+        "region": "eu-west-1",
+    }
+    rsp = render_local(xr_with(plan=CLUSTER, config=config))
+    out = desired(rsp)
+    assert replicas_of(out) == ["replica-1", "replica-2"]
+    primary = fp(out)
+    assert out["instance"]["metadata"]["labels"] == {ROLE_LABEL: "primary"}
+    identifiers = set()
+    for i in (1, 2):
+        body = out[f"replica-{i}"]
+        assert (body["apiVersion"], body["kind"]) == ("rds.aws.upbound.io/v1beta3", "Instance")
+        assert body["spec"]["deletionPolicy"] == "Delete"
+        r = body["spec"]["forProvider"]
+        assert r["identifier"] == names.rds_replica_identifier(PRIMARY_ID, i)
+        identifiers.add(r["identifier"])
+        # The replica of *this* XR's primary (the only Instance labelled primary).
+        assert r["replicateSourceDbSelector"] == {
+            "matchControllerRef": True,
+            "matchLabels": {ROLE_LABEL: "primary"},
+        }
+        assert ROLE_LABEL not in (body.get("metadata") or {}).get("labels", {})
+        for same in (
+            "region",
+            "instanceClass",
+            "storageType",
+            "maxAllocatedStorage",
+            "autoMinorVersionUpgrade",
+            "port",
+            "publiclyAccessible",
+            "parameterGroupName",
+            "tags",
+            "maintenanceWindow",
+        ):
+            assert r[same] == primary[same], same
+        assert r["region"] == "eu-west-1"
+        assert r["multiAz"] is False
+        # A replica holds no data of its own: no backups, no final snapshot.
+        assert r["backupRetentionPeriod"] == 0
+        assert r["skipFinalSnapshot"] is True and "finalSnapshotIdentifier" not in r
+        assert r["deleteAutomatedBackups"] is True
+        # Taken from the primary by RDS: never set on a replica.
+        for absent in ("engine", "engineVersion", "allocatedStorage", "passwordSecretRef"):
+            assert absent not in r, absent
+        assert "initProvider" not in body["spec"]
+        assert "writeConnectionSecretToRef" not in body["spec"]
+    assert len(identifiers | {PRIMARY_ID}) == 3
+    assert status(rsp)["replicas"] == 2
+
+
+def test_changing_the_replica_count_never_changes_the_primary():
+    def primary(count: int | None) -> dict:
+        config = {} if count is None else {"compute": {"replicas": {"count": count}}}
+        out = desired(render_local(xr_with(plan=CLUSTER, config=config)))
+        return out["instance"]
+
+    bodies = [primary(c) for c in (None, 0, 1, 2, 5)]
+    assert all(b == bodies[0] for b in bodies)
+
+
+def test_replicas_on_a_single_plan_are_fatal():
+    rsp = render_local(xr_config(compute={"replicas": {"count": 1}}))
+    (msg,) = fatal_messages(rsp)
+    assert msg.startswith("spec.config.compute.replicas.count:"), msg
+    assert "cluster-*" in msg
+    assert not rsp.desired.resources
+
+
+def test_more_replicas_than_the_plan_allows_are_fatal():
+    rsp = render_local(xr_with(plan=CLUSTER, config={"compute": {"replicas": {"count": 6}}}))
+    (msg,) = fatal_messages(rsp)
+    assert msg.startswith("spec.config.compute.replicas.count:"), msg
+    assert "at most 5" in msg and "got 6" in msg
+    assert not rsp.desired.resources
+
+
+def observed_replica(index: int, endpoint: str | None) -> dict:
+    at = {"endpoint": endpoint} if endpoint else {}
+    return {
+        "apiVersion": "rds.aws.upbound.io/v1beta3",
+        "kind": "Instance",
+        "metadata": {
+            "annotations": {"crossplane.io/composition-resource-name": f"replica-{index}"}
+        },
+        "status": {"atProvider": at},
+    }
+
+
+def test_reader_endpoints_in_status_come_from_the_observed_replicas():
+    xr = xr_with(plan=CLUSTER, config={"compute": {"replicas": {"count": 2}}})
+    first = status(render_local(xr))
+    assert "readerEndpoints" not in first  # none observed yet
+    r1 = "klutch-pg-db-r1.abc.eu-central-1.rds.amazonaws.com:5432"
+    r2 = "klutch-pg-db-r2.abc.eu-central-1.rds.amazonaws.com:5432"
+    one = status(render_local(xr, observed=[observed_replica(1, r1), observed_replica(2, None)]))
+    assert one["readerEndpoints"] == [r1]
+    both = status(render_local(xr, observed=[observed_replica(2, r2), observed_replica(1, r1)]))
+    assert both["readerEndpoints"] == [r1, r2]  # in replica order
+    assert both["replicas"] == 2
+
+
+# --- what the operator allows -------------------------------------------------------------
+
+PUBLIC = {"dbSubnetGroupName": "klutch-public", "vpcSecurityGroupIds": ["sg-0123456789abcdef0"]}
+
+
+def test_publicly_accessible_is_refused_unless_the_operator_allows_it():
+    rsp = render_local(xr_config(publiclyAccessible=True))
+    (msg,) = fatal_messages(rsp)
+    assert msg.startswith("spec.config.publiclyAccessible:"), msg
+    assert "allowed values: false" in msg
+    assert not rsp.desired.resources
+
+
+def test_publicly_accessible_uses_the_operators_public_network():
+    fn_input = {
+        "postgresql": {
+            "publicAccess": PUBLIC,
+            "dbSubnetGroupName": "klutch-private",
+            "vpcSecurityGroupIds": ["sg-private"],
+        }
+    }
+    xr = xr_with(plan=CLUSTER, config={"publiclyAccessible": True})
+    out = desired(render_local(xr, fn_input))
+    f = fp(out)
+    assert f["publiclyAccessible"] is True
+    assert f["dbSubnetGroupName"] == "klutch-public"
+    assert f["vpcSecurityGroupIds"] == ["sg-0123456789abcdef0"]
+    r = fp(out, "replica-1")
+    assert r["publiclyAccessible"] is True
+    assert r["vpcSecurityGroupIds"] == ["sg-0123456789abcdef0"]
+    # Allowed, not forced: a claim that does not ask stays in the private network.
+    private = fp(desired(render_local(XR, fn_input)))
+    assert private["publiclyAccessible"] is False
+    assert private["dbSubnetGroupName"] == "klutch-private"
+    assert private["vpcSecurityGroupIds"] == ["sg-private"]
+
+
+def test_unencrypted_storage_is_refused_unless_the_operator_allows_it():
+    rsp = render_local(xr_config(compute={"encryptedStorage": False}))
+    (msg,) = fatal_messages(rsp)
+    assert msg.startswith("spec.config.compute.encryptedStorage:"), msg
+    assert "allowed values: true" in msg
+    assert not rsp.desired.resources
+    fn_input = {"postgresql": {"allowUnencryptedStorage": True}}
+    out = desired(render_local(xr_config(compute={"encryptedStorage": False}), fn_input))
+    assert fp(out)["storageEncrypted"] is False and "kmsKeyId" not in fp(out)
+    # Allowed, not forced: the default stays encrypted.
+    assert fp(desired(render_local(XR, fn_input)))["storageEncrypted"] is True
+
+
+def test_a_key_with_unencrypted_storage_is_fatal():
+    fn_input = {"postgresql": {"allowUnencryptedStorage": True}}
+    config = {"compute": {"encryptedStorage": False}, "encryption": {"key": {"managed": {}}}}
+    (msg,) = fatal_messages(render_local(xr_with(config=config), fn_input))
+    assert msg.startswith("spec.config:") and "encryptedStorage: true" in msg, msg
+
+
+# --- storage may only grow ------------------------------------------------------------------
+
+
+def observed_primary(allocated: int) -> dict:
+    body = copy.deepcopy(desired(render_local(XR))["instance"])
+    body["metadata"]["annotations"]["crossplane.io/composition-resource-name"] = "instance"
+    body["spec"]["forProvider"]["allocatedStorage"] = allocated
+    return body
+
+
+def test_allocated_storage_defaults_to_the_plan_and_may_grow():
+    assert fp(desired(render_local(XR)))["allocatedStorage"] == 20
+    rsp = render_local(
+        xr_config(compute={"allocatedStorage": 200}), observed=[observed_primary(50)]
+    )
+    f = fp(desired(rsp))
+    assert f["allocatedStorage"] == 200
+    assert f["maxAllocatedStorage"] >= 200  # the autoscaling limit is never below the storage
+    assert not [w for w in warnings(rsp) if "allocatedStorage" in w]
+
+
+def test_shrinking_allocated_storage_warns_and_keeps_the_old_size():
+    rsp = render_local(
+        xr_config(compute={"allocatedStorage": 50}), observed=[observed_primary(100)]
+    )
+    assert not fatal_messages(rsp)
+    (msg,) = [w for w in warnings(rsp) if "allocatedStorage" in w]
+    assert msg.startswith("spec.config.compute.allocatedStorage may only grow")
+    assert "keeping 100 GiB" in msg and "50 GiB" in msg
+    assert fp(desired(rsp))["allocatedStorage"] == 100

@@ -45,9 +45,10 @@ from tests.support.examples import (
     examples_of,
     fn_input,
     render,
+    required_candidates,
 )
 from tests.support.responses import desired, fatal_messages
-from tests.support.xrds import claim_kinds, spec_schema
+from tests.support.xrds import claim_kinds, spec_schema, xrd_api_versions
 from tools import xrender
 
 EXAMPLES = 1000
@@ -150,16 +151,87 @@ def _object(schema: dict, path: tuple[str, ...], kind: str) -> st.SearchStrategy
     return st.just({})
 
 
+def api_version(kind: str) -> str:
+    """The apiVersion of ``kind``'s XRs (its XRD's group and referenceable version)."""
+    return xrd_api_versions()[kind]
+
+
+@functools.cache
+def _settings(kind: str) -> Settings:
+    return parse(Settings, fn_input(kind), "input")
+
+
 @functools.cache
 def catalogue(kind: str) -> dict[tuple[str, ...], list[str]]:
     """Fields whose allowed values the operator defines (the XRD cannot list them)."""
-    s = parse(Settings, fn_input(kind), "input")
+    s = _settings(kind)
     return {
         ("spec", "plan"): sorted(s.postgresql.plans),
-        ("spec", "serviceVersion"): sorted(s.postgresql.versions),
+        # A major follows its newest minor; a minor is pinned: both are offered.
+        ("spec", "serviceVersion"): sorted(
+            {v for major, ver in s.postgresql.versions.items() for v in (major, *ver.minors)}
+        ),
         # The package's region list (an XRD without the enum is reported by a test below).
         ("spec", "region"): list(REGIONS),
+        ("spec", "config", "region"): list(REGIONS),
     }
+
+
+def catalogue_violations(kind: str, xr: dict) -> list[str]:
+    """Fields of a spec that the operator's catalogue and settings refuse, though the XRD
+    cannot (plans and what they allow are the operator's): the function must refuse them,
+    naming the field."""
+    if kind != "XPostgresqlInstance":
+        return []
+    s = _settings(kind).postgresql
+    spec = xr["spec"]
+    plan = s.plans[spec["plan"]]
+    config = spec.get("config") or {}
+    compute = config.get("compute") or {}
+    out = []
+    if plan.cluster and config.get("multiAZ") is False:
+        out.append("spec.config.multiAZ")
+    count = (compute.get("replicas") or {}).get("count", plan.defaultReplicas)  # {}: the default
+    if count > plan.maxReplicas:
+        out.append("spec.config.compute.replicas.count")
+    if config.get("publiclyAccessible") and s.publicAccess is None:
+        out.append("spec.config.publiclyAccessible")
+    if compute.get("encryptedStorage") is False and not s.allowUnencryptedStorage:
+        out.append("spec.config.compute.encryptedStorage")
+    return out + _restore_violations(kind, spec)
+
+
+# A restore's source (the Backup or PostgresqlInstance it names) fixes the region and the
+# database of the new instance: those are known only from the required resources.
+_RESTORE_SOURCES = {
+    ("backup", "name"): ("XBackup", "spec.restore.backup.name"),
+    ("pointInTime", "sourceInstanceRef"): (
+        "XPostgresqlInstance",
+        "spec.restore.pointInTime.sourceInstanceRef",
+    ),
+}
+
+
+def _restore_violations(kind: str, spec: dict) -> list[str]:
+    restore = spec.get("restore") or {}
+    config = spec.get("config") or {}
+    region = config.get("region") or _settings(kind).defaultRegion
+    database = (config.get("database") or {}).get("name", "app")
+    out = []
+    for (mode, ref), (source_kind, field) in _RESTORE_SOURCES.items():
+        name = (restore.get(mode) or {}).get(ref)
+        if name is None:
+            continue
+        for doc in required_candidates(kind):
+            labels = (doc.get("metadata") or {}).get("labels") or {}
+            if doc["kind"] != source_kind or labels.get("crossplane.io/claim-name") != name:
+                continue
+            status = doc.get("status") or {}
+            if status.get("region") != region:
+                out.append(field)
+            elif status.get("databaseName") not in (None, database):
+                out.append("spec.config.database.name")
+    return out
 
 
 # Fields the function checks more strictly than the kind's XRD can or does; valid specs take
@@ -169,9 +241,9 @@ def catalogue(kind: str) -> dict[tuple[str, ...], list[str]]:
 # long list: both are the function's job.
 XRD_GAPS: dict[str, set[tuple[str, ...]]] = {
     "XPostgresqlInstance": {
-        ("spec", "parameters", "backup", "window"),
-        ("spec", "parameters", "maintenanceWindow"),
-        ("spec", "parameters", "databaseName"),
+        ("spec", "config", "backup", "window"),
+        ("spec", "config", "maintenanceWindow"),
+        ("spec", "config", "database", "name"),
         ("spec", "restore"),
     },
 }
@@ -235,7 +307,7 @@ def xrs(draw, kind: str, spec: st.SearchStrategy | None = None) -> dict:
     uid = str(draw(st.uuids()))
     body = draw(spec if spec is not None else valid(spec_schema(kind), ("spec",), kind))
     return {
-        "apiVersion": "anynines.com/v1",
+        "apiVersion": api_version(kind),
         "kind": kind,
         "metadata": {
             "name": f"{name[:240]}-{uid[:5]}",
@@ -285,6 +357,12 @@ def test_generated_specs_valid_render_and_invalid_fail_naming_the_field(kind, da
     if broken:
         assert fatal, f"CEL rejects {broken} but the function rendered it"
         assert names_field(fatal, [p for p, _ in broken]), (broken, fatal)
+        assert not rsp.desired.resources
+        return
+    refused = catalogue_violations(kind, xr)
+    if refused:
+        assert fatal, f"the operator's catalogue refuses {refused} but the function rendered it"
+        assert names_field(fatal, refused), (refused, fatal)
         assert not rsp.desired.resources
         return
     assert not fatal, fatal
@@ -372,7 +450,7 @@ _DROP = object()
 @given(data=st.data())
 def test_specs_breaking_the_openapi_schema_are_fatal_naming_the_field(kind, data):
     xr = data.draw(xrs(kind), label="valid xr")
-    assume(not violations(kind, xr))
+    assume(not violations(kind, xr) and not catalogue_violations(kind, xr))
     spec = xr["spec"]
     sites = _sites(spec_schema(kind), spec, ("spec",))
     drops = [
@@ -497,7 +575,7 @@ JUNK_OBJ = st.dictionaries(st.text(max_size=12), JUNK, max_size=5)
 
 
 def _bare(kind: str, **fields) -> fnv1.RunFunctionRequest:
-    xr = {"apiVersion": "anynines.com/v1", "kind": kind, "metadata": {"name": "x", "uid": "u"}}
+    xr = {"apiVersion": api_version(kind), "kind": kind, "metadata": {"name": "x", "uid": "u"}}
     xr.update(fields)
     return xrender.build_request(xr, fn_input(kind))
 
@@ -564,19 +642,35 @@ def test_junk_api_version_gives_the_same_bytes_every_time():
     assert "unsupported composite resource" in msg
 
 
+REGION_FIELDS = (("region",), ("config", "region"))
+
+
+def _schema_at(schema: dict, path: tuple[str, ...]) -> dict | None:
+    for part in path:
+        schema = (schema.get("properties") or {}).get(part)
+        if schema is None:
+            return None
+    return schema
+
+
 def _region_enum_cases() -> list:
     out = []
     for kind in KINDS:
-        if "region" not in (spec_schema(kind).get("properties") or {}):
-            continue
-        out.append(pytest.param(kind, id=kind))
+        for path in REGION_FIELDS:
+            if _schema_at(spec_schema(kind), path) is not None:
+                out.append(pytest.param(kind, path, id=f"{kind}-spec.{'.'.join(path)}"))
     return out
 
 
-@pytest.mark.parametrize("kind", _region_enum_cases())
-def test_the_xrd_accepts_exactly_the_regions_the_function_accepts(kind):
+@pytest.mark.parametrize(("kind", "path"), _region_enum_cases())
+def test_the_xrd_accepts_exactly_the_regions_the_function_accepts(kind, path):
     # Found by the generator: an XRD-valid spec must not be rejected by the function.
-    assert spec_schema(kind)["properties"]["region"].get("enum") == list(REGIONS)
+    assert _schema_at(spec_schema(kind), path).get("enum") == list(REGIONS)
+
+
+def test_every_kind_with_a_region_is_checked():
+    kinds = {p.values[0] for p in _region_enum_cases()}
+    assert {"XObjectStorageInstance", "XPostgresqlInstance"} <= kinds
 
 
 _PG = "XPostgresqlInstance"
@@ -584,12 +678,29 @@ _PG = "XPostgresqlInstance"
 
 @pytest.mark.skipif(_PG not in KINDS, reason="no PostgresqlInstance yet")
 @pytest.mark.parametrize(
-    "parameters",
+    "config",
     [{"backup": {"window": "00:00-00:00"}}, {"maintenanceWindow": "mon:00:00-mon:00:00"}],
     ids=["backup-window", "maintenance-window"],
 )
-def test_postgres_xrd_rejects_windows_the_function_rejects(parameters):
+def test_postgres_xrd_rejects_windows_the_function_rejects(config):
     xr = copy.deepcopy(example_xrs(_PG)[0])
-    xr["spec"]["parameters"] = parameters
+    xr["spec"]["config"] = config
     assert fatal_messages(render(_PG, xr)), "precondition: the function rejects it"
     assert openapi_errors(_PG, xr["spec"]) or violations(_PG, xr)
+
+
+@pytest.mark.skipif(_PG not in KINDS, reason="no PostgresqlInstance yet")
+def test_replicas_without_a_count_take_the_plans_default():
+    # Found by the generator: the XRD (and the Klutch docs) let count be omitted, the function
+    # required it. Without it a cluster plan gets its default number of read replicas.
+    xr = copy.deepcopy(example_xrs(_PG)[0])
+    xr["spec"]["plan"] = "cluster-nano"
+    xr["spec"]["config"] = {"compute": {"replicas": {}}}
+    assert not openapi_errors(_PG, xr["spec"]) and not violations(_PG, xr)
+    rsp = render(_PG, xr)
+    assert not fatal_messages(rsp), fatal_messages(rsp)
+    default = _settings(_PG).postgresql.plans["cluster-nano"].defaultReplicas
+    assert default >= 1
+    assert {k for k in desired(rsp) if k.startswith("replica-")} == {
+        f"replica-{i}" for i in range(1, default + 1)
+    }

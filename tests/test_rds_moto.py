@@ -11,7 +11,7 @@ from moto import mock_aws
 from tests.support.responses import desired, render_local
 
 XR = {
-    "apiVersion": "anynines.com/v1",
+    "apiVersion": "rds.aws.anynines.com/v1",
     "kind": "XPostgresqlInstance",
     "metadata": {
         "name": "orders-x1",
@@ -22,12 +22,11 @@ XR = {
         },
     },
     "spec": {
-        "service": "aws-rds-postgresql",
         "serviceVersion": "16",
-        "plan": "large-ha",
-        "region": "eu-central-1",
-        "parameters": {
-            "databaseName": "orders",
+        "plan": "cluster-large",
+        "config": {
+            "region": "eu-central-1",
+            "database": {"name": "orders"},
             "backup": {"retentionDays": 14, "window": "02:00-02:30"},
             "maintenanceWindow": "sun:04:00-sun:05:00",
             "tags": {"team": "a"},
@@ -182,7 +181,100 @@ def test_kms_encrypted_instance_is_valid(key):
     xr = copy.deepcopy(XR)
     arn = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     ref = {"managed": {}} if key == "managed" else {"existing": {"id": arn}}
-    xr["spec"]["parameters"]["encryption"] = {"type": "kms", "key": ref}
+    xr["spec"]["config"]["encryption"] = {"key": ref}
     _out, created, _rds = _provision(xr, kms=True)
     assert created["StorageEncrypted"] is True
     assert created.get("KmsKeyId")
+
+
+# Rendered read-replica forProvider field -> create_db_instance_read_replica parameter. As for
+# the primary, every rendered field is listed here or in REPLICA_NOT_CREATE_PARAMETERS.
+REPLICA_CREATE_PARAMETERS = {
+    "identifier": "DBInstanceIdentifier",
+    "instanceClass": "DBInstanceClass",
+    "storageType": "StorageType",
+    "maxAllocatedStorage": "MaxAllocatedStorage",
+    "autoMinorVersionUpgrade": "AutoMinorVersionUpgrade",
+    "multiAz": "MultiAZ",
+    "port": "Port",
+    "publiclyAccessible": "PubliclyAccessible",
+    "parameterGroupName": "DBParameterGroupName",
+    "copyTagsToSnapshot": "CopyTagsToSnapshot",
+    "vpcSecurityGroupIds": "VpcSecurityGroupIds",
+    "kmsKeyId": "KmsKeyId",
+    "tags": "Tags",
+}
+# Set after creation with modify_db_instance (as Terraform's aws provider does for replicas).
+REPLICA_MODIFY_PARAMETERS = {
+    "backupRetentionPeriod": "BackupRetentionPeriod",
+    "maintenanceWindow": "PreferredMaintenanceWindow",
+}
+# The client's region, the source (resolved from the selector), and delete_db_instance.
+REPLICA_NOT_CREATE_PARAMETERS = {
+    "region",
+    "replicateSourceDbSelector",
+    "skipFinalSnapshot",
+    "deleteAutomatedBackups",
+}
+
+
+def replica_calls(replica: dict, source: str) -> tuple[dict, dict]:
+    fields = replica["spec"]["forProvider"]
+    known = set(REPLICA_CREATE_PARAMETERS) | set(REPLICA_MODIFY_PARAMETERS)
+    unknown = set(fields) - known - REPLICA_NOT_CREATE_PARAMETERS
+    assert not unknown, f"map these rendered replica fields to RDS parameters: {unknown}"
+    assert fields["replicateSourceDbSelector"]["matchControllerRef"] is True
+    create = {
+        REPLICA_CREATE_PARAMETERS[k]: _int_floats(v)
+        for k, v in fields.items()
+        if k in REPLICA_CREATE_PARAMETERS
+    }
+    create["Tags"] = [{"Key": k, "Value": v} for k, v in fields["tags"].items()]
+    create["SourceDBInstanceIdentifier"] = source  # the XR's Instance labelled primary
+    modify = {
+        REPLICA_MODIFY_PARAMETERS[k]: _int_floats(v)
+        for k, v in fields.items()
+        if k in REPLICA_MODIFY_PARAMETERS
+    }
+    return create, modify
+
+
+@mock_aws
+def test_rendered_replicas_are_valid_create_db_instance_read_replica_calls():
+    xr = copy.deepcopy(XR)
+    xr["spec"]["config"]["compute"] = {"replicas": {"count": 2}}
+    out, primary, rds = _provision(xr)
+    source = primary["DBInstanceIdentifier"]
+    labels = out["instance"]["metadata"]["labels"]
+    for i in (1, 2):
+        replica = out[f"replica-{i}"]
+        selector = replica["spec"]["forProvider"]["replicateSourceDbSelector"]
+        assert selector["matchLabels"].items() <= labels.items()  # selects the primary
+        create, modify = replica_calls(replica, source)
+        if "VpcSecurityGroupIds" in create:  # the operator's groups exist in the real account
+            create["VpcSecurityGroupIds"] = [
+                g["VpcSecurityGroupId"] for g in primary["VpcSecurityGroups"]
+            ]
+        got = rds.create_db_instance_read_replica(**create)["DBInstance"]
+        rds.modify_db_instance(
+            DBInstanceIdentifier=create["DBInstanceIdentifier"], ApplyImmediately=True, **modify
+        )
+        assert got["DBInstanceIdentifier"] == create["DBInstanceIdentifier"]
+        assert got["ReadReplicaSourceDBInstanceIdentifier"] == source
+        (db,) = rds.describe_db_instances(DBInstanceIdentifier=create["DBInstanceIdentifier"])[
+            "DBInstances"
+        ]
+        assert db["DBInstanceClass"] == primary["DBInstanceClass"]
+        assert db["BackupRetentionPeriod"] == 0
+        assert db["PreferredMaintenanceWindow"] == "sun:04:00-sun:05:00"
+    (db,) = rds.describe_db_instances(DBInstanceIdentifier=source)["DBInstances"]
+    assert sorted(db["ReadReplicaDBInstanceIdentifiers"]) == sorted(
+        out[f"replica-{i}"]["spec"]["forProvider"]["identifier"] for i in (1, 2)
+    )
+    # Deleting the claim deletes a replica without a snapshot (it holds no data of its own).
+    fp = out["replica-1"]["spec"]["forProvider"]
+    rds.delete_db_instance(
+        DBInstanceIdentifier=fp["identifier"],
+        SkipFinalSnapshot=fp["skipFinalSnapshot"],
+        DeleteAutomatedBackups=fp["deleteAutomatedBackups"],
+    )

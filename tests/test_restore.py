@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function.restore import RESTORE_ANNOTATION
 from tests.support import schemas
@@ -20,11 +21,12 @@ BACKUP_XR, SOURCE_XR = yaml.safe_load_all(
 SOURCE_ID = SOURCE_XR["status"]["identifier"]
 SNAPSHOT_ID = BACKUP_XR["status"]["snapshotIdentifier"]
 REQUIRED = {"restore-backup": [BACKUP_XR], "restore-source": [SOURCE_XR]}
+DATABASE = {"name": SOURCE_XR["status"]["databaseName"]}
 
 
 def xr(restore: dict | None = None, created: str | None = "2025-06-10T12:00:00Z") -> dict:
     body = {
-        "apiVersion": "anynines.com/v1",
+        "apiVersion": "rds.aws.anynines.com/v1",
         "kind": "XPostgresqlInstance",
         "metadata": {
             "name": "restored-abcde",
@@ -34,7 +36,8 @@ def xr(restore: dict | None = None, created: str | None = "2025-06-10T12:00:00Z"
                 "crossplane.io/claim-namespace": "default",
             },
         },
-        "spec": {"service": "aws-rds-postgresql", "serviceVersion": "16", "plan": "small"},
+        # The database the example sources (required.yaml) bring: a restore keeps it.
+        "spec": {"serviceVersion": "16", "plan": "single-nano", "config": {"database": DATABASE}},
     }
     if created:
         body["metadata"]["creationTimestamp"] = created
@@ -44,7 +47,7 @@ def xr(restore: dict | None = None, created: str | None = "2025-06-10T12:00:00Z"
 
 
 def pit(**point) -> dict:
-    return {"pointInTime": {"sourceInstanceRef": {"name": "pg-db"}, **point}}
+    return {"pointInTime": {"sourceInstanceRef": "pg-db", **point}}
 
 
 def instance(rsp) -> dict:
@@ -67,7 +70,9 @@ def test_restore_from_a_backup_claim_uses_its_snapshot_in_init_provider():
     )
     assert schemas.errors(body) == []
     sel = rsp.requirements.resources["restore-backup"]
-    assert sel.kind == "XBackup"
+    assert (sel.api_version, sel.kind) == ("rds.aws.anynines.com/v1", "XBackup")
+    (cond,) = [c for c in rsp.conditions if c.type == "DependencyReady"]
+    assert cond.status == fnv1.STATUS_CONDITION_TRUE and cond.reason == "Available"
     assert dict(sel.match_labels.labels)["crossplane.io/claim-name"] == "pg-db-before-migration"
 
 
@@ -116,7 +121,7 @@ def test_point_in_time_from_an_identifier_needs_no_requirement():
             "copy the snapshot to eu-central-1",
         ),
         (
-            {"pointInTime": {"sourceIdentifier": "a", "sourceInstanceRef": {"name": "b"}}},
+            {"pointInTime": {"sourceIdentifier": "a", "sourceInstanceRef": "b"}},
             "spec.restore.pointInTime",
             "exactly one of 'sourceInstanceRef' or 'sourceIdentifier'",
         ),
@@ -196,7 +201,32 @@ def test_a_backup_without_a_snapshot_yet_waits():
         xr({"backup": {"name": "pg-db-before-migration"}}), required={"restore-backup": [pending]}
     )
     assert desired(rsp) == {}
-    assert any("snapshot is not available yet" in w for w in warnings(rsp))
+    says = "waiting for Backup pg-db-before-migration in namespace default: it is not ready yet"
+    assert any(says in w for w in warnings(rsp)), warnings(rsp)
+    (cond,) = [c for c in rsp.conditions if c.type == "DependencyReady"]
+    assert cond.status == fnv1.STATUS_CONDITION_FALSE and cond.reason == "WaitingForDependency"
+
+
+def test_a_ready_backup_without_a_snapshot_identifier_waits():
+    incomplete = copy.deepcopy(BACKUP_XR)
+    del incomplete["status"]["snapshotIdentifier"]
+    rsp = render_local(
+        xr({"backup": {"name": "pg-db-before-migration"}}),
+        required={"restore-backup": [incomplete]},
+    )
+    assert desired(rsp) == {} and not fatal_messages(rsp)
+    assert any(w.endswith(": its status is not complete yet") for w in warnings(rsp))
+
+
+def test_only_the_primary_of_a_cluster_is_restored():
+    body = xr({"backup": {"name": "pg-db-before-migration"}})
+    body["spec"]["plan"] = "cluster-nano"
+    out = desired(render_local(body, required=REQUIRED))
+    assert out["instance"]["spec"]["initProvider"]["snapshotIdentifier"] == SNAPSHOT_ID
+    replica = out["replica-1"]
+    assert "initProvider" not in replica["spec"]
+    assert RESTORE_ANNOTATION not in (replica.get("metadata") or {}).get("annotations", {})
+    assert not {"snapshotIdentifier", "restoreToPointInTime"} & set(replica["spec"]["forProvider"])
 
 
 def test_a_missing_source_instance_waits():
@@ -278,7 +308,7 @@ KIND = "XPostgresqlInstance"
             {
                 "pointInTime": {
                     "sourceIdentifier": "a",
-                    "sourceInstanceRef": {"name": "b"},
+                    "sourceInstanceRef": "b",
                     "latest": True,
                 }
             },
@@ -319,8 +349,8 @@ def _with_database(doc: dict, name: str) -> dict:
 def test_restore_must_name_the_database_the_source_brings(restore_spec, requirement, source):
     required = {**REQUIRED, requirement: [_with_database(source, "orders")]}
     (msg,) = fatal_messages(render_local(xr(restore_spec), required=required))
-    assert msg.startswith("spec.parameters.databaseName:")
+    assert msg.startswith("spec.config.database.name:")
     assert "'orders'" in msg
     same = xr(restore_spec)
-    same["spec"]["parameters"] = {"databaseName": "orders"}
+    same["spec"]["config"] = {"database": {"name": "orders"}}
     assert not fatal_messages(render_local(same, required=required))

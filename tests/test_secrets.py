@@ -105,7 +105,7 @@ def test_no_secret_in_logs_when_rendering_fails(ex, caplog, monkeypatch):
     def boom(req):
         raise RuntimeError(" ".join(sorted(secrets)))
 
-    monkeypatch.setitem(fn.RENDERERS, ex.xr["kind"], boom)
+    monkeypatch.setitem(fn.RENDERERS, (ex.xr["apiVersion"], ex.xr["kind"]), boom)
     caplog.set_level("DEBUG")
     with structlog.testing.capture_logs() as logs:
         rsp = xrender.render(_servicer_call, ex)

@@ -60,8 +60,9 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1  # noqa: E402
 from google.protobuf.internal import api_implementation  # noqa: E402
 
 from function import fn  # noqa: E402  (in-process, only to prepare the requests)
-from function.cache import DEFAULT_MAX_ENTRIES, crossplane_tag  # noqa: E402
+from function.cache import DEFAULT_MAX_BYTES, entry_cost  # noqa: E402
 from tools import xrender  # noqa: E402
+from tools.xfn import crossplane_tag  # noqa: E402
 
 METHOD = "/apiextensions.fn.proto.v1.FunctionRunnerService/RunFunction"
 FUNCTION_MODULE = "function.main"
@@ -69,7 +70,8 @@ NOOP_MODULE = "tools.noop_function"
 SERVERS = ("function", "noop")
 BINDING_KIND = "XObjectStorageBinding"
 PREFIX_COUNTS = (0, 1, 5, 10)
-CHANGED_REQUESTS = DEFAULT_MAX_ENTRIES + 452
+# Changed requests beyond what the function's cache holds of their answers (see cache_holds).
+CHANGED_MARGIN = 452
 SCENARIOS = ("unchanged", "changed")
 CONCURRENCY = 8
 THROUGHPUT_ROUNDS = 4
@@ -254,9 +256,11 @@ def changed(request: bytes, n: int) -> list[bytes]:
     """``n`` requests as Crossplane sends them after something changed: each time the XR and
     one composed resource (in turn) have a new ``resourceVersion``, as after a status update,
     so each has its own content and tag. More of them than the function keeps answers for,
-    so, cycled through, every call is rendered."""
-    assert n > DEFAULT_MAX_ENTRIES, "fewer changed requests than kept answers: calls would hit"
+    so, cycled through, every call is rendered. ``n`` 0: just enough for that."""
     base = fnv1.RunFunctionRequest.FromString(request)
+    holds = cache_holds(base)
+    n = n or holds + CHANGED_MARGIN
+    assert n > holds, f"{n} changed requests, the cache keeps {holds} answers: calls would hit"
     names = sorted(base.observed.resources)
     out = []
     for i in range(n):
@@ -273,6 +277,11 @@ def changed(request: bytes, n: int) -> list[bytes]:
 
 
 _VERSIONS = itertools.count(10_000)
+
+
+def cache_holds(req: fnv1.RunFunctionRequest) -> int:
+    """How many answers of this size the function's default cache (bounded in bytes) keeps."""
+    return DEFAULT_MAX_BYTES // entry_cost(fn.run(req).SerializeToString())
 
 
 def scenario_requests(request: bytes, scenario: str, n: int) -> list[bytes]:
@@ -735,7 +744,7 @@ def write_docs(text: str) -> None:
 
 UNCHANGED_TEXT = (
     "**Unchanged claim**: the same request on every call, as Crossplane sends it for a claim "
-    "at rest on every poll. The function answers it from its answer cache (by request tag)."
+    "at rest on every poll. The function answers it from its answer cache (by request content)."
 )
 CHANGED_TEXT = (
     "**Changed claim**: every call a new request (the XR and one composed resource have a new "
@@ -752,8 +761,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--changed",
         type=int,
-        default=CHANGED_REQUESTS,
-        help=f"distinct changed requests per kind (more than {DEFAULT_MAX_ENTRIES})",
+        default=0,
+        help="distinct changed requests per kind (default: more than the cache holds)",
     )
     ap.add_argument("--kinds", default="", help="comma-separated XR kinds to measure (default all)")
     ap.add_argument("--no-docs", action="store_true", help="don't update docs/ (plot, figures)")

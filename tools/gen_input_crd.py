@@ -177,9 +177,20 @@ def _convert(node: dict, defs: dict, path: str) -> dict:
             raise ValueError(f"{path or '<root>'}: no structural OpenAPI form for {key!r}")
     if out.get("default", 0) is None:
         del out["default"]  # the same as no default
+    if "default" in out:
+        out["default"] = _drop_nulls(out["default"])  # a null field is an absent one
     if "default" in out and out["default"] == apply_defaults({**out, "default": None}, {}):
         out["default"] = {}  # the API server fills in the rest from the fields' own defaults
     return {k: out[k] for k in ORDER if k in out}
+
+
+def _drop_nulls(value: Any) -> Any:
+    """``value`` without the null fields of its objects (a null optional field is absent)."""
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
+    return value
 
 
 def apply_defaults(schema: dict, value: Any) -> Any:

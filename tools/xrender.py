@@ -30,7 +30,7 @@ from crossplane.function import resource
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
 
-from function.cache import crossplane_tag
+from tools import xfn
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -108,10 +108,10 @@ def build_request(
     observed: list[dict] | None = None,
     required: dict[str, list[dict]] | None = None,
 ) -> fnv1.RunFunctionRequest:
-    """A RunFunctionRequest as Crossplane sends it to the first pipeline step, tagged as
-    Crossplane tags it (a hash of its content)."""
-    req = fnv1.RunFunctionRequest()
-    req.observed.composite.resource.update(xr)
+    """A RunFunctionRequest as Crossplane sends it to the first pipeline step (see
+    ``tools/xfn.py``), tagged as Crossplane tags it (a hash of its content)."""
+    state = fnv1.State()
+    state.composite.resource.update(xr)
     for doc in observed or []:
         meta = doc.get("metadata") or {}
         annotations = dict(meta.get("annotations") or {})
@@ -120,56 +120,32 @@ def build_request(
             raise ValueError(f"observed {doc.get('kind')} has no {NAME_ANNOTATION} annotation")
         details = annotations.pop(CONNECTION_ANNOTATION, None)
         body = {**doc, "metadata": {**meta, "annotations": annotations}}
-        target = req.observed.resources[name]
+        target = state.resources[name]
         target.resource.update(body)
         for key, value in (yaml.safe_load(details) if details else {}).items():
             target.connection_details[key] = str(value).encode()
-    req.input.update(function_input)
+    req = xfn.step_request(state, function_input)
     for name, items in (required or {}).items():
-        bucket = req.required_resources[name]
-        for item in items:
-            bucket.items.add().resource.update(item)
-    req.meta.tag = crossplane_tag(req)
+        xfn.fill(req.required_resources[name], items)
+    xfn.tag(req)
     return req
 
 
-def select(selector: fnv1.ResourceSelector, candidates: list[dict]) -> list[dict]:
-    """The candidates a ResourceSelector matches, as Crossplane would find them."""
-    out = []
-    for doc in candidates:
-        meta = doc.get("metadata") or {}
-        if doc.get("apiVersion") != selector.api_version or doc.get("kind") != selector.kind:
-            continue
-        if selector.HasField("namespace") and meta.get("namespace") != selector.namespace:
-            continue
-        if selector.HasField("match_name"):
-            if meta.get("name") != selector.match_name:
-                continue
-        else:
-            labels = meta.get("labels") or {}
-            if any(labels.get(k) != v for k, v in selector.match_labels.labels.items()):
-                continue
-        out.append(doc)
-    return out
+select = xfn.select
+
+Call = xfn.Call
 
 
-Call = Callable[[fnv1.RunFunctionRequest], fnv1.RunFunctionResponse]
-
-
-def render(call: Call, ex: Example, max_rounds: int = 5) -> fnv1.RunFunctionResponse:
-    """Call the function until its requirements are stable, as Crossplane does."""
-    fn_input = function_input(ex.composition)
-    required: dict[str, list[dict]] = {}
-    rsp = call(build_request(ex.xr, fn_input, ex.observed, required))
-    for _ in range(max_rounds):
-        wanted = {
-            name: select(sel, ex.required) for name, sel in rsp.requirements.resources.items()
-        }
-        if wanted == required:
-            break
-        required = wanted
-        rsp = call(build_request(ex.xr, fn_input, ex.observed, required))
-    return rsp
+def render(
+    call: Call,
+    ex: Example,
+    on_call: Callable[[fnv1.RunFunctionRequest, fnv1.RunFunctionResponse], None] | None = None,
+) -> fnv1.RunFunctionResponse:
+    """One pipeline step as Crossplane runs it: tagged once, then called again with the
+    required resources it asks for (found among ``required.yaml``) until its requirements
+    settle (``tools/xfn.run_step``)."""
+    req = build_request(ex.xr, function_input(ex.composition), ex.observed)
+    return xfn.run_step(call, req, lambda sel: xfn.select(sel, ex.required), on_call=on_call)
 
 
 def to_documents(xr: dict, rsp: fnv1.RunFunctionResponse) -> list[dict]:
@@ -282,6 +258,16 @@ def b64(value: str) -> str:
     return base64.b64encode(value.encode()).decode()
 
 
+def default_composition(api_version: str, claim_kind: str) -> dict:
+    """The ``defaultCompositionRef`` of the XRD that offers ``claim_kind``."""
+    group = api_version.split("/", maxsplit=1)[0]
+    for path in sorted((ROOT / "xrds").glob("*.yaml")):
+        (xrd,) = load_all(path)
+        if xrd["spec"]["group"] == group and xrd["spec"]["claimNames"]["kind"] == claim_kind:
+            return dict(xrd["spec"]["defaultCompositionRef"])
+    raise LookupError(f"no XRD offers claim {api_version}/{claim_kind}")
+
+
 def xr_from_claim(claim: dict, uid: str, secrets_namespace: str = "crossplane-system") -> dict:
     """The cluster-scoped XR Crossplane creates for a namespaced claim.
 
@@ -292,6 +278,9 @@ def xr_from_claim(claim: dict, uid: str, secrets_namespace: str = "crossplane-sy
     meta = claim["metadata"]
     name, namespace = meta["name"], meta.get("namespace", "default")
     spec = {k: v for k, v in claim["spec"].items() if k != "writeConnectionSecretToRef"}
+    if "compositionRef" not in spec:
+        # Crossplane selects the XRD's default Composition and records it on the XR.
+        spec["compositionRef"] = default_composition(claim["apiVersion"], claim["kind"])
     if "writeConnectionSecretToRef" in claim["spec"]:
         spec["writeConnectionSecretToRef"] = {"name": uid, "namespace": secrets_namespace}
     return {

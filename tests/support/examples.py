@@ -14,6 +14,7 @@ import functools
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import fn
+from tests.support.xrds import xrd_api_versions
 from tools import xrender
 
 INTERNAL_ERROR = "internal error"
@@ -47,7 +48,12 @@ def required_candidates(kind: str) -> list[dict]:
 def example_xrs(kind: str) -> list[dict]:
     """The kind's example XRs, or one bare XR of the kind when it has no example yet."""
     return [ex.xr for ex in examples_of(kind)] or [
-        {"apiVersion": "anynines.com/v1", "kind": kind, "metadata": {"name": "x"}, "spec": {}}
+        {
+            "apiVersion": xrd_api_versions()[kind],
+            "kind": kind,
+            "metadata": {"name": "x"},
+            "spec": {},
+        }
     ]
 
 

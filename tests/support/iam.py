@@ -65,7 +65,7 @@ BINDING_XR = {
             "crossplane.io/claim-namespace": "team-a",
         },
     },
-    "spec": {"instanceRef": {"name": "photos"}},
+    "spec": {"instanceRef": "photos"},
 }
 
 

@@ -1,4 +1,4 @@
-"""The XRDs in ``xrds/``: each kind's XRD, its schema, and the kinds the function renders."""
+"""The XRDs in ``xrds/``: each kind's XRD, its apiVersion and schema, and the kinds rendered."""
 
 from __future__ import annotations
 
@@ -24,6 +24,20 @@ def xrd(kind: str) -> dict:
 
 
 @functools.cache
+def xrd_api_versions() -> dict[str, str]:
+    """XR kind -> apiVersion (group/referenceable version) its XRD defines."""
+    out = {}
+    for path in sorted(XRDS.glob("*.yaml")):
+        for doc in xrender.load_all(path):
+            if doc.get("kind") != "CompositeResourceDefinition":
+                continue
+            versions = doc["spec"]["versions"]
+            version = next((v for v in versions if v.get("referenceable")), versions[0])
+            out[doc["spec"]["names"]["kind"]] = f"{doc['spec']['group']}/{version['name']}"
+    return out
+
+
+@functools.cache
 def xrd_schemas() -> dict[str, dict]:
     """XR kind -> openAPIV3Schema of its referenceable version, for every XRD in xrds/."""
     out = {}
@@ -44,4 +58,4 @@ def spec_schema(kind: str) -> dict:
 
 def claim_kinds() -> list[str]:
     """The XR kinds the function renders that have an XRD (all of them, once written)."""
-    return sorted(k for k in fn.RENDERERS if k in xrd_schemas())
+    return sorted(kind for _, kind in fn.RENDERERS if kind in xrd_schemas())

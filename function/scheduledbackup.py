@@ -1,0 +1,233 @@
+"""ScheduledBackup -> an AWS Backup Vault, Plan and Selection for one PostgresqlInstance.
+
+The ScheduledBackup finds its PostgresqlInstance through a required resource (``refs.depend``):
+the XR of the claim ``spec.instanceRef`` in the claim's namespace. Until that instance is ready
+it keeps what exists and says what it waits for.
+
+Where each claim field becomes an AWS field:
+- ``spec.instanceRef``         -> Selection ``resources`` (the instance ARN), ``region`` of all
+- ``spec.schedule``            -> Plan ``rule[0].schedule`` (``SCHEDULES`` or a checked cron)
+- ``spec.retentionDays``       -> Plan ``rule[0].lifecycle.deleteAfter``
+- ``spec.pointInTimeRecovery`` -> Plan ``rule[0].enableContinuousBackup``
+- operator ``backup.serviceRoleArn`` -> Selection ``iamRoleArn``
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import Field, field_validator, model_validator
+
+from function import names
+from function.claims import (
+    POSTGRESQL_INSTANCE,
+    ClaimName,
+    ClaimSpec,
+    PostgresqlInstanceStatus,
+    merge_tags,
+)
+from function.core import Rendered, Request, parse
+from function.refs import depend, keep_while_waiting
+from function.resources import (
+    BACKUP_PLAN,
+    BACKUP_SELECTION,
+    BACKUP_VAULT,
+    Kind,
+    controller_ref_selector,
+    managed,
+)
+
+INSTANCE_REQUIREMENT = "postgresql-instance"
+
+# ``hourly`` at minute 0; ``daily`` at 05:00 UTC, the time of AWS Backup's own default plans.
+SCHEDULES: dict[str, str] = {
+    "hourly": "cron(0 * ? * * *)",
+    "daily": "cron(0 5 ? * * *)",
+}
+# AWS Backup: continuous backups (point-in-time recovery) are kept 1-35 days.
+CONTINUOUS_MAX_DAYS = 35
+# AWS Backup: recovery points may be kept up to 100 years.
+RETENTION_MAX_DAYS = 36500
+# Minutes after the scheduled time in which a job must start (AWS minimum is 60).
+START_WINDOW_MINUTES = 60
+
+_NUM = r"\d{1,4}"
+_MONTHS = "JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC"
+_DAYS = "SUN|MON|TUE|WED|THU|FRI|SAT"
+
+
+@dataclass(frozen=True)
+class _CronField:
+    name: str
+    low: int
+    high: int
+    words: str = ""  # alternation of names allowed as values
+    extra: str = ""  # extra token syntax (L, W, #)
+
+
+_CRON_FIELDS = (
+    _CronField("minutes", 0, 59),
+    _CronField("hours", 0, 23),
+    _CronField("day-of-month", 1, 31, extra=r"L|LW|\d{1,2}W"),
+    _CronField("month", 1, 12, words=_MONTHS),
+    _CronField("day-of-week", 1, 7, words=_DAYS, extra=rf"L|[1-7]L|[1-7]#[1-5]|(?:{_DAYS})#[1-5]"),
+    _CronField("year", 1970, 2199),
+)
+
+
+def _cron_value(f: _CronField, text: str) -> bool:
+    if f.words and re.fullmatch(f.words, text):
+        return True
+    return bool(re.fullmatch(_NUM, text)) and f.low <= int(text) <= f.high
+
+
+def _cron_token(f: _CronField, token: str) -> bool:
+    """One comma-separated item: ``*``, ``v``, ``a-b``, ``*/n``, ``v/n``, ``a-b/n`` or L/W/#."""
+    if f.extra and re.fullmatch(f.extra, token):
+        return True
+    base, slash, step = token.partition("/")
+    if slash and not (re.fullmatch(r"\d{1,4}", step) and 1 <= int(step) <= f.high):
+        return False
+    if base == "*":
+        return True
+    low, dash, high = base.partition("-")
+    if dash:
+        return _cron_value(f, low) and _cron_value(f, high)
+    return _cron_value(f, base)
+
+
+def cron_error(expr: str) -> str | None:
+    """Why ``expr`` is not an AWS cron expression AWS Backup accepts, or None when it is.
+
+    AWS: ``cron(minutes hours day-of-month month day-of-week year)``; exactly one of
+    day-of-month and day-of-week is ``?``. AWS Backup runs a plan at most once an hour,
+    so the minutes field must be a single minute.
+    """
+    m = re.fullmatch(r"cron\((.*)\)", expr)
+    if not m:
+        return "must be 'hourly', 'daily' or an AWS cron expression 'cron(...)'"
+    parts = m.group(1).split()
+    if len(parts) != 6:
+        return (
+            f"an AWS cron expression has six fields (minutes hours day-of-month month "
+            f"day-of-week year), got {len(parts)}"
+        )
+    for f, part in zip(_CRON_FIELDS, parts, strict=True):
+        if part == "?" and f.name in ("day-of-month", "day-of-week"):
+            continue
+        if not all(_cron_token(f, t) for t in part.split(",")):
+            return f"invalid {f.name} field {part!r} (values {f.low}-{f.high})"
+    if (parts[2] == "?") == (parts[4] == "?"):
+        return "exactly one of day-of-month and day-of-week must be '?'"
+    if not re.fullmatch(r"\d{1,2}", parts[0]):
+        return "the minutes field must be one minute (0-59): AWS Backup runs at most hourly"
+    return None
+
+
+class Spec(ClaimSpec):
+    """A ScheduledBackup claim's spec."""
+
+    instanceRef: ClaimName
+    schedule: str = "daily"
+    retentionDays: int = Field(default=7, ge=1, le=RETENTION_MAX_DAYS)
+    pointInTimeRecovery: bool = False
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        if value in SCHEDULES:
+            return value
+        err = cron_error(value)
+        if err:
+            raise ValueError(err)
+        return value
+
+    @model_validator(mode="after")
+    def _continuous_retention(self) -> Spec:
+        if self.pointInTimeRecovery and self.retentionDays > CONTINUOUS_MAX_DAYS:
+            raise ValueError(
+                f"retentionDays must be at most {CONTINUOUS_MAX_DAYS} with pointInTimeRecovery "
+                f"(continuous backup), got {self.retentionDays}"
+            )
+        return self
+
+    @property
+    def cron(self) -> str:
+        """The schedule as a cron expression (a named schedule resolved)."""
+        return SCHEDULES.get(self.schedule, self.schedule)
+
+
+def plan_rule(spec: Spec, name: str, tags: dict[str, str]) -> dict[str, Any]:
+    """The one rule of the plan (backup Plan v1beta2: ``lifecycle`` is an object)."""
+    return {
+        "ruleName": name,
+        "targetVaultNameSelector": controller_ref_selector(),
+        "schedule": spec.cron,
+        "startWindow": START_WINDOW_MINUTES,
+        "lifecycle": {"deleteAfter": spec.retentionDays},
+        "enableContinuousBackup": spec.pointInTimeRecovery,
+        "recoveryPointTags": tags,
+    }
+
+
+def render(req: Request) -> Rendered:
+    """Render a ScheduledBackup (see the module docstring for the field map)."""
+    spec = parse(Spec, req.xr.get("spec") or {}, "spec")
+    out = Rendered()
+    s = req.settings
+    name = names.backup_name(s.namingPrefix, req.claim_name, req.uid)
+    found = depend(
+        req,
+        out,
+        POSTGRESQL_INSTANCE,
+        spec.instanceRef,
+        PostgresqlInstanceStatus,
+        field="spec.instanceRef",
+        key=INSTANCE_REQUIREMENT,
+    )
+    if found is None:
+        # Keep what exists (and its recovery points) while the instance is unavailable.
+        return keep_while_waiting(req, out)
+    inst = found.status
+    tags = merge_tags(s, None, "spec")
+    region = inst.region
+
+    def child(kind: Kind, for_provider: dict[str, Any], **kw: Any) -> dict[str, Any]:
+        return managed(kind, s, {"region": region, **for_provider}, **kw)
+
+    # The vault holds the recovery points: deleting the claim keeps it (Orphan) so the
+    # backups taken stay restorable until their lifecycle expires them.
+    out.resources["vault"] = child(
+        BACKUP_VAULT,
+        {"forceDestroy": False, "tags": tags},
+        deletion_policy="Orphan",
+        external_name=name,
+    )
+    out.resources["plan"] = child(
+        BACKUP_PLAN, {"name": name, "rule": [plan_rule(spec, name, tags)], "tags": tags}
+    )
+    out.resources["selection"] = child(
+        BACKUP_SELECTION,
+        {
+            "name": name,
+            "iamRoleArn": s.backup.serviceRoleArn,
+            "planIdSelector": controller_ref_selector(),
+            "resources": [inst.arn],
+        },
+    )
+    out.status = {
+        "planName": name,
+        "vaultName": name,
+        "schedule": spec.cron,
+        "retentionDays": spec.retentionDays,
+        "pointInTimeRecovery": spec.pointInTimeRecovery,
+        "instanceIdentifier": inst.identifier,
+        "region": region,
+    }
+    for key, field in (("plan", "planArn"), ("vault", "vaultArn")):
+        arn = req.observed_field(key, "status.atProvider.arn")
+        if arn:
+            out.status[field] = arn
+    return out

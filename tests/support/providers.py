@@ -1,0 +1,371 @@
+"""What the providers publish on the managed resources we render: a model per kind.
+
+One provider reconcile of a managed resource (MR) is one ``tick``. Grounded in:
+
+- crossplane-runtime v2.2.0 (provider-upjet-aws v2.6.0's go.mod; provider-sql v0.16.0 uses
+  v2.2.1) ``pkg/reconciler/managed/reconciler.go``: after a successful Create the MR gets
+  ``Ready=False reason Creating`` and ``Synced=True reason ReconcileSuccess``
+  (``MarkConditions(xpv1.Creating(), xpv1.ReconcileSuccess())``) and the connection details
+  Create returned are published (``PublishConnection``); on every Observe of an existing
+  resource the details Observe returned are published again; a failing Connect (e.g. no
+  usable ProviderConfig) gives only ``Synced=False`` (``ReconcileError``), no ``Ready``. The
+  initializer ``NameAsExternalName`` sets ``crossplane.io/external-name`` to
+  ``metadata.name`` when it is empty, unless the kind disables it.
+- crossplane/upjet (commit 59c45527ebe4, provider-upjet-aws v2.6.0's go.mod)
+  ``pkg/controller/external_tfpluginsdk.go``: Observe of an existing resource sets
+  ``Available()`` (``Ready=True``), fills ``status.atProvider`` from the Terraform state
+  (``SetObservation``: the arguments plus computed attributes) and rewrites the external name
+  from the state (``setExternalName`` -> ``GetExternalNameFn``); Create does the same except
+  ``Available()``. ``external_async_tfpluginsdk.go`` (kinds with ``UseAsync``): Create only
+  starts the operation; the state, the external name and the connection details come with
+  the next Observe. ``pkg/config/externalname.go``: ``NameAsIdentifier`` and
+  ``ParameterAsIdentifier`` keep the name initializer; ``IdentifierFromProvider`` disables it
+  and takes the Terraform ``id``. ``pkg/resource/sensitive.go``: sensitive attributes are
+  published as ``attribute.<name>``.
+- provider-upjet-aws v2.6.0 ``config/externalname.go`` (external-name rule per Terraform
+  resource; ``kmsAlias()`` strips ``alias/`` from the id: the external name becomes the bare
+  alias after create), ``config/cluster/<group>/config.go`` (``UseAsync``;
+  ``AdditionalConnectionDetailsFn`` keys: rds Instance ``endpoint address host username port
+  password``; iam AccessKey ``username`` = key id, ``password`` = secret; s3 Bucket ``id arn
+  region``).
+- provider-sql v0.16.0 ``pkg/controller/cluster/postgresql/role/reconciler.go`` (Create:
+  ``Creating()`` and details ``username password endpoint port`` from
+  ``pkg/clients/postgresql/postgresql.go GetConnectionDetails``; Observe: ``Available()``),
+  ``.../grant/reconciler.go`` (``Creating()`` then ``Available()``, no details),
+  ``.../config/config.go`` + crossplane-runtime ``pkg/reconciler/providerconfig/reconciler.go``
+  (a ProviderConfig gets a finalizer and ``status.users``, never a condition).
+
+Not modelled: reference resolution order (``*Ref``/``*Selector`` fields resolve as soon as
+the target exists here), late initialization, update diffs, AWS-side failures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+EXTERNAL_NAME = "crossplane.io/external-name"
+SQL_GROUP = "postgresql.sql.crossplane.io"
+ACCOUNT = "123456789012"
+
+
+def _h(*parts: str, n: int = 8) -> str:
+    return hashlib.sha256("/".join(parts).encode()).hexdigest()[:n]
+
+
+# External-name rules (upjet pkg/config/externalname.go, provider config/externalname.go).
+GIVEN = "given"  # NameAsIdentifier / ParameterAsIdentifier: the annotation, else metadata.name
+FROM_PROVIDER = "provider"  # IdentifierFromProvider: the Terraform id after create
+KMS_ALIAS = "kms-alias"  # kmsAlias(): given, but "alias/" stripped from the id after create
+
+
+@dataclass(frozen=True)
+class KindModel:
+    """How one provider kind behaves. ``computed(body, ext)`` gives the computed
+    ``atProvider`` attributes, ``details(body, ext, cluster)`` the connection details."""
+
+    external_name: str = GIVEN
+    is_async: bool = False
+    ready_condition: bool = True
+    computed: Callable[[dict, str], dict[str, Any]] = lambda _b, _e: {}
+    details: Callable[[dict, str, Any], dict[str, bytes]] | None = None
+
+
+def _arn(service: str, body: dict, resource: str) -> str:
+    region = _fp(body).get("region", "")
+    return f"arn:aws:{service}:{region}:{ACCOUNT}:{resource}"
+
+
+def _fp(body: dict) -> dict:
+    return (body.get("spec") or {}).get("forProvider") or {}
+
+
+def _rds_instance(body: dict, ext: str) -> dict[str, Any]:
+    region = _fp(body).get("region", "")
+    address = f"{ext}.c{_h(ext)}.{region}.rds.amazonaws.com"
+    version = str(_fp(body).get("engineVersion") or "16")
+    return {
+        "arn": _arn("rds", body, f"db:{ext}"),
+        "address": address,
+        "port": 5432,
+        "endpoint": f"{address}:5432",
+        "resourceId": f"db-{_h(ext, n=26).upper()}",
+        "engineVersionActual": version if "." in version else f"{version}.4",
+        "latestRestorableTime": "2025-06-10T11:55:00Z",
+        "status": "available",
+    }
+
+
+def _rds_details(body: dict, ext: str, _cluster: Any) -> dict[str, bytes]:
+    at = _rds_instance(body, ext)
+    out = {
+        "endpoint": at["endpoint"],
+        "address": at["address"],
+        "host": at["address"],
+        "port": "5432",
+        "username": str(_fp(body).get("username") or "postgres"),
+        # autoGeneratePassword: the provider wrote it to passwordSecretRef; upjet reads it back
+        # into the state, so it is a connection detail and a sensitive attribute.
+        "password": f"pw-{_h(ext, 'master', n=20)}",
+    }
+    out["attribute.password"] = out["password"]
+    return {k: v.encode() for k, v in out.items()}
+
+
+def _access_key_details(_body: dict, ext: str, _cluster: Any) -> dict[str, bytes]:
+    secret = f"secret-{_h(ext, 'secret', n=32)}"
+    return {
+        "username": ext.encode(),
+        "password": secret.encode(),
+        "attribute.secret": secret.encode(),
+    }
+
+
+def _bucket_details(body: dict, ext: str, _cluster: Any) -> dict[str, bytes]:
+    return {
+        "id": ext.encode(),
+        "arn": f"arn:aws:s3:::{ext}".encode(),
+        "region": str(_fp(body).get("region", "")).encode(),
+    }
+
+
+def _role_details(body: dict, ext: str, cluster: Any) -> dict[str, bytes]:
+    creds = cluster.sql_credentials(body)
+    return {
+        "username": ext.encode(),
+        "password": f"role-{_h(ext, 'role', n=20)}".encode(),
+        "endpoint": creds["endpoint"],
+        "port": creds["port"],
+    }
+
+
+KINDS: dict[tuple[str, str], KindModel] = {
+    # s3 (config/cluster/s3/config.go; aws_s3_bucket: ParameterAsIdentifier("bucket"))
+    ("s3.aws.upbound.io", "Bucket"): KindModel(
+        computed=lambda b, e: {
+            "id": e,
+            "arn": f"arn:aws:s3:::{e}",
+            "bucketDomainName": f"{e}.s3.amazonaws.com",
+            "bucketRegionalDomainName": f"{e}.s3.{_fp(b).get('region', '')}.amazonaws.com",
+        },
+        details=_bucket_details,
+    ),
+    **{
+        ("s3.aws.upbound.io", k): KindModel(
+            external_name=FROM_PROVIDER, computed=lambda _b, e: {"id": e}
+        )
+        for k in (
+            "BucketServerSideEncryptionConfiguration",
+            "BucketPublicAccessBlock",
+            "BucketOwnershipControls",
+            "BucketPolicy",
+            "BucketLifecycleConfiguration",
+        )
+    },
+    # kms (config/cluster/kms/config.go: aws_kms_alias UseAsync; externalname.go kmsAlias())
+    ("kms.aws.upbound.io", "Key"): KindModel(
+        external_name=FROM_PROVIDER,
+        computed=lambda b, e: {"id": e, "keyId": e, "arn": _arn("kms", b, f"key/{e}")},
+    ),
+    ("kms.aws.upbound.io", "Alias"): KindModel(
+        external_name=KMS_ALIAS,
+        is_async=True,
+        computed=lambda b, e: {"id": f"alias/{e}", "arn": _arn("kms", b, f"alias/{e}")},
+    ),
+    # iam (config/cluster/iam/config.go; externalname.go: User NameAsIdentifier, Policy
+    # iamPolicy(), AccessKey and UserPolicyAttachment IdentifierFromProvider)
+    ("iam.aws.upbound.io", "User"): KindModel(
+        computed=lambda _b, e: {
+            "id": e,
+            "arn": f"arn:aws:iam::{ACCOUNT}:user/{e}",
+            "uniqueId": f"AIDA{_h(e, n=17).upper()}",
+        }
+    ),
+    ("iam.aws.upbound.io", "Policy"): KindModel(
+        computed=lambda _b, e: {
+            "id": f"arn:aws:iam::{ACCOUNT}:policy/{e}",
+            "arn": f"arn:aws:iam::{ACCOUNT}:policy/{e}",
+            "policyId": f"ANPA{_h(e, n=17).upper()}",
+        }
+    ),
+    ("iam.aws.upbound.io", "UserPolicyAttachment"): KindModel(
+        external_name=FROM_PROVIDER, computed=lambda _b, e: {"id": e}
+    ),
+    ("iam.aws.upbound.io", "AccessKey"): KindModel(
+        external_name=FROM_PROVIDER,
+        computed=lambda _b, e: {"id": e, "status": "Active"},
+        details=_access_key_details,
+    ),
+    # rds (config/cluster/rds/config.go: aws_db_instance and aws_db_snapshot UseAsync)
+    ("rds.aws.upbound.io", "Instance"): KindModel(
+        external_name=FROM_PROVIDER,
+        is_async=True,
+        computed=lambda b, e: {"id": e, **_rds_instance(b, e)},
+        details=_rds_details,
+    ),
+    ("rds.aws.upbound.io", "ParameterGroup"): KindModel(
+        computed=lambda b, e: {"id": e, "arn": _arn("rds", b, f"pg:{e}")}
+    ),
+    ("rds.aws.upbound.io", "Snapshot"): KindModel(
+        is_async=True,
+        computed=lambda b, e: {
+            "id": e,
+            "dbSnapshotArn": _arn("rds", b, f"snapshot:{e}"),
+            "status": "available",
+        },
+    ),
+    # backup (config/cluster/backup/config.go: aws_backup_plan UseAsync)
+    ("backup.aws.upbound.io", "Vault"): KindModel(
+        computed=lambda b, e: {"id": e, "arn": _arn("backup", b, f"backup-vault:{e}")}
+    ),
+    ("backup.aws.upbound.io", "Plan"): KindModel(
+        external_name=FROM_PROVIDER,
+        is_async=True,
+        computed=lambda b, e: {
+            "id": e,
+            "arn": _arn("backup", b, f"backup-plan:{e}"),
+            "version": _h(e, "v"),
+        },
+    ),
+    ("backup.aws.upbound.io", "Selection"): KindModel(
+        external_name=FROM_PROVIDER, computed=lambda _b, e: {"id": e}
+    ),
+    # provider-sql
+    (SQL_GROUP, "ProviderConfig"): KindModel(ready_condition=False),
+    (SQL_GROUP, "Role"): KindModel(details=_role_details),
+    (SQL_GROUP, "Grant"): KindModel(),
+}
+
+
+def model(body: dict) -> KindModel:
+    group = str(body.get("apiVersion", "")).split("/")[0]
+    try:
+        return KINDS[(group, body.get("kind"))]
+    except KeyError as err:
+        raise LookupError(
+            f"no provider model for {body.get('apiVersion')} {body.get('kind')}"
+        ) from err
+
+
+def condition(typ: str, status: str, reason: str, at: str) -> dict[str, str]:
+    return {"type": typ, "status": status, "reason": reason, "lastTransitionTime": at}
+
+
+@dataclass
+class External:
+    """What exists on the cloud side for one MR (the fake AWS / PostgreSQL)."""
+
+    kind: str
+    ext: str
+    deletion_policy: str
+
+
+@dataclass
+class Providers:
+    """The provider controllers. ``external``: what exists outside the cluster, by MR uid."""
+
+    external: dict[str, External] = field(default_factory=dict)
+    stage: dict[str, int] = field(default_factory=dict)  # MR uid -> 1 created, 2 observed
+
+    def tick(self, body: dict, cluster: Any, at: str) -> dict:
+        """One reconcile of the MR ``body``: the MR as the provider leaves it."""
+        m = model(body)
+        if not m.ready_condition:
+            return _provider_config(body, cluster)
+        if body["apiVersion"].startswith(SQL_GROUP) and not cluster.sql_credentials(body):
+            # Connect fails: the ProviderConfig or its Secret is not there yet.
+            return _set_conditions(body, [condition("Synced", "False", "ReconcileError", at)])
+        uid = body["metadata"]["uid"]
+        stage = self.stage.get(uid, 0) + 1
+        self.stage[uid] = min(stage, 2)
+        body = _init_external_name(body, m)
+        if stage == 1 and m.is_async:
+            return _set_conditions(body, _creating(at))
+        ext = _external_after(body, m)
+        self.external[uid] = External(body["kind"], ext, _deletion_policy(body))
+        body = _observed(body, m, ext)
+        if m.details is not None:
+            cluster.write_connection_secret(body, m.details(body, ext, cluster))
+        if stage == 1:
+            return _set_conditions(body, _creating(at))
+        return _set_conditions(body, [condition("Ready", "True", "Available", at), _synced(at)])
+
+    def delete(self, body: dict) -> None:
+        """The MR was deleted: the external resource goes unless the policy keeps it."""
+        uid = body["metadata"]["uid"]
+        self.stage.pop(uid, None)
+        ext = self.external.get(uid)
+        if ext is not None and ext.deletion_policy != "Orphan":
+            del self.external[uid]
+
+
+def _synced(at: str) -> dict[str, str]:
+    return condition("Synced", "True", "ReconcileSuccess", at)
+
+
+def _creating(at: str) -> list[dict[str, str]]:
+    return [condition("Ready", "False", "Creating", at), _synced(at)]
+
+
+def _deletion_policy(body: dict) -> str:
+    return str((body.get("spec") or {}).get("deletionPolicy") or "Delete")
+
+
+def _annotations(body: dict) -> dict:
+    return body.setdefault("metadata", {}).setdefault("annotations", {})
+
+
+def _init_external_name(body: dict, m: KindModel) -> dict:
+    """crossplane-runtime's NameAsExternalName initializer (disabled for
+    IdentifierFromProvider)."""
+    if m.external_name != FROM_PROVIDER and not _annotations(body).get(EXTERNAL_NAME):
+        _annotations(body)[EXTERNAL_NAME] = body["metadata"]["name"]
+    return body
+
+
+def _external_after(body: dict, m: KindModel) -> str:
+    """The external name upjet sets from the Terraform state after create/observe."""
+    current = _annotations(body).get(EXTERNAL_NAME) or ""
+    if m.external_name == FROM_PROVIDER:
+        return current or f"{body['kind'].lower()}-{_h(body['metadata']['uid'])}"
+    if m.external_name == KMS_ALIAS:
+        return current.removeprefix("alias/")
+    return current
+
+
+def _observed(body: dict, m: KindModel, ext: str) -> dict:
+    _annotations(body)[EXTERNAL_NAME] = ext
+    params = {
+        k: v
+        for k, v in _fp(body).items()
+        if not k.endswith(("Ref", "Refs", "Selector", "SecretRef"))
+    }
+    body.setdefault("status", {})["atProvider"] = {**params, **m.computed(body, ext)}
+    return body
+
+
+def _set_conditions(body: dict, conditions: list[dict[str, str]]) -> dict:
+    """Set conditions as crossplane-runtime does: a condition whose type, status, reason
+    and message are unchanged keeps its lastTransitionTime."""
+    status = body.setdefault("status", {})
+    current = {c["type"]: c for c in status.get("conditions") or []}
+    for c in conditions:
+        old = current.get(c["type"])
+        same = old is not None and all(
+            old.get(k) == c.get(k) for k in ("status", "reason", "message")
+        )
+        current[c["type"]] = old if same else c
+    status["conditions"] = [current[t] for t in sorted(current)]
+    return body
+
+
+def _provider_config(body: dict, cluster: Any) -> dict:
+    """crossplane-runtime providerconfig reconciler: finalizer and users, nothing else."""
+    meta = body["metadata"]
+    finalizers = meta.setdefault("finalizers", [])
+    if "in-use.crossplane.io" not in finalizers:
+        finalizers.append("in-use.crossplane.io")
+    body.setdefault("status", {})["users"] = cluster.provider_config_users(meta["name"])
+    return body

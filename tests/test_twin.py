@@ -1,0 +1,244 @@
+"""Every example through a control-plane twin: Crossplane's request flow and what the
+providers really publish (``tests/support/crossplane.py``, ``tests/support/providers.py``,
+``tools/xfn.py``; each grounded in the upstream file it cites).
+
+All example XRs live in one fake cluster (a binding finds its instance's XR by the claim
+labels), are created, reconciled until nothing changes, edited, reconciled again and deleted.
+Twice: as Crossplane v2.3.4 runs a step, and as newer Crossplane does (requirements seeded
+from the last reconcile). With the answer cache on, every call is also answered without it
+and the two must be byte-identical.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections.abc import Iterator
+
+import pytest
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+
+from function import fn, resources
+from function.resources import READY_WHEN_EXISTS, Kind, readiness
+from tests.support import providers
+from tests.support.crossplane import ControlPlane, Step, example_xrs, result_messages
+from tests.support.schemas import SCHEMAS, schema_for
+from tools import xfn
+
+FLOWS = {"v2.3.4": False, "seeded": True}
+
+
+class CheckedCall:
+    """The function as the server runs it (with or without its cache); with the cache,
+    every call is checked against a fresh, uncached answer."""
+
+    def __init__(self, cache: bool) -> None:
+        self.runner = fn.FunctionRunner(cache_bytes=1 << 22 if cache else 0)
+        self.cache = cache
+        self.loop = asyncio.new_event_loop()
+        self.calls = 0
+
+    def __call__(self, req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
+        self.calls += 1
+        rsp = self.loop.run_until_complete(self.runner.RunFunction(req))
+        if self.cache:
+            fresh = fn.run(req).SerializeToString(deterministic=True)
+            assert rsp.SerializeToString(deterministic=True) == fresh, "cached answer differs"
+        return rsp
+
+
+def _one_tag_per_step(step: Step) -> None:
+    """Crossplane tags a step once, before its required-resources loop."""
+    tags = {req.meta.tag for req, _ in step.calls}
+    assert len(tags) == 1, (step.xr, tags)
+    assert len(step.calls) <= xfn.MAX_REQUIREMENTS_ITERATIONS + 1
+
+
+@pytest.fixture(
+    params=[(f, c) for f in FLOWS for c in (True, False)],
+    ids=lambda p: f"{p[0]}-cache-{'on' if p[1] else 'off'}",
+)
+def plane(request) -> Iterator[ControlPlane]:
+    flow, cache = request.param
+    call = CheckedCall(cache)
+    cp = ControlPlane(call=call, seed=FLOWS[flow], on_step=_one_tag_per_step)
+    for xr in example_xrs():
+        cp.create(xr)
+    yield cp
+    call.loop.close()
+
+
+def _assert_all_ready(cp: ControlPlane) -> None:
+    for key in cp.xrs():
+        rsp = cp.last[key].response
+        assert not result_messages(rsp, fnv1.SEVERITY_FATAL), key
+        assert not result_messages(rsp, fnv1.SEVERITY_WARNING), key
+        unready = [n for n, r in rsp.desired.resources.items() if r.ready != fnv1.READY_TRUE]
+        assert rsp.desired.resources and not unready, (key, unready)
+        conditions = {c["type"]: c for c in cp.xr(key)["status"]["conditions"]}
+        assert conditions["Ready"]["status"] == "True", (key, conditions["Ready"])
+        assert conditions["Synced"]["status"] == "True", key
+
+
+def _external_names(cp: ControlPlane) -> dict:
+    return {
+        k: (b["metadata"].get("annotations") or {}).get(providers.EXTERNAL_NAME)
+        for k, b in cp.cluster.objects.items()
+        if k not in cp.composed
+    }
+
+
+def test_every_example_becomes_ready_edits_settle_and_deletion_orphans_only_what_it_keeps(
+    plane,
+):
+    cp = plane
+    cp.until_stable()
+    _assert_all_ready(cp)
+    names = _external_names(cp)
+
+    # A settled control plane asks the function again on every poll: nothing changes.
+    assert not cp.round()
+
+    # Edit: a tag added wherever the claim has tags; reconciled, everything stays Ready and
+    # no composed resource is renamed or replaced.
+    edited = 0
+    for key in cp.xrs():
+        xr = cp.xr(key)
+        if _add_tag(xr["spec"]):
+            cp.cluster.put(xr)
+            edited += 1
+    assert edited
+    cp.until_stable()
+    _assert_all_ready(cp)
+    assert _external_names(cp) == names
+
+    # Delete every XR: no managed resource is left in the cluster; what survives outside is
+    # exactly what had deletionPolicy Orphan.
+    orphan = {
+        b["metadata"]["uid"]
+        for k, b in cp.cluster.objects.items()
+        if k not in cp.composed and (b.get("spec") or {}).get("deletionPolicy") == "Orphan"
+    }
+    for key in cp.xrs():
+        cp.delete(key)
+    assert not cp.cluster.objects
+    assert set(cp.providers.external) == orphan
+
+
+def _add_tag(spec: dict) -> bool:
+    """Add a tag to the first ``tags`` mapping found in the claim's spec (wherever the claim
+    API keeps it)."""
+    for value in spec.values():
+        if isinstance(value, dict):
+            if isinstance(value.get("tags"), dict) or ("tags" in value and not value["tags"]):
+                value["tags"] = {**(value.get("tags") or {}), "edited": "yes"}
+                return True
+            if _add_tag(value):
+                return True
+    if isinstance(spec.get("tags"), dict):
+        spec["tags"]["edited"] = "yes"
+        return True
+    return False
+
+
+def test_a_binding_waits_for_its_instance_and_the_loop_gets_the_filled_in_answer():
+    """Before the instance is Ready the binding says what it waits for; once it is, the
+    second call of the step (the instance XR filled in, same tag) renders the binding. A
+    cache keyed by the tag answered that call with the first call's 'waiting'."""
+    call = CheckedCall(cache=True)
+    cp = ControlPlane(call=call, on_step=_one_tag_per_step)
+    xrs = example_xrs()
+    binding = next(x for x in xrs if x["kind"] == "XObjectStorageBinding")
+    ref = binding["spec"]["instanceRef"]
+    ref = ref["name"] if isinstance(ref, dict) else ref
+    instance = next(
+        x
+        for x in xrs
+        if x["kind"] == "XObjectStorageInstance"
+        and x["metadata"]["labels"]["crossplane.io/claim-name"] == ref
+    )
+    bkey = cp.create(binding)
+    cp.round()
+    assert any("waiting" in m for m in result_messages(cp.last[bkey].response, 2))
+    cp.create(instance)
+    cp.until_stable()
+    step = cp.last[bkey]
+    assert len(step.calls) == 2
+    first, last = step.calls[0][1], step.calls[-1][1]
+    assert any("waiting" in r.message for r in first.results)
+    assert not any("waiting" in r.message for r in last.results)
+    assert set(last.desired.composite.connection_details) >= {"AWS_ACCESS_KEY_ID"}
+    call.loop.close()
+
+
+def test_a_provider_config_is_ready_once_it_exists_never_by_a_fabricated_condition():
+    cp = ControlPlane(call=fn.run)
+    for xr in example_xrs():
+        if xr["kind"] == "XPostgresqlInstance":
+            cp.create(xr)
+    cp.until_stable()
+    configs = [
+        b
+        for (api, kind, _, _), b in cp.cluster.objects.items()
+        if readiness(Kind(api, kind)) == READY_WHEN_EXISTS
+    ]
+    assert configs
+    for body in configs:
+        assert "conditions" not in body.get("status", {}), "provider-sql publishes none"
+        assert body["status"]["users"] >= 1
+    # Being deleted: no longer ready.
+    key = cp.xrs()[0]
+    name = next(n for n, k in cp.composed[key].items() if k[1] == "ProviderConfig")
+    body = cp.cluster.get(cp.composed[key][name])
+    body["metadata"]["deletionTimestamp"] = "2025-06-03T00:00:00Z"
+    cp.cluster.put(body)
+    cp.reconcile(key)
+    assert cp.last[key].response.desired.resources[name].ready == fnv1.READY_FALSE
+
+
+@pytest.mark.parametrize("group_kind", sorted(providers.KINDS), ids="/".join)
+def test_the_provider_model_publishes_only_fields_the_crd_has(group_kind):
+    """Every computed ``atProvider`` field of the model is in the kind's upstream CRD
+    (../shared/schemas), for the version we render."""
+    if not SCHEMAS.is_dir():
+        pytest.skip(f"upstream schemas not found at {SCHEMAS}")
+    group, kind = group_kind
+    api = next(
+        v.api_version
+        for v in vars(resources).values()
+        if isinstance(v, resources.Kind) and v.kind == kind and v.api_version.startswith(group)
+    )
+    model = providers.KINDS[group_kind]
+    body = {"apiVersion": api, "kind": kind, "spec": {"forProvider": {"region": "eu-central-1"}}}
+    computed = model.computed(body, "x")
+    props = schema_for(api, kind)["properties"]["status"]["properties"]
+    at = (props.get("atProvider") or {}).get("properties") or {}
+    assert set(computed) <= set(at), set(computed) - set(at)
+
+
+def test_a_step_is_called_at_most_six_times_then_fails():
+    """required_resources.go: ``for i := 0; i <= MaxRequirementsIterations; i++`` then an
+    error, when the requirements never settle."""
+    n = iter(range(100))
+
+    def restless(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
+        rsp = fnv1.RunFunctionResponse()
+        rsp.requirements.resources[f"r{next(n)}"].api_version = "v1"
+        return rsp
+
+    calls: list = []
+    req = xfn.step_request(fnv1.State())
+    with pytest.raises(xfn.RequirementsUnstableError):
+        xfn.run_step(restless, req, lambda _s: [], on_call=lambda q, r: calls.append(q))
+    assert len(calls) == 6
+    assert len({q.meta.tag for q in calls}) == 1
+    assert list(calls[0].meta.capabilities) == list(xfn.CAPABILITIES)
+
+
+def test_copies_of_the_examples_are_not_mutated():
+    before = copy.deepcopy(example_xrs())
+    cp = ControlPlane(call=fn.run)
+    for xr in example_xrs():
+        cp.create(xr)
+    cp.round()
+    assert example_xrs() == before
