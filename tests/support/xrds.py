@@ -23,32 +23,34 @@ def xrd(kind: str) -> dict:
     raise AssertionError(f"no XRD for {kind}")
 
 
-@functools.cache
-def xrd_api_versions() -> dict[str, str]:
-    """XR kind -> apiVersion (group/referenceable version) its XRD defines."""
-    out = {}
+def _referenceable() -> list[tuple[dict, dict]]:
+    """(XRD, its referenceable version) for every XRD in xrds/."""
+    out = []
     for path in sorted(XRDS.glob("*.yaml")):
         for doc in xrender.load_all(path):
             if doc.get("kind") != "CompositeResourceDefinition":
                 continue
             versions = doc["spec"]["versions"]
-            version = next((v for v in versions if v.get("referenceable")), versions[0])
-            out[doc["spec"]["names"]["kind"]] = f"{doc['spec']['group']}/{version['name']}"
+            out.append((doc, next((v for v in versions if v.get("referenceable")), versions[0])))
     return out
+
+
+@functools.cache
+def xrd_api_versions() -> dict[str, str]:
+    """XR kind -> apiVersion (group/referenceable version) its XRD defines."""
+    return {
+        doc["spec"]["names"]["kind"]: f"{doc['spec']['group']}/{version['name']}"
+        for doc, version in _referenceable()
+    }
 
 
 @functools.cache
 def xrd_schemas() -> dict[str, dict]:
     """XR kind -> openAPIV3Schema of its referenceable version, for every XRD in xrds/."""
-    out = {}
-    for path in sorted(XRDS.glob("*.yaml")):
-        for doc in xrender.load_all(path):
-            if doc.get("kind") != "CompositeResourceDefinition":
-                continue
-            versions = doc["spec"]["versions"]
-            version = next((v for v in versions if v.get("referenceable")), versions[0])
-            out[doc["spec"]["names"]["kind"]] = version["schema"]["openAPIV3Schema"]
-    return out
+    return {
+        doc["spec"]["names"]["kind"]: version["schema"]["openAPIV3Schema"]
+        for doc, version in _referenceable()
+    }
 
 
 def spec_schema(kind: str) -> dict:
