@@ -33,7 +33,7 @@ from function.claims import (
 )
 from function.core import Rendered, Request, dig, parse
 from function.iam_policy import Level
-from function.refs import Found, claim_namespace, depend, keep_while_waiting, waiting
+from function.refs import Found, claim_namespace, depend, keep_while_waiting
 from function.regions import partition
 from function.resources import (
     IAM_ACCESS_KEY,
@@ -88,20 +88,19 @@ def render(req: Request) -> Rendered:
     spec = parse(Spec, req.xr.get("spec") or {}, "spec")
     namespace = claim_namespace(req, "spec.instanceRef")
     out = Rendered()
-    instance = usable_instance(
+    found = depend(
+        req,
         out,
-        depend(
-            req,
-            out,
-            OBJECT_STORAGE_INSTANCE,
-            spec.instanceRef,
-            ObjectStorageInstanceStatus,
-            field="spec.instanceRef",
-            key=INSTANCE_REQUIREMENT,
-        ),
+        OBJECT_STORAGE_INSTANCE,
+        spec.instanceRef,
+        ObjectStorageInstanceStatus,
+        field="spec.instanceRef",
+        key=INSTANCE_REQUIREMENT,
+        check=instance_problem,
     )
-    if instance is None:
+    if found is None:
         return _wait(req, out)
+    instance = found.status
 
     s = req.settings
     arn_partition = partition(instance.region)
@@ -178,23 +177,14 @@ def policy_name(user: str, index: int) -> str:
     return user if index == 0 else f"{user}-{index + 1}"
 
 
-def usable_instance(
-    out: Rendered, found: Found[ObjectStorageInstanceStatus] | None
-) -> ObjectStorageInstanceStatus | None:
-    """The instance's bucket once its status is complete and consistent, else None (waiting)."""
-    if found is None:
-        return None
+def instance_problem(found: Found[ObjectStorageInstanceStatus]) -> str:
+    """What is still wrong with a Ready instance's status for a binding ("" when nothing)."""
     inst = found.status
-    problem = ""
     if dig(found.xr, "spec.parameters.encryption.type") == "kms" and not inst.kmsKeyArn:
-        problem = "its status has no kmsKeyArn yet"
-    elif inst.bucketArn != f"arn:{partition(inst.region)}:s3:::{inst.bucketName}":
-        problem = f"its status.bucketArn {inst.bucketArn!r} does not name its bucket"
-    if problem:
-        out.conditions.clear()
-        waiting(out, f"waiting for {found.where}: {problem}")
-        return None
-    return inst
+        return "its status has no kmsKeyArn yet"
+    if inst.bucketArn != f"arn:{partition(inst.region)}:s3:::{inst.bucketName}":
+        return f"its status.bucketArn {inst.bucketArn!r} does not name its bucket"
+    return ""
 
 
 def connection_details(req: Request, status: dict[str, Any]) -> dict[str, bytes]:

@@ -11,6 +11,7 @@ as a Warning result and ``DependencyReady=False``; once satisfied, ``DependencyR
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -73,9 +74,14 @@ def depend(
     *,
     field: str,
     key: str,
+    check: Callable[[Found[P]], str] | None = None,
 ) -> Found[P] | None:
     """Require claim ``name`` of ``kind`` in this claim's namespace; what it publishes once it
-    is Ready, else None with the waiting said (``field`` names the referencing claim field)."""
+    is Ready, else None with the waiting said (``field`` names the referencing claim field).
+
+    ``check``, when given, says what is still wrong with a Ready claim ("" when nothing is):
+    the claim then waits for that too.
+    """
     ns = claim_namespace(req, field)
     out.requirements[key] = requirement(kind, name, ns)
     where = f"{kind.claim_kind} {name} in namespace {ns}"
@@ -99,8 +105,13 @@ def depend(
     if status is None:
         waiting(out, f"waiting for {where}: its status is not complete yet")
         return None
+    found = Found(where, xr, status)
+    problem = check(found) if check else ""
+    if problem:
+        waiting(out, f"waiting for {where}: {problem}")
+        return None
     satisfied(out, f"{where} is ready")
-    return Found(where, xr, status)
+    return found
 
 
 def waiting(out: Rendered, what: str, reason: str = WAITING_REASON) -> None:
