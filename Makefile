@@ -37,10 +37,11 @@ lint: $(STAMP) ## ruff lint and format check; the import layers of function/ (do
 typecheck: $(STAMP) ## mypy --strict on function/ (configured in pyproject.toml; not yet part of lint)
 	$(VENV)/bin/mypy
 
-generate: $(STAMP) ## Write the generated files: example XRs, the user guide's field reference, the input CRD and the operator guide's settings table
+generate: $(STAMP) ## Write the generated files: example XRs, the user guide's field reference, the input CRD, the operator guide's settings table and the whole-output files (tests/golden)
 	$(PY) tools/examples.py
 	$(PY) tools/field_reference.py
 	$(PY) tools/gen_input_crd.py
+	$(PY) tools/golden.py
 
 format: $(STAMP) ## Apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix function tests tools
