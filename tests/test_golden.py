@@ -27,4 +27,3 @@ def test_whole_response_is_the_reviewed_one(ex):
 def test_no_file_without_an_example():
     kept = set(golden.GOLDEN.glob("*/*.yaml"))
     assert kept == {golden.path_of(ex) for ex in EXAMPLES}
-

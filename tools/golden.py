@@ -24,10 +24,10 @@ from google.protobuf import json_format
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from crossplane.function.proto.v1 import run_function_pb2 as fnv1  # noqa: E402
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
-from function import fn  # noqa: E402
-from tools import xrender  # noqa: E402
+from function import fn
+from tools import xrender
 
 GOLDEN = xrender.ROOT / "tests" / "golden"
 HEADER = (
@@ -45,9 +45,8 @@ def response_document(rsp: fnv1.RunFunctionResponse) -> dict[str, Any]:
     """The response as plain data: bytes decoded, the request's tag left out."""
     doc = json_format.MessageToDict(rsp, preserving_proto_field_name=True)
     doc.get("meta", {}).pop("tag", None)
-    for holder in [doc.get("desired", {}).get("composite", {})] + list(
-        doc.get("desired", {}).get("resources", {}).values()
-    ):
+    desired = doc.get("desired", {})
+    for holder in [desired.get("composite", {}), *desired.get("resources", {}).values()]:
         details = holder.get("connection_details")
         if details:
             holder["connection_details"] = {
