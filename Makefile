@@ -28,13 +28,14 @@ render: $(STAMP) ## Render every example through the function (started locally, 
 run: $(STAMP) ## Serve the function insecurely on :9443, for `crossplane render`
 	$(VENV)/bin/function --insecure --debug
 
-lint: $(STAMP) ## ruff lint and format check; the import layers of function/ (docs/architecture.md); test modules import helpers from tests/support only
+lint: $(STAMP) ## ruff lint and format check; mypy --strict on function/; the import layers of function/ (docs/architecture.md); test modules import helpers from tests/support only
 	$(VENV)/bin/ruff check function tests tools
 	$(VENV)/bin/ruff format --check function tests tools
 	$(PY) tools/check_layers.py
 	$(PY) tools/check_test_imports.py
+	$(VENV)/bin/mypy
 
-typecheck: $(STAMP) ## mypy --strict on function/ (configured in pyproject.toml; not yet part of lint)
+typecheck: $(STAMP) ## mypy --strict on function/ (configured in pyproject.toml; also run by lint)
 	$(VENV)/bin/mypy
 
 generate: $(STAMP) ## Write the generated files: example XRs, the user guide's field reference, the input CRD, the operator guide's settings table and the whole-output files (tests/golden)

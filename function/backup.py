@@ -29,7 +29,7 @@ from function.claims import (
 )
 from function.core import Rendered, Request, parse
 from function.refs import depend
-from function.resources import RDS_SNAPSHOT, managed
+from function.resources import RDS_SNAPSHOT, DeletionPolicy, managed
 
 INSTANCE_REQUIREMENT = "postgresql-instance"
 
@@ -53,7 +53,7 @@ def render(req: Request) -> Rendered:
     out = Rendered()
     s = req.settings
     snapshot_id = names.snapshot_identifier(s.namingPrefix, req.claim_name, req.uid)
-    policy = "Orphan" if spec.config.deletionPolicy == "Retain" else "Delete"
+    policy: DeletionPolicy = "Orphan" if spec.config.deletionPolicy == "Retain" else "Delete"
     previous = req.xr.get("status") or {}
 
     # A snapshot never changes once taken: when it exists it no longer needs the

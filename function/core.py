@@ -87,7 +87,7 @@ class Request:
     settings: Settings
     observed: Mapping[str, ObservedResource] = field(default_factory=dict)
     # name -> resources; a name is absent until Crossplane resolved the requirement.
-    required: Mapping[str, list[dict]] = field(default_factory=dict)
+    required: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @property
     def metadata(self) -> Mapping[str, Any]:
@@ -124,7 +124,7 @@ class Request:
 class Rendered:
     """What a renderer wants: plain dicts, encoded by ``fn.py``."""
 
-    resources: dict[str, dict] = field(default_factory=dict)
+    resources: dict[str, dict[str, Any]] = field(default_factory=dict)
     status: dict[str, Any] = field(default_factory=dict)
     connection_details: dict[str, bytes] = field(default_factory=dict)
     requirements: dict[str, Requirement] = field(default_factory=dict)

@@ -6,6 +6,7 @@ All protobuf handling lives here; renderers are pure functions of ``core.Request
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import grpc
 from crossplane.function import logging, response
@@ -66,7 +67,7 @@ class FunctionRunner(grpcv1.FunctionRunnerServiceServicer):
         self.cache = ResponseCache(cache_bytes, cache_entries)
 
     async def RunFunction(  # noqa: N802 - the gRPC method name
-        self, req: fnv1.RunFunctionRequest, _: grpc.aio.ServicerContext | None = None
+        self, req: fnv1.RunFunctionRequest, _: grpc.aio.ServicerContext[Any, Any] | None = None
     ) -> fnv1.RunFunctionResponse:
         return self.cache.answer(req, self._render)
 
@@ -74,12 +75,12 @@ class FunctionRunner(grpcv1.FunctionRunnerServiceServicer):
         return answer(req, self.log)
 
 
-def run(req: fnv1.RunFunctionRequest, log=None) -> fnv1.RunFunctionResponse:
+def run(req: fnv1.RunFunctionRequest, log: Any = None) -> fnv1.RunFunctionResponse:
     """Answer one request. Never raises: every path returns a response."""
     return answer(req, log)[0]
 
 
-def answer(req: fnv1.RunFunctionRequest, log=None) -> tuple[fnv1.RunFunctionResponse, bool]:
+def answer(req: fnv1.RunFunctionRequest, log: Any = None) -> tuple[fnv1.RunFunctionResponse, bool]:
     """The response, and whether it may be kept for an equal request: every answer but an
     internal error (which may be transient) is a pure function of the request."""
     rsp = response.to(req)
@@ -120,7 +121,7 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _input(req: fnv1.RunFunctionRequest) -> dict:
+def _input(req: fnv1.RunFunctionRequest) -> dict[str, Any]:
     return struct_to_dict(req.input) if req.HasField("input") else {}
 
 
@@ -152,9 +153,9 @@ def _observed(req: fnv1.RunFunctionRequest) -> dict[str, ObservedResource]:
     }
 
 
-def _required(req: fnv1.RunFunctionRequest) -> dict[str, list[dict]]:
+def _required(req: fnv1.RunFunctionRequest) -> dict[str, list[dict[str, Any]]]:
     """Required resources; Crossplane before v2 calls them extra resources."""
-    out: dict[str, list[dict]] = {}
+    out: dict[str, list[dict[str, Any]]] = {}
     for field in (req.extra_resources, req.required_resources):
         for name, items in field.items():
             out[name] = [struct_to_dict(i.resource) for i in items.items]
@@ -165,7 +166,7 @@ def _required(req: fnv1.RunFunctionRequest) -> dict[str, list[dict]]:
 _SERVER_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp", "managedFields")
 
 
-def _as_desired(observed: Mapping) -> dict:
+def _as_desired(observed: Mapping[str, Any]) -> dict[str, Any]:
     """An observed composed resource, re-emitted unchanged (no status, no server metadata)."""
     body = {k: v for k, v in observed.items() if k != "status"}
     meta = {k: v for k, v in (observed.get("metadata") or {}).items() if k not in _SERVER_METADATA}
@@ -220,7 +221,7 @@ def _is_ready(observed: ObservedResource, raw: struct_pb2.Struct) -> bool:
     kind = Kind(_text(view.get("apiVersion")), _text(view.get("kind")))
     if readiness(kind) == READY_WHEN_EXISTS:
         return not (view.get("metadata") or {}).get("deletionTimestamp")
-    return condition_status(raw, "Ready") == "True"
+    return bool(condition_status(raw, "Ready") == "True")
 
 
 def _result(rsp: fnv1.RunFunctionResponse, r: Result) -> None:

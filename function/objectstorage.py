@@ -39,6 +39,7 @@ from function.resources import (
     S3_POLICY,
     S3_PUBLIC_ACCESS_BLOCK,
     S3_SSE,
+    DeletionPolicy,
     Kind,
     controller_ref_selector,
     managed,
@@ -86,7 +87,7 @@ def render(req: Request) -> Rendered:
     arn_partition = partition(spec.region)
     bucket_arn = f"arn:{arn_partition}:s3:::{bucket}"
     keep = spec.parameters.deletionPolicy == "DeleteInstanceKeepBucket"
-    policy = "Orphan" if keep else "Delete"
+    policy: DeletionPolicy = "Orphan" if keep else "Delete"
     tags = merge_tags(s, spec.parameters.tags, "spec.parameters.tags")
     region = spec.region
 
@@ -117,7 +118,7 @@ def render(req: Request) -> Rendered:
     enc = spec.parameters.encryption
     kms_arn: str | None = None
     if enc.type == "aes256":
-        default = {"sseAlgorithm": "AES256"}
+        default: dict[str, Any] = {"sseAlgorithm": "AES256"}
     elif enc.key and enc.key.existing:
         kms_arn = enc.key.existing.id
         default = {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": kms_arn}

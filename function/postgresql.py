@@ -59,6 +59,7 @@ from function.pgsql import PORT, provider_config
 from function.resources import (
     RDS_INSTANCE,
     RDS_PARAMETER_GROUP,
+    DeletionPolicy,
     controller_ref_selector,
     managed,
 )
@@ -504,7 +505,7 @@ def render(req: Request) -> Rendered:
     kms_arn = key.existing.id if key and key.existing else None
     if key and key.managed:
         # A key that encrypts a final snapshot or kept backups must outlive the instance.
-        key_policy = "Delete" if c.deletionPolicy == "Delete" else "Orphan"
+        key_policy: DeletionPolicy = "Delete" if c.deletionPolicy == "Delete" else "Orphan"
         res.update(
             managed_key_resources(
                 req,

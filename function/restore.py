@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -343,7 +344,7 @@ def _timestamp(value: Any) -> datetime | None:
         return None
 
 
-def _as_created(instance: dict[str, Any], raw: Any, out: Rendered) -> Resolved:
+def _as_created(instance: Mapping[str, Any], raw: Any, out: Rendered) -> Resolved:
     """The restore the existing Instance was created with, unchanged; warn about any edit."""
     init = dig(instance, "spec.initProvider") or {}
     fields = {k: init[k] for k in (*RESTORE_FIELDS, *CREATION_ONLY_FIELDS) if k in init}

@@ -162,7 +162,7 @@ def connection_details(
         "PGSSLMODE": SSL_MODE,
         "DATABASE_URL": uri,
     }
-    keys = CONNECTION_KEYS
+    keys: tuple[str, ...] = CONNECTION_KEYS
     if readers:
         hosts = [r.rpartition(":")[0] or r for r in readers]
         readonly_uri = (
