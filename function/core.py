@@ -32,6 +32,8 @@ class InputError(Exception):
 
 
 class Severity(Enum):
+    """How a result is shown: as a Normal or Warning event, or Fatal (the pipeline stops)."""
+
     NORMAL = "Normal"
     WARNING = "Warning"
     FATAL = "Fatal"
@@ -76,6 +78,7 @@ class ObservedResource:
 
     @property
     def ready(self) -> bool:
+        """Its provider reports ``Ready=True``."""
         return is_ready(self.resource)
 
 
@@ -97,6 +100,7 @@ class Request:
 
     @property
     def labels(self) -> Mapping[str, Any]:
+        """The XR's labels; empty when absent or not an object."""
         labels = self.metadata.get("labels")
         return labels if isinstance(labels, Mapping) else {}
 
@@ -108,10 +112,12 @@ class Request:
 
     @property
     def claim_name(self) -> str:
+        """The claim's name (label ``crossplane.io/claim-name``), else the XR's name."""
         return _text(self.labels.get(CLAIM_NAME_LABEL)) or _text(self.metadata.get("name"))
 
     @property
     def claim_namespace(self) -> str | None:
+        """The claim's namespace (label ``crossplane.io/claim-namespace``), or None."""
         return _text(self.labels.get(CLAIM_NAMESPACE_LABEL)) or None
 
     def observed_field(self, name: str, path: str) -> Any:

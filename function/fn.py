@@ -69,6 +69,7 @@ class FunctionRunner(grpcv1.FunctionRunnerServiceServicer):
     async def RunFunction(  # noqa: N802 - the gRPC method name
         self, req: fnv1.RunFunctionRequest, _: grpc.aio.ServicerContext[Any, Any] | None = None
     ) -> fnv1.RunFunctionResponse:
+        """Answer one request (from the cache when an equal request was answered)."""
         return self.cache.answer(req, self._render)
 
     def _render(self, req: fnv1.RunFunctionRequest) -> tuple[fnv1.RunFunctionResponse, bool]:

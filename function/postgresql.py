@@ -138,6 +138,7 @@ def backup_intervals(window: str) -> list[tuple[int, int]]:
 
 
 def maintenance_interval(window: str) -> tuple[int, int]:
+    """A ``ddd:hh24:mi-ddd:hh24:mi`` window as (start, end) minutes of the week."""
     a, b = window.lower().split("-")
     start = _DAYS.index(a[:3]) * 1440 + _minutes(a[4:])
     end = _DAYS.index(b[:3]) * 1440 + _minutes(b[4:])
