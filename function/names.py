@@ -159,9 +159,8 @@ def managed_kms_alias(who: Identity, alias: str | None) -> str:
             return f"alias/{alias}"
         return "alias/" + generated(who.prefix, who.claim, who=who, max_len=250)
     head = "/".join(p for p in ("alias", who.prefix, who.namespace) if p)
-    own = _NOT_ALIAS.sub("-", alias) if alias else _slug(who.claim)
     room = KMS_ALIAS_MAX - len(head) - 1 - len(who.hash) - 1
-    own = own[:room].strip("/-")
+    own = _NOT_ALIAS.sub("-", alias or "")[:room].strip("/-") or _slug(who.claim)[:room].strip("-")
     return f"{head}/{own}-{who.hash}" if own else f"{head}/{who.hash}"
 
 

@@ -261,7 +261,7 @@ def test_every_name_meets_its_limit_and_keeps_the_whole_hash(who, alias):
         assert RDS_ID.fullmatch(ident) and len(ident) <= names.RDS_IDENTIFIER_MAX, ident
         assert h in ident
     snapshot = names.snapshot_identifier(who)
-    assert RDS_ID.pattern and re.fullmatch(r"[a-z][a-z0-9-]*(?<!-)", snapshot)
+    assert re.fullmatch(r"[a-z][a-z0-9-]*(?<!-)", snapshot)
     assert len(snapshot) <= names.SNAPSHOT_IDENTIFIER_MAX and "--" not in snapshot
 
     user = names.iam_user_name(who)
@@ -290,7 +290,7 @@ def test_every_name_meets_its_limit_and_keeps_the_whole_hash(who, alias):
         assert kms_alias.endswith(f"-{h}")
         if alias:  # the user's alias stays readable: as much of it as fits
             own = kms_alias.removeprefix(f"alias/{who.prefix}/{who.namespace}/")[: -len(h) - 1]
-            assert own and alias.startswith(own.rstrip("/-"))
+            assert own and (own in alias or not alias.strip("/-"))
 
     assert names.bucket_name(who) == bucket  # deterministic
 
