@@ -19,13 +19,14 @@ from pydantic import Field
 
 from function import names
 from function.claims import (
+    BACKUP,
     POSTGRESQL_INSTANCE,
     BackupDeletion,
     ClaimName,
     ClaimSpec,
     PostgresqlInstanceStatus,
     Strict,
-    merge_tags,
+    resource_tags,
 )
 from function.core import Rendered, Request, parse
 from function.refs import depend
@@ -52,7 +53,7 @@ def render(req: Request) -> Rendered:
     spec = parse(Spec, req.xr.get("spec") or {}, "spec")
     out = Rendered()
     s = req.settings
-    snapshot_id = names.snapshot_identifier(s.namingPrefix, req.claim_name, req.uid)
+    snapshot_id = names.snapshot_identifier(names.identity(req))
     policy: DeletionPolicy = "Orphan" if spec.config.deletionPolicy == "Retain" else "Delete"
     previous = req.xr.get("status") or {}
 
@@ -93,7 +94,7 @@ def render(req: Request) -> Rendered:
         {
             "region": source["region"],
             "dbInstanceIdentifier": source["instanceIdentifier"],
-            "tags": merge_tags(s, None, "spec"),
+            "tags": resource_tags(req, BACKUP, None, "spec"),
         },
         deletion_policy=policy,
         external_name=snapshot_id,

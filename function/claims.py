@@ -21,9 +21,8 @@ from pydantic import (
     model_validator,
 )
 
-from function.core import InputError
+from function.core import InputError, Request
 from function.regions import REGIONS, region_error
-from function.settings import Settings
 
 # --- the claim API -------------------------------------------------------------------------
 
@@ -102,25 +101,76 @@ Region = Annotated[str, AfterValidator(_known_region)]
 
 # --- tags ---------------------------------------------------------------------------------
 
-TagKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9 _-]{1,128}$")]
-TagValue = Annotated[str, StringConstraints(max_length=256)]
+# What AWS accepts in a tag on every service we tag (S3, IAM, KMS, RDS, AWS Backup): Unicode
+# letters, digits and spaces and ``_ . : / = + - @``; keys 1-128, values 0-256 characters;
+# keys starting with ``aws:`` are AWS's. A claim's keys keep the narrower set the Klutch docs
+# promise (letters, digits, spaces, ``-``, ``_``). Full-string patterns (pydantic checks them
+# with Rust's regex, where ``$`` never matches before a trailing newline).
+TAG_KEY_PATTERN = r"^[A-Za-z0-9 _-]{1,128}$"
+TAG_VALUE_PATTERN = r"^[\p{L}\p{Z}\p{N}_.:/=+\-@]*$"  # length: max_length
+TagKey = Annotated[str, StringConstraints(pattern=TAG_KEY_PATTERN)]
+TagValue = Annotated[str, StringConstraints(max_length=256, pattern=TAG_VALUE_PATTERN)]
 # AWS allows at most 50 tags on a bucket, key, IAM user, DB instance or backup resource.
 MAX_TAGS = 50
 Tags = Annotated[dict[TagKey, TagValue], Field(max_length=MAX_TAGS)]
 
+# Ownership tags: on every AWS resource of a claim, naming whose it is. IAM policies of the
+# operator can rely on them (``aws:ResourceTag/klutch.anynines.com/namespace``): no claim
+# can set or override them.
+OWNER_TAG_PREFIX = "klutch.anynines.com/"
+NAMESPACE_TAG = f"{OWNER_TAG_PREFIX}namespace"
+CLAIM_KIND_TAG = f"{OWNER_TAG_PREFIX}claim-kind"
+CLAIM_NAME_TAG = f"{OWNER_TAG_PREFIX}claim-name"
+# upjet's tagger adds these to every managed resource that has tags (crossplane-runtime
+# pkg/resource: ExternalResourceTagKeyKind, ...Name, ...Provider); they count toward the 50.
+PROVIDER_TAGS = ("crossplane-kind", "crossplane-name", "crossplane-providerconfig")
 
-def merge_tags(
-    settings: Settings, claim_tags: Mapping[str, str] | None, field: str
+
+def ownership_tags(kind: ClaimKind, namespace: str, claim_name: str) -> dict[str, str]:
+    """The tags naming a claim: its namespace ("" for an XR without a claim), kind and name."""
+    return {
+        NAMESPACE_TAG: namespace,
+        CLAIM_KIND_TAG: kind.claim_kind,
+        CLAIM_NAME_TAG: claim_name[:256],
+    }
+
+
+def resource_tags(
+    req: Request, kind: ClaimKind, claim_tags: Mapping[str, str] | None, field: str
 ) -> dict[str, str]:
-    """The operator's default tags, overridden by the claim's (``field``), in a stable order."""
-    merged = {**settings.defaultTags, **(claim_tags or {})}
-    if len(merged) > MAX_TAGS:
+    """The tags of every AWS resource of a claim, in a stable order: the claim's own tags
+    (``field``), the operator's default tags and the ownership tags.
+
+    The platform's tags always win, so a claim cannot spoof them: a claim tag whose key the
+    platform sets (a default tag, an ownership or provider tag, ``aws:*``) is an InputError
+    naming the key, not silently overridden.
+    """
+    settings = req.settings
+    platform = {
+        **settings.defaultTags,
+        **ownership_tags(kind, req.claim_namespace or "", req.claim_name),
+    }
+    claim_tags = claim_tags or {}
+    for key in sorted(claim_tags):
+        if key in platform or key in PROVIDER_TAGS or _reserved_key(key):
+            raise InputError(
+                f"{field}: the key {key!r} is set by the platform and cannot be set by a "
+                f"claim; the platform sets {', '.join(sorted(platform))} "
+                f"(and the provider {', '.join(PROVIDER_TAGS)})"
+            )
+    merged = {**claim_tags, **platform}
+    if len(merged) + len(PROVIDER_TAGS) > MAX_TAGS:
         raise InputError(
             f"{field}: AWS allows at most {MAX_TAGS} tags and the platform adds "
-            f"{len(settings.defaultTags)} by default ({', '.join(sorted(settings.defaultTags))}); "
-            f"together with these that makes {len(merged)}"
+            f"{len(platform) + len(PROVIDER_TAGS)} ({', '.join(sorted(platform))}, "
+            f"{', '.join(PROVIDER_TAGS)}); together with these that makes "
+            f"{len(merged) + len(PROVIDER_TAGS)}"
         )
     return dict(sorted(merged.items()))
+
+
+def _reserved_key(key: str) -> bool:
+    return key.lower().startswith("aws:") or key.startswith(OWNER_TAG_PREFIX)
 
 
 # --- encryption with a customer-managed KMS key ----------------------------------------------

@@ -23,6 +23,8 @@ from function.settings import Settings
 
 # A scheduled key deletion waits this long, so a mistake can be undone (AWS: 7-30).
 KMS_DELETION_WINDOW_DAYS = 30
+# The alias the claim asked for (``key.managed.alias``), on the Alias it is part of.
+USER_ALIAS_ANNOTATION = "klutch.anynines.com/kms-alias"
 
 
 def managed_key_resources(
@@ -49,16 +51,30 @@ def managed_key_resources(
             },
             deletion_policy=deletion_policy,
         ),
-        "kms-alias": managed(
-            KMS_ALIAS,
-            settings,
-            {"region": region, "targetKeyIdSelector": controller_ref_selector()},
-            deletion_policy=deletion_policy,
-            external_name=_alias_external_name(
-                req, names.managed_kms_alias(settings.namingPrefix, alias, req.claim_name, req.uid)
-            ),
-        ),
+        "kms-alias": _alias_resource(req, settings, region, alias, deletion_policy),
     }
+
+
+def _alias_resource(
+    req: Request,
+    settings: Settings,
+    region: str,
+    alias: str | None,
+    deletion_policy: DeletionPolicy,
+) -> dict[str, Any]:
+    """The Alias: named from the claim's identity (``names.managed_kms_alias``), with the
+    user's alias recorded, so the immutable-field guard reads back what the claim asked for."""
+    who = names.identity(req)
+    body = managed(
+        KMS_ALIAS,
+        settings,
+        {"region": region, "targetKeyIdSelector": controller_ref_selector()},
+        deletion_policy=deletion_policy,
+        external_name=_alias_external_name(req, names.managed_kms_alias(who, alias)),
+    )
+    if alias and not who.legacy:
+        body["metadata"]["annotations"][USER_ALIAS_ANNOTATION] = alias
+    return body
 
 
 def _observed_alias(req: Request) -> str:
@@ -81,7 +97,15 @@ def _alias_external_name(req: Request, wanted: str) -> str:
 def observed_managed_key(req: Request) -> EncryptionKey:
     """The managed key the existing key was created with (its alias, if the claim named one
     rather than taking the generated one)."""
+    who = names.identity(req)
+    if not who.legacy:
+        annotations = req.observed_field("kms-alias", "metadata.annotations") or {}
+        try:
+            return EncryptionKey(managed=ManagedKey(alias=annotations.get(USER_ALIAS_ANNOTATION)))
+        except ValueError:  # not what we wrote: the generated alias
+            return EncryptionKey(managed=ManagedKey())
+    # Version 1: the alias was the user's alias as given, or the generated one.
     alias = _observed_alias(req).removeprefix("alias/")
-    generated = names.managed_kms_alias(req.settings.namingPrefix, None, req.claim_name, req.uid)
-    user_alias = None if not alias or alias == generated.removeprefix("alias/") else alias
+    generated = names.managed_kms_alias(who, None).removeprefix("alias/")
+    user_alias = None if not alias or alias == generated else alias
     return EncryptionKey(managed=ManagedKey(alias=user_alias))

@@ -1,23 +1,103 @@
 """Every generated name, in one place.
 
-Names are derived from the operator's prefix, the claim's name and a short hash of the
-XR's uid, so they are unique, stable across reconciles and valid for AWS whatever the
-claim is called (claim names may be up to 253 characters and contain dots).
+Names are derived from the claim's identity (``Identity``: the operator's prefix, the
+claim's namespace and name, and a hash of the XR's uid), so they are unique, stable across
+reconciles and valid for AWS, Kubernetes and PostgreSQL whatever the claim is called (claim
+names may be up to 253 characters and contain dots). The claim-name part is shortened to fit
+a limit; the hash is always kept whole.
+
+The hash has 64 bits (16 hex digits): enough that two names of one kind never collide in
+practice, across every namespace of the cluster and every claim of the AWS account.
+
+**Names never change.** Claims created before the 64-bit names carry 32-bit ones (8 hex
+digits, naming version 1). Renaming a bucket, a DB identifier or a Secret would recreate or
+orphan what exists, so ``identity`` keeps version 1 for an XR whose composed resources were
+created with it (``created_with_legacy_names``: the one rule) and gives every other XR
+version 2. Every name of one XR follows the same version.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
-from function.core import short_hash
+from function.core import Request, dig, short_hash
 
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
+
+HASH_HEX = 16  # 64 bits: every name of a claim created now
+LEGACY_HASH_HEX = 8  # 32 bits: names of claims created before (naming version 1), kept
 
 BUCKET_MAX = 63  # S3: 3-63 chars, lowercase letters, digits, hyphens (no dots: TLS)
 RDS_IDENTIFIER_MAX = 63  # RDS: letter first, alnum and single hyphens, no trailing hyphen
 IAM_USER_MAX = 64  # IAM user names
 SNAPSHOT_IDENTIFIER_MAX = 255  # RDS snapshot identifiers follow the DB identifier rules
 K8S_NAME_MAX = 253  # Kubernetes object names (DNS-1123 subdomain)
+KMS_ALIAS_MAX = 256  # KMS alias names, ``alias/`` included
+EXTERNAL_NAME = "crossplane.io/external-name"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Whose names these are: the operator's naming prefix, the claim's namespace ("" for an
+    XR without a claim) and name, the XR's uid (the seed of the hash) and the hash length of
+    the XR's naming version (``HASH_HEX``, or ``LEGACY_HASH_HEX`` for a claim created before)."""
+
+    prefix: str
+    namespace: str
+    claim: str
+    uid: str
+    hash_len: int = HASH_HEX
+
+    @property
+    def legacy(self) -> bool:
+        """Named by version 1 (32-bit hashes, the claim's own KMS alias as given)."""
+        return self.hash_len == LEGACY_HASH_HEX
+
+    @property
+    def hash(self) -> str:
+        return short_hash(self.uid, self.hash_len)
+
+
+def identity(req: Request) -> Identity:
+    """The identity every name of the request's XR derives from (computed once per render)."""
+    return Identity(
+        prefix=req.settings.namingPrefix,
+        namespace=req.claim_namespace or "",
+        claim=req.claim_name,
+        uid=req.uid,
+        hash_len=LEGACY_HASH_HEX if created_with_legacy_names(req) else HASH_HEX,
+    )
+
+
+# Where a composed resource records the names we gave it.
+_NAME_PATHS = (
+    "metadata.name",
+    "spec.forProvider.identifier",
+    "spec.forProvider.name",
+    "spec.writeConnectionSecretToRef.name",
+)
+
+
+def created_with_legacy_names(req: Request) -> bool:
+    """The name-keeping rule: True when an observed composed resource of the XR carries a
+    version-1 name (the uid's 32-bit hash not followed by more hex digits, as in
+    ``klutch-photos-1a2b3c4d``). A version-2 name starts with the same 8 digits but goes on,
+    so it never matches; a new XR has no composed resources yet."""
+    if not req.observed or not req.uid:
+        return False
+    legacy = re.compile(rf"(?<![0-9a-f]){short_hash(req.uid, LEGACY_HASH_HEX)}(?![0-9a-f])")
+    for observed in req.observed.values():
+        body = observed.resource
+        annotations = dig(body, "metadata.annotations")
+        values: list[Any] = [dig(body, p) for p in _NAME_PATHS]
+        if isinstance(annotations, Mapping):
+            values.append(annotations.get(EXTERNAL_NAME))
+        if any(isinstance(v, str) and legacy.search(v) for v in values):
+            return True
+    return False
 
 
 def _slug(text: str) -> str:
@@ -25,45 +105,63 @@ def _slug(text: str) -> str:
     return _NOT_ALNUM.sub("-", text.lower()).strip("-")
 
 
-def generated(*parts: str, seed: str, max_len: int) -> str:
-    """``parts`` joined by hyphens, shortened to fit, ending in a hash of ``seed``.
+def generated(*parts: str, who: Identity, max_len: int) -> str:
+    """``parts`` joined by hyphens, shortened to fit, ending in the hash of ``who``.
 
     The result starts with the first part's first character, contains only
     ``[a-z0-9-]``, never ``--``, never ends with ``-`` and is at most ``max_len`` long.
     """
-    suffix = short_hash(seed)
+    suffix = who.hash
     body = "-".join(p for p in (_slug(p) for p in parts) if p)
     room = max_len - len(suffix) - 1
     body = body[:room].rstrip("-")
     return f"{body}-{suffix}" if body else suffix
 
 
-def bucket_name(prefix: str, claim_name: str, uid: str) -> str:
-    return generated(prefix, claim_name, seed=uid, max_len=BUCKET_MAX)
+def bucket_name(who: Identity) -> str:
+    return generated(who.prefix, who.claim, who=who, max_len=BUCKET_MAX)
 
 
-def rds_identifier(prefix: str, claim_name: str, uid: str) -> str:
-    return generated(prefix, claim_name, seed=uid, max_len=RDS_IDENTIFIER_MAX)
+def rds_identifier(who: Identity) -> str:
+    return generated(who.prefix, who.claim, who=who, max_len=RDS_IDENTIFIER_MAX)
 
 
-def snapshot_identifier(prefix: str, claim_name: str, uid: str) -> str:
-    return generated(prefix, claim_name, seed=uid, max_len=SNAPSHOT_IDENTIFIER_MAX)
+def snapshot_identifier(who: Identity) -> str:
+    return generated(who.prefix, who.claim, who=who, max_len=SNAPSHOT_IDENTIFIER_MAX)
 
 
-def iam_user_name(prefix: str, namespace: str | None, claim_name: str, uid: str) -> str:
-    return generated(prefix, namespace or "", claim_name, seed=uid, max_len=IAM_USER_MAX)
+def iam_user_name(who: Identity) -> str:
+    return generated(who.prefix, who.namespace, who.claim, who=who, max_len=IAM_USER_MAX)
 
 
-def internal_secret_name(purpose: str, uid: str) -> str:
-    """Name of a Secret in the operator's namespace, e.g. ``klutch-accesskey-1a2b3c4d``."""
-    return generated("klutch", purpose, seed=uid, max_len=K8S_NAME_MAX)
+def internal_secret_name(purpose: str, who: Identity) -> str:
+    """Name of a Secret in the operator's namespace, e.g. ``klutch-accesskey-<hash>``."""
+    return generated("klutch", purpose, who=who, max_len=K8S_NAME_MAX)
 
 
-def managed_kms_alias(prefix: str, alias: str | None, claim_name: str, uid: str) -> str:
-    """``alias/<user alias>``, or a generated one when the claim gives none."""
-    if alias:
-        return f"alias/{alias}"
-    return "alias/" + generated(prefix, claim_name, seed=uid, max_len=250)
+# KMS alias names: ``alias/`` then letters, digits, ``/``, ``_``, ``-``; never under
+# ``alias/aws/`` (AWS's own). Unique per account and region, and the provider adopts an
+# alias that exists: so a claim's alias is always its own, derived from its identity.
+_NOT_ALIAS = re.compile(r"[^A-Za-z0-9/_-]+")
+
+
+def managed_kms_alias(who: Identity, alias: str | None) -> str:
+    """The alias of a claim's managed KMS key:
+    ``alias/<prefix>/<namespace>/<user alias or claim name>-<hash>``.
+
+    The user's alias stays readable inside it (shortened to fit 256 characters; the hash is
+    kept whole), but it is never the account-wide name as given: two claims (in one
+    namespace or two) never share an alias, and no claim names the operator's or another
+    tenant's. Version 1 (kept for claims created before) used the user's alias as it was.
+    """
+    if who.legacy:
+        if alias:
+            return f"alias/{alias}"
+        return "alias/" + generated(who.prefix, who.claim, who=who, max_len=250)
+    head = "/".join(p for p in ("alias", who.prefix, who.namespace) if p)
+    room = KMS_ALIAS_MAX - len(head) - 1 - len(who.hash) - 1
+    own = _NOT_ALIAS.sub("-", alias or "")[:room].strip("/-") or _slug(who.claim)[:room].strip("-")
+    return f"{head}/{own}-{who.hash}" if own else f"{head}/{who.hash}"
 
 
 # AWS Backup: vault names [A-Za-z0-9_-]{2,50}; plan, rule and selection names
@@ -71,9 +169,9 @@ def managed_kms_alias(prefix: str, alias: str | None, claim_name: str, uid: str)
 BACKUP_NAME_MAX = 50
 
 
-def backup_name(prefix: str, claim_name: str, uid: str) -> str:
+def backup_name(who: Identity) -> str:
     """Name of the AWS Backup vault, plan, rule and selection of one ScheduledBackup."""
-    return generated(prefix, claim_name, seed=uid, max_len=BACKUP_NAME_MAX)
+    return generated(who.prefix, who.claim, who=who, max_len=BACKUP_NAME_MAX)
 
 
 # --- PostgreSQL on RDS (function/postgresql.py, function/servicebinding.py) ---
@@ -95,28 +193,28 @@ def rds_replica_identifier(primary: str, index: int) -> str:
     return "-".join(p for p in (head, digest, suffix) if p)
 
 
-def rds_parameter_group_name(prefix: str, claim_name: str, uid: str) -> str:
-    return generated(prefix, claim_name, seed=uid, max_len=RDS_IDENTIFIER_MAX)
+def rds_parameter_group_name(who: Identity) -> str:
+    return generated(who.prefix, who.claim, who=who, max_len=RDS_IDENTIFIER_MAX)
 
 
-def final_snapshot_identifier(prefix: str, claim_name: str, uid: str) -> str:
+def final_snapshot_identifier(who: Identity) -> str:
     """The snapshot RDS takes when the instance is deleted: ``<prefix>-<claim>-final-<hash>``."""
-    body = generated(prefix, claim_name, seed=uid, max_len=RDS_IDENTIFIER_MAX - len("-final"))
+    body = generated(who.prefix, who.claim, who=who, max_len=RDS_IDENTIFIER_MAX - len("-final"))
     head, _, suffix = body.rpartition("-")
     return f"{head}-final-{suffix}" if head else f"final-{suffix}"
 
 
-def sql_provider_config_name(uid: str) -> str:
+def sql_provider_config_name(who: Identity) -> str:
     """The provider-sql ProviderConfig that reaches one PostgresqlInstance as its master user."""
-    return generated("klutch", "postgresql", seed=uid, max_len=K8S_NAME_MAX)
+    return generated("klutch", "postgresql", who=who, max_len=K8S_NAME_MAX)
 
 
-def pg_role_name(prefix: str, namespace: str | None, claim_name: str, uid: str) -> str:
+def pg_role_name(who: Identity) -> str:
     """A PostgreSQL login role: lowercase letters, digits and ``_``, letter first, <= 63.
 
     Never ``pg_*`` or ``rds*`` (reserved by PostgreSQL and RDS): those get a ``u_`` in front.
     """
-    name = generated(prefix, namespace or "", claim_name, seed=uid, max_len=PG_IDENTIFIER_MAX - 2)
+    name = generated(who.prefix, who.namespace, who.claim, who=who, max_len=PG_IDENTIFIER_MAX - 2)
     name = name.replace("-", "_")
     if not name[0].isalpha() or name.startswith(("pg_", "rds")):
         name = "u_" + name

@@ -3,7 +3,7 @@
 Where each claim field becomes an AWS field:
 - ``spec.region``                   -> ``forProvider.region`` of every resource
 - ``spec.plan``                     -> lifecycle transition (``PLAN_TRANSITIONS``)
-- ``spec.parameters.tags``          -> ``forProvider.tags`` (merged over the operator's defaults)
+- ``spec.parameters.tags``          -> ``forProvider.tags`` (plus operator defaults, ownership)
 - ``spec.parameters.deletionPolicy`` -> every ``deletionPolicy``, Bucket ``forceDestroy``
 - ``spec.parameters.encryption``    -> BucketServerSideEncryptionConfiguration, kms Key + Alias
 """
@@ -18,6 +18,7 @@ from pydantic import Field
 from function import names
 from function.claims import (
     ARCHIVE_PLANS,
+    OBJECT_STORAGE_INSTANCE,
     ClaimSpec,
     Encryption,
     EncryptionKey,
@@ -27,7 +28,7 @@ from function.claims import (
     Region,
     Strict,
     Tags,
-    merge_tags,
+    resource_tags,
 )
 from function.core import Rendered, Request, Result, Severity, parse
 from function.kms import managed_key_resources, observed_managed_key
@@ -83,12 +84,12 @@ def render(req: Request) -> Rendered:
     out = Rendered()
     spec = _keep_immutable(req, spec, out)
     s = req.settings
-    bucket = names.bucket_name(s.namingPrefix, req.claim_name, req.uid)
+    bucket = names.bucket_name(names.identity(req))
     arn_partition = partition(spec.region)
     bucket_arn = f"arn:{arn_partition}:s3:::{bucket}"
     keep = spec.parameters.deletionPolicy == "DeleteInstanceKeepBucket"
     policy: DeletionPolicy = "Orphan" if keep else "Delete"
-    tags = merge_tags(s, spec.parameters.tags, "spec.parameters.tags")
+    tags = resource_tags(req, OBJECT_STORAGE_INSTANCE, spec.parameters.tags, "spec.parameters.tags")
     region = spec.region
 
     def child(kind: Kind, for_provider: dict[str, Any], **kw: Any) -> dict[str, Any]:

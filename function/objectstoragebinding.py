@@ -24,12 +24,13 @@ from pydantic import Field, StringConstraints, field_validator
 
 from function import iam_policy, names
 from function.claims import (
+    OBJECT_STORAGE_BINDING,
     OBJECT_STORAGE_INSTANCE,
     ClaimName,
     ClaimSpec,
     ObjectStorageInstanceStatus,
     Strict,
-    merge_tags,
+    resource_tags,
 )
 from function.core import Rendered, Request, dig, parse
 from function.iam_policy import Level
@@ -104,8 +105,9 @@ def render(req: Request) -> Rendered:
 
     s = req.settings
     arn_partition = partition(instance.region)
-    user = names.iam_user_name(s.namingPrefix, namespace, req.claim_name, req.uid)
-    tags = merge_tags(s, {"claim-namespace": namespace, "claim-name": req.claim_name[:256]}, "spec")
+    who = names.identity(req)
+    user = names.iam_user_name(who)
+    tags = resource_tags(req, OBJECT_STORAGE_BINDING, None, "spec")
     docs = iam_policy.policy_documents(
         bucket_arn=instance.bucketArn,
         level=spec.permissions,
@@ -151,7 +153,7 @@ def render(req: Request) -> Rendered:
         s,
         {"userSelector": controller_ref_selector()},
         connection_secret=(
-            names.internal_secret_name("accesskey", req.uid),
+            names.internal_secret_name("accesskey", who),
             s.internalSecretNamespace,
         ),
     )

@@ -14,7 +14,7 @@ Where each claim field becomes an AWS field (all in ``instance_parameters`` unle
 - ``spec.config.publiclyAccessible``      -> ``publiclyAccessible``, and the operator's public
                                              subnet group and security groups
 - ``spec.config.multiAZ``                 -> ``multiAz`` (plan default)
-- ``spec.config.tags``                    -> ``tags`` (merged over the operator's defaults)
+- ``spec.config.tags``                    -> ``tags`` (plus operator defaults and ownership tags)
 - ``spec.config.database.name``           -> ``initProvider.dbName`` (also provider-sql's database)
 - ``spec.config.compute.replicas.count``  -> read-replica Instances (``replica_parameters``)
 - ``spec.config.compute.allocatedStorage`` -> ``allocatedStorage`` (may only grow)
@@ -44,6 +44,7 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from function import names, pg_grants, restore
 from function.claims import (
+    POSTGRESQL_INSTANCE,
     ClaimSpec,
     DatabaseDeletion,
     EncryptionKey,
@@ -51,7 +52,7 @@ from function.claims import (
     Region,
     Strict,
     Tags,
-    merge_tags,
+    resource_tags,
 )
 from function.core import InputError, Rendered, Request, Result, Severity, parse
 from function.kms import managed_key_resources, observed_managed_key
@@ -452,22 +453,23 @@ def render(req: Request) -> Rendered:
     if restored is None:  # waiting for the restore source; create nothing yet
         return out
     rules = DELETION[c.deletionPolicy]
-    tags = merge_tags(s, c.tags, "spec.config.tags")
+    tags = resource_tags(req, POSTGRESQL_INSTANCE, c.tags, "spec.config.tags")
+    who = names.identity(req)
     ctx = Context(
         settings=s,
         region=region,
         plan=plan,
         version=version,
-        identifier=names.rds_identifier(s.namingPrefix, req.claim_name, req.uid),
-        parameter_group=names.rds_parameter_group_name(s.namingPrefix, req.claim_name, req.uid),
-        final_snapshot=names.final_snapshot_identifier(s.namingPrefix, req.claim_name, req.uid),
-        master_secret=names.internal_secret_name("postgresql-master", req.uid),
+        identifier=names.rds_identifier(who),
+        parameter_group=names.rds_parameter_group_name(who),
+        final_snapshot=names.final_snapshot_identifier(who),
+        master_secret=names.internal_secret_name("postgresql-master", who),
         tags=tags,
         allocated_storage=_allocated_storage(req, spec, plan, out),
         replicas=replicas,
     )
-    conn_secret = names.internal_secret_name("postgresql-connection", req.uid)
-    pc_name = names.sql_provider_config_name(req.uid)
+    conn_secret = names.internal_secret_name("postgresql-connection", who)
+    pc_name = names.sql_provider_config_name(who)
     res = out.resources
 
     for_provider, init_provider = instance_parameters(spec, ctx)

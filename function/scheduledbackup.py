@@ -23,10 +23,11 @@ from pydantic import Field, field_validator, model_validator
 from function import names
 from function.claims import (
     POSTGRESQL_INSTANCE,
+    SCHEDULED_BACKUP,
     ClaimName,
     ClaimSpec,
     PostgresqlInstanceStatus,
-    merge_tags,
+    resource_tags,
 )
 from function.core import Rendered, Request, parse
 from function.refs import depend, keep_while_waiting
@@ -177,7 +178,7 @@ def render(req: Request) -> Rendered:
     spec = parse(Spec, req.xr.get("spec") or {}, "spec")
     out = Rendered()
     s = req.settings
-    name = names.backup_name(s.namingPrefix, req.claim_name, req.uid)
+    name = names.backup_name(names.identity(req))
     found = depend(
         req,
         out,
@@ -191,7 +192,7 @@ def render(req: Request) -> Rendered:
         # Keep what exists (and its recovery points) while the instance is unavailable.
         return keep_while_waiting(req, out)
     inst = found.status
-    tags = merge_tags(s, None, "spec")
+    tags = resource_tags(req, SCHEDULED_BACKUP, None, "spec")
     region = inst.region
 
     def child(kind: Kind, for_provider: dict[str, Any], **kw: Any) -> dict[str, Any]:

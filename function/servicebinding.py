@@ -67,7 +67,7 @@ class Spec(ClaimSpec):
 def render(req: Request) -> Rendered:
     """Render a ServiceBinding (see the module docstring for the field map)."""
     spec = parse(Spec, (req.xr.get("spec") or {}), "spec")
-    namespace = claim_namespace(req, "spec.instanceRef")
+    claim_namespace(req, "spec.instanceRef")  # a binding needs its claim's namespace
     out = Rendered()
     found = depend(
         req,
@@ -85,8 +85,9 @@ def render(req: Request) -> Rendered:
 
     s = req.settings
     inst = found.status
-    role = names.pg_role_name(s.namingPrefix, namespace, req.claim_name, req.uid)
-    secret = names.internal_secret_name("postgresql-binding", req.uid)
+    who = names.identity(req)
+    role = names.pg_role_name(who)
+    secret = names.internal_secret_name("postgresql-binding", who)
     out.resources = pg_grants.binding_resources(
         inst.providerConfigName,
         role,

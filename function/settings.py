@@ -208,7 +208,10 @@ class Settings(_Strict):
     )
     defaultTags: dict[str, str] = Field(
         default_factory=lambda: {"managed-by": "klutch"},
-        description="Tags on every taggable resource; a claim's tags override them.",
+        description=(
+            "Tags on every taggable resource; they win over a claim's tags, which may not "
+            "set these keys."
+        ),
     )
     internalSecretNamespace: str = Field(
         default="crossplane-system",
@@ -217,6 +220,15 @@ class Settings(_Strict):
     )
     postgresql: PostgresqlSettings = Field(default_factory=PostgresqlSettings)
     backup: BackupSettings = Field(default_factory=BackupSettings)
+
+    @field_validator("namingPrefix")
+    @classmethod
+    def _not_reserved_by_aws(cls, value: str) -> str:
+        # KMS keeps alias/aws/ for AWS's own keys; S3 refuses bucket names starting with
+        # sthree- or amzn-s3-demo-. Every generated name starts with the prefix.
+        if value in {"aws", "sthree"} or value.startswith("amzn-s3-demo"):
+            raise ValueError(f"{value!r} is reserved by AWS (KMS alias/aws/, S3 bucket names)")
+        return value
 
     @field_validator("defaultRegion")
     @classmethod

@@ -101,7 +101,9 @@ def test_backup_waits_for_a_missing_or_unready_instance(found, message):
 def test_backup_renders_one_retained_snapshot_of_the_instance():
     rsp = render_local(xr("XBackup"), required=REQUIRED)
     (snap,) = desired(rsp).values()
-    ident = names.snapshot_identifier("klutch", "nightly", "5f0c7c1e-1111-4a47-9c7a-2d1f2e3a4b5c")
+    ident = names.snapshot_identifier(
+        names.Identity("klutch", "", "nightly", "5f0c7c1e-1111-4a47-9c7a-2d1f2e3a4b5c")
+    )
     assert snap["kind"] == "Snapshot"
     assert snap["metadata"]["annotations"]["crossplane.io/external-name"] == ident
     assert snap["spec"]["deletionPolicy"] == "Orphan"
@@ -208,7 +210,9 @@ def test_scheduled_backup_renders_vault_plan_selection():
     )
     out = desired(rsp)
     assert set(out) == {"vault", "plan", "selection"}
-    name = names.backup_name("klutch", "nightly", "5f0c7c1e-1111-4a47-9c7a-2d1f2e3a4b5c")
+    name = names.backup_name(
+        names.Identity("klutch", "", "nightly", "5f0c7c1e-1111-4a47-9c7a-2d1f2e3a4b5c")
+    )
     assert out["vault"]["metadata"]["annotations"]["crossplane.io/external-name"] == name
     assert out["vault"]["spec"]["deletionPolicy"] == "Orphan"
     (rule,) = out["plan"]["spec"]["forProvider"]["rule"]

@@ -14,12 +14,12 @@ import re
 
 import pytest
 
-from function import fn
+from function import fn, names
 from tests.support.examples import example_xrs, render
 from tests.support.responses import desired, fatal_messages
 
 ANY = object()
-FINAL = re.compile(r"^klutch-[a-z0-9-]+-final-[0-9a-f]{8}$")
+FINAL = re.compile(rf"^klutch-[a-z0-9-]+-final-[0-9a-f]{{{names.HASH_HEX}}}$")
 
 S3_CONFIG = (
     "public-access-block",

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from function import names
+from function import claims, names
 from function.objectstorage import PLAN_TRANSITIONS
 from tests.support.responses import desired, fatal_messages, render_local, status, warnings
 
@@ -29,6 +29,8 @@ XR = {
 }
 
 
+WHO = names.Identity("klutch", "team-a", "photos", XR["metadata"]["uid"])
+OWNER = claims.ownership_tags(claims.OBJECT_STORAGE_INSTANCE, "team-a", "photos")
 KEY_ARN = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
@@ -124,7 +126,10 @@ def test_managed_kms_key_with_alias():
     out = desired(rsp)
     assert out["kms-key"]["spec"]["forProvider"]["enableKeyRotation"] is True
     alias = out["kms-alias"]
-    assert alias["metadata"]["annotations"]["crossplane.io/external-name"] == "alias/photos-key"
+    name = alias["metadata"]["annotations"]["crossplane.io/external-name"]
+    # The claim's own alias, derived from its identity; the user's alias readable inside.
+    assert name == names.managed_kms_alias(WHO, "photos-key")
+    assert name.startswith("alias/klutch/team-a/photos-key-") and name != "alias/photos-key"
     assert alias["spec"]["forProvider"]["targetKeyIdSelector"] == {"matchControllerRef": True}
     sse = out["encryption"]["spec"]["forProvider"]["rule"][0]
     assert sse["bucketKeyEnabled"] is True
@@ -138,7 +143,8 @@ def test_managed_kms_key_with_alias():
 def test_managed_kms_key_without_alias_gets_a_generated_one():
     out = desired(render_local(xr_with(parameters=kms(managed={}))))
     alias = out["kms-alias"]["metadata"]["annotations"]["crossplane.io/external-name"]
-    assert re.fullmatch(r"alias/klutch-photos-[0-9a-f]{8}", alias)
+    assert alias == names.managed_kms_alias(WHO, None)
+    assert re.fullmatch(rf"alias/klutch/team-a/photos-[0-9a-f]{{{names.HASH_HEX}}}", alias)
 
 
 def test_existing_kms_key():
@@ -151,13 +157,20 @@ def test_existing_kms_key():
     assert status(rsp)["kmsKeyArn"] == arn
 
 
-def test_tags_merge_over_operator_defaults_on_every_taggable_resource():
+def test_tags_join_operator_defaults_and_ownership_on_every_taggable_resource():
     fn_input = {"defaultTags": {"managed-by": "klutch", "cost-center": "platform"}}
-    params = {"tags": {"cost-center": "team-a", "app": "photos"}, **kms(managed={})}
+    params = {"tags": {"app": "photos"}, **kms(managed={})}
     out = desired(render_local(xr_with(parameters=params), fn_input))
-    want = {"managed-by": "klutch", "cost-center": "team-a", "app": "photos"}
+    want = {"managed-by": "klutch", "cost-center": "platform", "app": "photos", **OWNER}
     assert out["bucket"]["spec"]["forProvider"]["tags"] == want
     assert out["kms-key"]["spec"]["forProvider"]["tags"] == want
+
+
+def test_claim_tags_cannot_override_operator_defaults():
+    fn_input = {"defaultTags": {"managed-by": "klutch", "cost-center": "platform"}}
+    params = {"tags": {"cost-center": "team-a", "app": "photos"}}
+    (msg,) = fatal_messages(render_local(xr_with(parameters=params), fn_input))
+    assert msg.startswith("spec.parameters.tags: the key 'cost-center' is set by the platform")
 
 
 def test_status_and_readiness_from_observed_state():
@@ -318,24 +331,25 @@ CLAIM_NAME = st.from_regex(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?", fullmatch=Tr
 @settings(max_examples=300, deadline=None)
 @given(name=CLAIM_NAME, uid=st.uuids().map(str))
 def test_bucket_names_are_valid_for_any_claim_name(name, uid):
-    bucket = names.bucket_name("klutch", name, uid)
+    bucket = names.bucket_name(names.Identity("klutch", "", name, uid))
     assert BUCKET_RE.match(bucket), bucket
     assert "--" not in bucket and ".." not in bucket
-    assert bucket == names.bucket_name("klutch", name, uid)
+    assert bucket == names.bucket_name(names.Identity("klutch", "", name, uid))
 
 
 def test_long_claim_names_still_get_distinct_buckets():
     long = "a" * 253
-    one = names.bucket_name("klutch", long, "uid-1")
-    two = names.bucket_name("klutch", long, "uid-2")
+    one = names.bucket_name(names.Identity("klutch", "", long, "uid-1"))
+    two = names.bucket_name(names.Identity("klutch", "", long, "uid-2"))
     assert one != two and len(one) == len(two) == 63
 
 
 def test_claim_tags_plus_default_tags_over_the_aws_limit_are_fatal():
-    tags = {f"t{i}": "v" for i in range(50)}  # the XRD allows 50; the platform adds one more
+    # The platform adds its default tag, the ownership tags, and the provider its own three.
+    room = claims.MAX_TAGS - 1 - len(OWNER) - len(claims.PROVIDER_TAGS)
+    tags = {f"t{i}": "v" for i in range(room + 1)}
     (msg,) = fatal_messages(render_local(xr_with(parameters={"tags": tags})))
     assert msg.startswith("spec.parameters.tags: AWS allows at most 50 tags")
-    assert "managed-by" in msg
-    # Overriding a default tag does not count twice.
-    tags = {f"t{i}": "v" for i in range(49)} | {"managed-by": "team-a"}
+    assert "managed-by" in msg and claims.NAMESPACE_TAG in msg
+    tags = {f"t{i}": "v" for i in range(room)}
     assert not fatal_messages(render_local(xr_with(parameters={"tags": tags})))

@@ -39,6 +39,9 @@ ACCESS_KEY = {
 FAKE_ID, FAKE_SECRET = "AKIAIOSFODNN7EXAMPLE", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
 
 
+WHO = names.Identity("klutch", "team-a", "photos-app", binding_xr()["metadata"]["uid"])
+
+
 def observed_key() -> dict:
     doc = copy.deepcopy(ACCESS_KEY)
     doc["metadata"]["annotations"][xrender.CONNECTION_ANNOTATION] = (
@@ -64,7 +67,7 @@ def test_renders_user_policy_attachment_and_key_from_the_instance_status():
     assert not fatal_messages(rsp) and not warnings(rsp)
     out = desired(rsp)
     assert set(out) == {"user", "policy", "policy-attachment", "access-key"}
-    user = names.iam_user_name("klutch", "team-a", "photos-app", binding_xr()["metadata"]["uid"])
+    user = names.iam_user_name(WHO)
     assert out["user"]["metadata"]["annotations"]["crossplane.io/external-name"] == user
     assert len(user) <= names.IAM_USER_MAX
     policy = json.loads(out["policy"]["spec"]["forProvider"]["policy"])
@@ -79,7 +82,7 @@ def test_renders_user_policy_attachment_and_key_from_the_instance_status():
     key = out["access-key"]["spec"]
     assert key["forProvider"] == {"userSelector": {"matchControllerRef": True}}
     assert key["writeConnectionSecretToRef"] == {
-        "name": names.internal_secret_name("accesskey", binding_xr()["metadata"]["uid"]),
+        "name": names.internal_secret_name("accesskey", WHO),
         "namespace": "crossplane-system",
     }
     assert status(rsp)["bucketName"] == BUCKET

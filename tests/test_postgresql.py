@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from function import names
+from function import claims, names
 from function.postgresql import ENCRYPTION_ANNOTATION, ROLE_LABEL
 from tests.support.responses import desired, fatal_messages, render_local, status, warnings
 
@@ -26,6 +26,7 @@ XR = {
     },
     "spec": {"serviceVersion": "16", "plan": "single-nano"},
 }
+WHO = names.Identity("klutch", "team-a", "pg-db", XR["metadata"]["uid"])
 KEY_ARN = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
@@ -87,7 +88,7 @@ def test_provider_config_reads_the_bare_host_with_tls():
     assert creds["secretKeyMapping"]["endpoint"] == "address"
     assert pc["spec"]["sslMode"] == "require"
     assert pc["spec"]["defaultDatabase"] == "app"
-    assert pc["metadata"]["name"] == names.sql_provider_config_name(XR["metadata"]["uid"])
+    assert pc["metadata"]["name"] == names.sql_provider_config_name(WHO)
     for key in ("group-role", "group-database-grant", "group-schema-grant"):
         assert out[key]["spec"]["providerConfigRef"] == {"name": pc["metadata"]["name"]}
 
@@ -122,7 +123,8 @@ def test_deletion_policies(policy, mr_policy, skip, delete_backups, key_policy):
     assert f["deleteAutomatedBackups"] is delete_backups
     assert ("finalSnapshotIdentifier" in f) is not skip
     if not skip:
-        assert re.fullmatch(r"klutch-pg-db-final-[0-9a-f]{8}", f["finalSnapshotIdentifier"])
+        final = f["finalSnapshotIdentifier"]
+        assert re.fullmatch(rf"klutch-pg-db-final-[0-9a-f]{{{names.HASH_HEX}}}", final)
     # A key that encrypts a final snapshot or kept backups outlives the instance.
     assert out["kms-key"]["spec"]["deletionPolicy"] == key_policy
 
@@ -132,7 +134,8 @@ def test_managed_kms_key_is_selected():
     out = desired(rsp)
     assert fp(out)["kmsKeyIdSelector"] == {"matchControllerRef": True}
     alias = out["kms-alias"]["metadata"]["annotations"]["crossplane.io/external-name"]
-    assert alias == "alias/orders"
+    assert alias == names.managed_kms_alias(WHO, "orders")
+    assert alias.startswith("alias/klutch/team-a/orders-")
     assert fp(out, "kms-key")["enableKeyRotation"] is True
     assert out["instance"]["metadata"]["annotations"][ENCRYPTION_ANNOTATION] == "kms-managed"
 
@@ -157,7 +160,8 @@ def test_multi_az_plan_windows_and_tags():
     assert f["multiAz"] is True and f["instanceClass"] == "db.m7g.xlarge"
     assert f["backupRetentionPeriod"] == 35 and f["backupWindow"] == "23:45-00:15"
     assert f["maintenanceWindow"] == "sun:04:00-sun:05:00"
-    assert f["tags"] == {"managed-by": "klutch", "team": "a"}
+    owner = claims.ownership_tags(claims.POSTGRESQL_INSTANCE, "team-a", "pg-db")
+    assert f["tags"] == {"managed-by": "klutch", "team": "a", **owner}
     regions = {b["spec"].get("forProvider", {}).get("region") for b in out.values()}
     assert regions - {None} == {"eu-west-1"}
 
@@ -200,7 +204,7 @@ def test_status_from_the_observed_instance():
     assert s["backupRetentionDays"] == 7 and s["replicas"] == 0
     assert s["databaseName"] == "app" and s["region"] == "eu-central-1"
     assert "readerEndpoints" not in s  # no replicas
-    assert s["identifier"] == names.rds_identifier("klutch", "pg-db", XR["metadata"]["uid"])
+    assert s["identifier"] == names.rds_identifier(WHO)
     assert "password" not in str(s).lower()
 
 
@@ -309,17 +313,16 @@ CLAIM_NAME = st.from_regex(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?", fullmatch=Tr
 @settings(max_examples=150, deadline=None)
 @given(name=CLAIM_NAME, uid=st.uuids().map(str))
 def test_identifiers_meet_rds_rules_for_any_claim_name(name, uid):
+    who = names.Identity("klutch", "team-a", name, uid)
     for make in (
         names.rds_identifier,
         names.final_snapshot_identifier,
         names.rds_parameter_group_name,
     ):
-        ident = make("klutch", name, uid)
+        ident = make(who)
         assert RDS_ID.match(ident) and len(ident) <= 63, ident
-        assert ident == make("klutch", name, uid)
-    assert names.rds_identifier("klutch", name, uid) != names.final_snapshot_identifier(
-        "klutch", name, uid
-    )
+        assert ident == make(who)
+    assert names.rds_identifier(who) != names.final_snapshot_identifier(who)
 
 
 # --- serviceVersion: a major follows its newest minor, a minor is pinned ------------------
@@ -361,7 +364,7 @@ def test_offered_minors_come_from_the_operator_catalogue():
 # --- cluster plans: read replicas -----------------------------------------------------------
 
 CLUSTER = "cluster-nano"
-PRIMARY_ID = names.rds_identifier("klutch", "pg-db", XR["metadata"]["uid"])
+PRIMARY_ID = names.rds_identifier(WHO)
 
 
 def replicas_of(out: dict) -> list[str]:

@@ -90,7 +90,9 @@ def test_role_and_membership_use_the_instance_provider_config():
     assert role["spec"]["providerConfigRef"] == pc
     assert out["group-membership"]["spec"]["providerConfigRef"] == pc
     name = role["metadata"]["annotations"]["crossplane.io/external-name"]
-    assert name == names.pg_role_name("klutch", "default", "pg-binding", XR["metadata"]["uid"])
+    assert name == names.pg_role_name(
+        names.Identity("klutch", "default", "pg-binding", XR["metadata"]["uid"])
+    )
     fp = role["spec"]["forProvider"]
     assert fp["privileges"] == {"login": True, "inherit": False}  # holds nothing itself
     assert "passwordSecretRef" not in fp  # provider-sql generates the password
@@ -262,7 +264,7 @@ NAMESPACE = st.from_regex(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", fullmatch=True)
     prefix=st.sampled_from(["klutch", "pg-x", "rds1"]),
 )
 def test_role_names_are_valid_postgresql_identifiers(ns, name, uid, prefix):
-    role = names.pg_role_name(prefix, ns, name, uid)
+    role = names.pg_role_name(names.Identity(prefix, ns, name, uid))
     assert re.match(ROLE_RE, role), role
     assert not role.startswith(("pg_", "rds"))
-    assert role == names.pg_role_name(prefix, ns, name, uid)
+    assert role == names.pg_role_name(names.Identity(prefix, ns, name, uid))
