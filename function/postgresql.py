@@ -73,6 +73,13 @@ DEFAULT_RETENTION_DAYS = 7
 FORCE_SSL = {"name": "rds.force_ssl", "value": "1", "applyMethod": "immediate"}
 
 ENCRYPTION_ANNOTATION = "klutch.anynines.com/encryption"
+# A restored instance is encrypted as its source is (with the source's key, if any).
+RESTORED_ENCRYPTION = "source"
+# A managed key is never scheduled for deletion by deleting the claim, whatever its
+# deletionPolicy: Backup snapshots (Retain), AWS Backup recovery points (kept in an orphaned
+# vault), retained automated backups and instances restored from any of them are encrypted
+# with it, and none of them is visible from here. The operator removes it (docs/operator-guide.md).
+MANAGED_KEY_DELETION: Literal["Orphan"] = "Orphan"
 # Tells the primary apart from its replicas (all are rds Instances of one XR).
 ROLE_LABEL = "klutch.anynines.com/db-role"
 PRIMARY = "primary"
@@ -283,6 +290,8 @@ class Context:
     tags: dict[str, str]
     allocated_storage: int
     replicas: int
+    # ``spec.serviceVersion``; for a restore the source's exact version, or None (not sent).
+    engine_version: str | None
 
 
 def catalogue_entry(spec: Spec, settings: Settings) -> tuple[PostgresqlPlan, PostgresqlVersion]:
@@ -360,7 +369,6 @@ def instance_parameters(spec: Spec, ctx: Context) -> tuple[dict[str, Any], dict[
         "region": ctx.region,
         "identifier": ctx.identifier,
         "engine": ENGINE,
-        "engineVersion": spec.serviceVersion,
         "autoMinorVersionUpgrade": not spec.pinned,
         "instanceClass": ctx.plan.instanceClass,
         "allocatedStorage": ctx.allocated_storage,
@@ -383,6 +391,8 @@ def instance_parameters(spec: Spec, ctx: Context) -> tuple[dict[str, Any], dict[
         "skipFinalSnapshot": not rules.final_snapshot,
         "tags": ctx.tags,
     }
+    if ctx.engine_version:
+        for_provider["engineVersion"] = ctx.engine_version
     if rules.final_snapshot:
         for_provider["finalSnapshotIdentifier"] = ctx.final_snapshot
     if c.backup.window:
@@ -445,7 +455,14 @@ def render(req: Request) -> Rendered:
     c = spec.config
     region = c.region or s.defaultRegion
     restored = restore.resolve(
-        req, out, spec.restore, region=region, database=c.database.name, instance_key="instance"
+        req,
+        out,
+        spec.restore,
+        region=region,
+        database=c.database.name,
+        service_version=spec.serviceVersion,
+        key_requested=c.encryption.key is not None,
+        instance_key="instance",
     )
     if restored is None:  # waiting for the restore source; create nothing yet
         return out
@@ -463,6 +480,7 @@ def render(req: Request) -> Rendered:
         tags=tags,
         allocated_storage=_allocated_storage(req, spec, plan, out),
         replicas=replicas,
+        engine_version=restored.engine_version if restored.restoring else spec.serviceVersion,
     )
     conn_secret = names.internal_secret_name("postgresql-connection", req.uid)
     pc_name = names.sql_provider_config_name(req.uid)
@@ -478,8 +496,9 @@ def render(req: Request) -> Rendered:
         connection_secret=(conn_secret, s.internalSecretNamespace),
     )
     # Records the encryption choice: the provider late-initializes kmsKeyId even without one.
+    kind = RESTORED_ENCRYPTION if restored.restoring else _encryption_kind(c.encryption)
     res["instance"]["metadata"] = {
-        "annotations": {ENCRYPTION_ANNOTATION: _encryption_kind(c.encryption)},
+        "annotations": {ENCRYPTION_ANNOTATION: kind},
         "labels": {ROLE_LABEL: PRIMARY},
     }
     restore.apply(res["instance"], restored)
@@ -503,8 +522,6 @@ def render(req: Request) -> Rendered:
     key = c.encryption.key
     kms_arn = key.existing.id if key and key.existing else None
     if key and key.managed:
-        # A key that encrypts a final snapshot or kept backups must outlive the instance.
-        key_policy = "Delete" if c.deletionPolicy == "Delete" else "Orphan"
         res.update(
             managed_key_resources(
                 req,
@@ -514,7 +531,7 @@ def render(req: Request) -> Rendered:
                 description=f"RDS PostgreSQL {ctx.identifier} of "
                 f"{req.claim_namespace}/{req.claim_name}",
                 tags=tags,
-                deletion_policy=key_policy,
+                deletion_policy=MANAGED_KEY_DELETION,
             )
         )
         kms_arn = req.observed_field("kms-key", "status.atProvider.arn")
@@ -573,7 +590,9 @@ def _status(
         ("endpoint", at.get("endpoint")),
         ("engineVersion", at.get("engineVersionActual") or at.get("engineVersion")),
         ("latestRestorableTime", at.get("latestRestorableTime")),
-        ("kmsKeyArn", kms_arn or at.get("kmsKeyId")),
+        # The key the instance really has: the provider reports it (a restore's is its source's).
+        ("kmsKeyArn", at.get("kmsKeyId") or kms_arn),
+        ("storageEncrypted", at.get("storageEncrypted")),
     ):
         if value not in (None, ""):
             status[key] = int(value) if key == "port" else value
@@ -611,7 +630,16 @@ def _keep_immutable(req: Request, spec: Spec, out: Rendered) -> Spec:
     region = spec.config.region or req.settings.defaultRegion
     if changed("spec.config.region", fp.get("region"), region):
         config["region"] = fp["region"]
-    if changed("spec.serviceVersion", fp.get("engineVersion"), spec.serviceVersion):
+    restored = restore.RESTORE_ANNOTATION in (
+        req.observed_field("instance", "metadata.annotations") or {}
+    )
+    old_version = fp.get("engineVersion")
+    if restored and old_version is not None:
+        # A restore started at its source's exact version: only the major is the claim's.
+        old_version = str(old_version).split(".")[0]
+        if changed("spec.serviceVersion", old_version, spec.major):
+            top["serviceVersion"] = old_version
+    elif changed("spec.serviceVersion", old_version, spec.serviceVersion):
         top["serviceVersion"] = fp["engineVersion"]
     if changed("spec.config.database.name", ip.get("dbName"), spec.config.database.name):
         config["database"] = Database.model_construct(name=ip["dbName"])
@@ -644,6 +672,6 @@ def _observed_encryption(req: Request, fp: dict[str, Any]) -> DatabaseEncryption
         return DatabaseEncryption(key=observed_managed_key(req))
     if kind == "kms-existing" and fp.get("kmsKeyId"):
         return DatabaseEncryption(key=EncryptionKey(existing=ExistingKey(id=fp["kmsKeyId"])))
-    if kind in ("aws-managed", "aes256"):  # "aes256": what versions before 0.2 recorded
+    if kind in ("aws-managed", "aes256", RESTORED_ENCRYPTION):  # "aes256": before 0.2
         return DatabaseEncryption()
     return None

@@ -109,7 +109,8 @@ def test_group_role_may_create_in_public_schema_on_postgresql_15_and_newer():
     ("policy", "mr_policy", "skip", "delete_backups", "key_policy"),
     [
         ("SnapshotAndDelete", "Delete", False, False, "Orphan"),
-        ("Delete", "Delete", True, True, "Delete"),
+        # Even with Delete: Backups, recovery points and restored copies may still need it.
+        ("Delete", "Delete", True, True, "Orphan"),
         ("Orphan", "Orphan", False, False, "Orphan"),
     ],
 )
