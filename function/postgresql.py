@@ -44,6 +44,7 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from function import names, pg_grants, restore
 from function.claims import (
+    SCHEDULED_BACKUP,
     ClaimSpec,
     DatabaseDeletion,
     EncryptionKey,
@@ -53,9 +54,10 @@ from function.claims import (
     Tags,
     merge_tags,
 )
-from function.core import InputError, Rendered, Request, Result, Severity, parse
+from function.core import InputError, Rendered, Request, Result, Severity, dig, parse
 from function.kms import managed_key_resources, observed_managed_key
 from function.pgsql import PORT, provider_config
+from function.refs import namespace_claims
 from function.resources import (
     RDS_INSTANCE,
     RDS_PARAMETER_GROUP,
@@ -83,6 +85,8 @@ MANAGED_KEY_DELETION: Literal["Orphan"] = "Orphan"
 # Tells the primary apart from its replicas (all are rds Instances of one XR).
 ROLE_LABEL = "klutch.anynines.com/db-role"
 PRIMARY = "primary"
+# The ScheduledBackups of the namespace: one with pointInTimeRecovery owns the retention.
+SCHEDULED_BACKUPS_REQUIREMENT = "scheduled-backups"
 
 
 @dataclass(frozen=True)
@@ -502,6 +506,14 @@ def render(req: Request) -> Rendered:
         "labels": {ROLE_LABEL: PRIMARY},
     }
     restore.apply(res["instance"], restored)
+    continuous = continuous_backup_days(req, out)
+    if continuous is not None:
+        # AWS Backup continuous backup owns the retention ("you must use your backup plan to
+        # change the retention period", AWS Backup guide, point-in-time-recovery-retention-
+        # period): in initProvider, Terraform ignores it after creation (ignore_changes).
+        inst = res["instance"]["spec"]
+        period = inst["forProvider"].pop("backupRetentionPeriod")
+        inst.setdefault("initProvider", {})["backupRetentionPeriod"] = period
     for i in range(1, replicas + 1):
         res[replica_key(i)] = managed(RDS_INSTANCE, s, replica_parameters(spec, ctx, i))
     res["parameter-group"] = managed(
@@ -542,7 +554,38 @@ def render(req: Request) -> Rendered:
     res.update(pg_grants.group_resources(pc_name, c.database.name))
 
     out.status = _status(req, spec, ctx, pc_name, kms_arn)
+    if isinstance(continuous, int) and continuous > 0:
+        out.status["backupRetentionDays"] = continuous  # the window AWS Backup keeps
     return out
+
+
+def continuous_backup_days(req: Request, out: Rendered) -> int | None:
+    """The retention of the AWS Backup continuous backup of this instance, or None.
+
+    A ScheduledBackup with ``pointInTimeRecovery: true`` naming this instance makes AWS Backup
+    manage the instance's automated-backup retention; the instance then leaves
+    ``backupRetentionPeriod`` alone (one owner) and its point-in-time window is the
+    ScheduledBackup's ``retentionDays`` (0 when a ScheduledBackup does not say). The
+    ScheduledBackups of the namespace are a requirement; until Crossplane resolved it, None.
+    """
+    if not req.claim_namespace:
+        return None
+    found = namespace_claims(
+        req,
+        out,
+        SCHEDULED_BACKUP,
+        field="spec.instanceRef of the namespace's ScheduledBackups",
+        key=SCHEDULED_BACKUPS_REQUIREMENT,
+        quiet=True,
+    )
+    days = [
+        # protobuf Struct numbers arrive as floats
+        int(d) if isinstance(d := dig(x, "spec.retentionDays"), int | float) else 0
+        for x in found or []
+        if dig(x, "spec.instanceRef") == req.claim_name
+        and dig(x, "spec.pointInTimeRecovery") is True
+    ]
+    return max(days) if days else None
 
 
 def replica_key(index: int) -> str:
