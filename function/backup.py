@@ -9,6 +9,10 @@ Where each claim field becomes an AWS field:
                                     (from the instance's status)
 - ``spec.config.deletionPolicy`` -> Snapshot ``deletionPolicy`` (Retain -> Orphan)
 - (generated)                    -> Snapshot identifier (``crossplane.io/external-name``)
+
+Status: ``snapshotIdentifier``, ``snapshotArn`` (what a restore names), ``engineVersion`` and
+``kmsKeyArn`` of the snapshot, and the instance it was taken of (``instanceIdentifier``,
+``instanceResourceId``): a Backup vouches for that instance after its claim is deleted.
 """
 
 from __future__ import annotations
@@ -67,6 +71,7 @@ def render(req: Request) -> Rendered:
             "region": str(req.observed_field("snapshot", "spec.forProvider.region")),
             "databaseName": previous.get("databaseName"),
             "engineVersion": previous.get("engineVersion"),
+            "instanceResourceId": previous.get("instanceResourceId"),
         }
     else:
         found = depend(
@@ -86,6 +91,9 @@ def render(req: Request) -> Rendered:
             "region": inst.region,
             "databaseName": inst.databaseName,
             "engineVersion": inst.engineVersion,
+            # Vouches for the instance after it is deleted: a point-in-time restore reaches
+            # its retained automated backups by this ID (function/restore.py).
+            "instanceResourceId": inst.resourceId,
         }
 
     out.resources["snapshot"] = managed(
@@ -105,4 +113,10 @@ def render(req: Request) -> Rendered:
         out.status["snapshotArn"] = at["dbSnapshotArn"]
     if at.get("status"):
         out.status["snapshotStatus"] = at["status"]
+    # What the snapshot really holds (rds Snapshot v1beta1 atProvider): the version a restore
+    # starts at, and the key that must outlive it.
+    if at.get("engineVersion"):
+        out.status["engineVersion"] = at["engineVersion"]
+    if at.get("kmsKeyId"):
+        out.status["kmsKeyArn"] = at["kmsKeyId"]
     return out

@@ -301,6 +301,8 @@ class PostgresqlInstanceStatus(Published):
     engineVersion: str | None = None
     latestRestorableTime: str | None = None
     backupRetentionDays: int | None = None
+    # The DbiResourceId (``db-...``): names the automated backups AWS keeps after deletion.
+    resourceId: str | None = None
 
 
 class BackupStatus(Published):
@@ -311,3 +313,7 @@ class BackupStatus(Published):
     snapshotArn: str | None = None
     databaseName: str | None = None
     engineVersion: str | None = None
+    # The instance the snapshot was taken of: a same-namespace Backup vouches for it, so a
+    # point-in-time restore can reach its retained automated backups once it is deleted.
+    instanceIdentifier: str | None = None
+    instanceResourceId: str | None = None

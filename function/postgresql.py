@@ -45,6 +45,7 @@ from pydantic import Field, StringConstraints, field_validator, model_validator
 from function import names, pg_grants, restore
 from function.claims import (
     POSTGRESQL_INSTANCE,
+    SCHEDULED_BACKUP,
     ClaimSpec,
     DatabaseDeletion,
     EncryptionKey,
@@ -54,13 +55,13 @@ from function.claims import (
     Tags,
     resource_tags,
 )
-from function.core import InputError, Rendered, Request, Result, Severity, parse
+from function.core import InputError, Rendered, Request, Result, Severity, dig, parse
 from function.kms import managed_key_resources, observed_managed_key
 from function.pgsql import PORT, provider_config
+from function.refs import namespace_claims
 from function.resources import (
     RDS_INSTANCE,
     RDS_PARAMETER_GROUP,
-    DeletionPolicy,
     controller_ref_selector,
     managed,
 )
@@ -75,9 +76,18 @@ DEFAULT_RETENTION_DAYS = 7
 FORCE_SSL = {"name": "rds.force_ssl", "value": "1", "applyMethod": "immediate"}
 
 ENCRYPTION_ANNOTATION = "klutch.anynines.com/encryption"
+# A restored instance is encrypted as its source is (with the source's key, if any).
+RESTORED_ENCRYPTION = "source"
+# A managed key is never scheduled for deletion by deleting the claim, whatever its
+# deletionPolicy: Backup snapshots (Retain), AWS Backup recovery points (kept in an orphaned
+# vault), retained automated backups and instances restored from any of them are encrypted
+# with it, and none of them is visible from here. The operator removes it (docs/operator-guide.md).
+MANAGED_KEY_DELETION: Literal["Orphan"] = "Orphan"
 # Tells the primary apart from its replicas (all are rds Instances of one XR).
 ROLE_LABEL = "klutch.anynines.com/db-role"
 PRIMARY = "primary"
+# The ScheduledBackups of the namespace: one with pointInTimeRecovery owns the retention.
+SCHEDULED_BACKUPS_REQUIREMENT = "scheduled-backups"
 
 
 @dataclass(frozen=True)
@@ -286,6 +296,8 @@ class Context:
     tags: dict[str, str]
     allocated_storage: int
     replicas: int
+    # ``spec.serviceVersion``; for a restore the source's exact version, or None (not sent).
+    engine_version: str | None
 
 
 def catalogue_entry(spec: Spec, settings: Settings) -> tuple[PostgresqlPlan, PostgresqlVersion]:
@@ -363,7 +375,6 @@ def instance_parameters(spec: Spec, ctx: Context) -> tuple[dict[str, Any], dict[
         "region": ctx.region,
         "identifier": ctx.identifier,
         "engine": ENGINE,
-        "engineVersion": spec.serviceVersion,
         "autoMinorVersionUpgrade": not spec.pinned,
         "instanceClass": ctx.plan.instanceClass,
         "allocatedStorage": ctx.allocated_storage,
@@ -386,6 +397,8 @@ def instance_parameters(spec: Spec, ctx: Context) -> tuple[dict[str, Any], dict[
         "skipFinalSnapshot": not rules.final_snapshot,
         "tags": ctx.tags,
     }
+    if ctx.engine_version:
+        for_provider["engineVersion"] = ctx.engine_version
     if rules.final_snapshot:
         for_provider["finalSnapshotIdentifier"] = ctx.final_snapshot
     if c.backup.window:
@@ -448,7 +461,14 @@ def render(req: Request) -> Rendered:
     c = spec.config
     region = c.region or s.defaultRegion
     restored = restore.resolve(
-        req, out, spec.restore, region=region, database=c.database.name, instance_key="instance"
+        req,
+        out,
+        spec.restore,
+        region=region,
+        database=c.database.name,
+        service_version=spec.serviceVersion,
+        key_requested=c.encryption.key is not None,
+        instance_key="instance",
     )
     if restored is None:  # waiting for the restore source; create nothing yet
         return out
@@ -467,6 +487,7 @@ def render(req: Request) -> Rendered:
         tags=tags,
         allocated_storage=_allocated_storage(req, spec, plan, out),
         replicas=replicas,
+        engine_version=restored.engine_version if restored.restoring else spec.serviceVersion,
     )
     conn_secret = names.internal_secret_name("postgresql-connection", who)
     pc_name = names.sql_provider_config_name(who)
@@ -482,11 +503,20 @@ def render(req: Request) -> Rendered:
         connection_secret=(conn_secret, s.internalSecretNamespace),
     )
     # Records the encryption choice: the provider late-initializes kmsKeyId even without one.
+    kind = RESTORED_ENCRYPTION if restored.restoring else _encryption_kind(c.encryption)
     res["instance"]["metadata"] = {
-        "annotations": {ENCRYPTION_ANNOTATION: _encryption_kind(c.encryption)},
+        "annotations": {ENCRYPTION_ANNOTATION: kind},
         "labels": {ROLE_LABEL: PRIMARY},
     }
     restore.apply(res["instance"], restored)
+    continuous = continuous_backup_days(req, out)
+    if continuous is not None:
+        # AWS Backup continuous backup owns the retention ("you must use your backup plan to
+        # change the retention period", AWS Backup guide, point-in-time-recovery-retention-
+        # period): in initProvider, Terraform ignores it after creation (ignore_changes).
+        inst = res["instance"]["spec"]
+        period = inst["forProvider"].pop("backupRetentionPeriod")
+        inst.setdefault("initProvider", {})["backupRetentionPeriod"] = period
     for i in range(1, replicas + 1):
         res[replica_key(i)] = managed(RDS_INSTANCE, s, replica_parameters(spec, ctx, i))
     res["parameter-group"] = managed(
@@ -507,8 +537,6 @@ def render(req: Request) -> Rendered:
     key = c.encryption.key
     kms_arn = key.existing.id if key and key.existing else None
     if key and key.managed:
-        # A key that encrypts a final snapshot or kept backups must outlive the instance.
-        key_policy: DeletionPolicy = "Delete" if c.deletionPolicy == "Delete" else "Orphan"
         res.update(
             managed_key_resources(
                 req,
@@ -518,7 +546,7 @@ def render(req: Request) -> Rendered:
                 description=f"RDS PostgreSQL {ctx.identifier} of "
                 f"{req.claim_namespace}/{req.claim_name}",
                 tags=tags,
-                deletion_policy=key_policy,
+                deletion_policy=MANAGED_KEY_DELETION,
             )
         )
         kms_arn = req.observed_field("kms-key", "status.atProvider.arn")
@@ -529,7 +557,38 @@ def render(req: Request) -> Rendered:
     res.update(pg_grants.group_resources(pc_name, c.database.name))
 
     out.status = _status(req, spec, ctx, pc_name, kms_arn)
+    if isinstance(continuous, int) and continuous > 0:
+        out.status["backupRetentionDays"] = continuous  # the window AWS Backup keeps
     return out
+
+
+def continuous_backup_days(req: Request, out: Rendered) -> int | None:
+    """The retention of the AWS Backup continuous backup of this instance, or None.
+
+    A ScheduledBackup with ``pointInTimeRecovery: true`` naming this instance makes AWS Backup
+    manage the instance's automated-backup retention; the instance then leaves
+    ``backupRetentionPeriod`` alone (one owner) and its point-in-time window is the
+    ScheduledBackup's ``retentionDays`` (0 when a ScheduledBackup does not say). The
+    ScheduledBackups of the namespace are a requirement; until Crossplane resolved it, None.
+    """
+    if not req.claim_namespace:
+        return None
+    found = namespace_claims(
+        req,
+        out,
+        SCHEDULED_BACKUP,
+        field="spec.instanceRef of the namespace's ScheduledBackups",
+        key=SCHEDULED_BACKUPS_REQUIREMENT,
+        quiet=True,
+    )
+    days = [
+        # protobuf Struct numbers arrive as floats
+        int(d) if isinstance(d := dig(x, "spec.retentionDays"), int | float) else 0
+        for x in found or []
+        if dig(x, "spec.instanceRef") == req.claim_name
+        and dig(x, "spec.pointInTimeRecovery") is True
+    ]
+    return max(days) if days else None
 
 
 def replica_key(index: int) -> str:
@@ -577,7 +636,9 @@ def _status(
         ("endpoint", at.get("endpoint")),
         ("engineVersion", at.get("engineVersionActual") or at.get("engineVersion")),
         ("latestRestorableTime", at.get("latestRestorableTime")),
-        ("kmsKeyArn", kms_arn or at.get("kmsKeyId")),
+        # The key the instance really has: the provider reports it (a restore's is its source's).
+        ("kmsKeyArn", at.get("kmsKeyId") or kms_arn),
+        ("storageEncrypted", at.get("storageEncrypted")),
     ):
         if value not in (None, ""):
             status[key] = int(value) if key == "port" else value
@@ -615,7 +676,16 @@ def _keep_immutable(req: Request, spec: Spec, out: Rendered) -> Spec:
     region = spec.config.region or req.settings.defaultRegion
     if changed("spec.config.region", fp.get("region"), region):
         config["region"] = fp["region"]
-    if changed("spec.serviceVersion", fp.get("engineVersion"), spec.serviceVersion):
+    restored = restore.RESTORE_ANNOTATION in (
+        req.observed_field("instance", "metadata.annotations") or {}
+    )
+    old_version = fp.get("engineVersion")
+    if restored and old_version is not None:
+        # A restore started at its source's exact version: only the major is the claim's.
+        old_version = str(old_version).split(".")[0]
+        if changed("spec.serviceVersion", old_version, spec.major):
+            top["serviceVersion"] = old_version
+    elif changed("spec.serviceVersion", old_version, spec.serviceVersion):
         top["serviceVersion"] = fp["engineVersion"]
     if changed("spec.config.database.name", ip.get("dbName"), spec.config.database.name):
         config["database"] = Database.model_construct(name=ip["dbName"])
@@ -648,6 +718,6 @@ def _observed_encryption(req: Request, fp: dict[str, Any]) -> DatabaseEncryption
         return DatabaseEncryption(key=observed_managed_key(req))
     if kind == "kms-existing" and fp.get("kmsKeyId"):
         return DatabaseEncryption(key=EncryptionKey(existing=ExistingKey(id=fp["kmsKeyId"])))
-    if kind in ("aws-managed", "aes256"):  # "aes256": what versions before 0.2 recorded
+    if kind in ("aws-managed", "aes256", RESTORED_ENCRYPTION):  # "aes256": before 0.2
         return DatabaseEncryption()
     return None

@@ -98,6 +98,16 @@ def depend(
         waiting(out, f"waiting for {where}: {len(items)} composite resources match, expected one")
         return None
     (xr,) = items
+    return _ready(out, where, xr, published, check)
+
+
+def _ready(
+    out: Rendered,
+    where: str,
+    xr: dict[str, Any],
+    published: type[P],
+    check: Callable[[Found[P]], str] | None,
+) -> Found[P] | None:
     if not is_ready(xr):
         waiting(out, f"waiting for {where}: it is not ready yet")
         return None
@@ -112,6 +122,46 @@ def depend(
         return None
     satisfied(out, f"{where} is ready")
     return found
+
+
+def namespace_claims(
+    req: Request, out: Rendered, kind: ClaimKind, *, field: str, key: str, quiet: bool = False
+) -> list[dict[str, Any]] | None:
+    """Every XR of ``kind`` whose claim is in this claim's namespace (a requirement on the
+    claim-namespace label, added on every call); None until Crossplane resolved it.
+
+    For a field that names something by what a claim publishes (a snapshot ARN, a DB
+    identifier) rather than by the claim's name: the caller picks the claim that vouches.
+    ``quiet``: the caller says what it waits for itself.
+    """
+    ns = claim_namespace(req, field)
+    out.requirements[key] = Requirement(
+        api_version=kind.api_version,
+        kind=kind.xr_kind,
+        match_labels={CLAIM_NAMESPACE_LABEL: ns},
+    )
+    if key not in req.required:
+        if not quiet:
+            waiting(out, f"waiting for the {kind.claim_kind} claims of namespace {ns} ({field})")
+        return None
+    return [xr for xr in req.required[key] if isinstance(xr, dict)]
+
+
+def depend_on(
+    req: Request,
+    out: Rendered,
+    xr: dict[str, Any],
+    published: type[P],
+    *,
+    field: str,
+    check: Callable[[Found[P]], str] | None = None,
+) -> Found[P] | None:
+    """``depend`` for an XR already picked from ``namespace_claims``: what it publishes once
+    it is Ready, else None with the waiting said."""
+    labels = (xr.get("metadata") or {}).get("labels") or {}
+    kind = str(xr.get("kind") or "").removeprefix("X")
+    where = f"{kind} {labels.get(CLAIM_NAME_LABEL)} in namespace {claim_namespace(req, field)}"
+    return _ready(out, where, xr, published, check)
 
 
 def waiting(out: Rendered, what: str, reason: str = WAITING_REASON) -> None:

@@ -58,13 +58,27 @@ from function.claims import (
     Strict,
 )
 from function.core import InputError, Rendered, Request, Result, Severity, dig, parse
-from function.refs import Found, depend, waiting
+from function.refs import (
+    Found,
+    claim_namespace,
+    depend,
+    depend_on,
+    namespace_claims,
+    requirement,
+    satisfied,
+    waiting,
+)
 
 BACKUP_REQUIREMENT = "restore-backup"
 SOURCE_REQUIREMENT = "restore-source"
+# The Backups of the namespace that vouch for a deleted source instance (point in time).
+SOURCE_BACKUPS_REQUIREMENT = "restore-source-backups"
 RESTORE_ANNOTATION = "klutch.anynines.com/restore"
 # Instance fields the restore source decides; set only at creation when restoring.
-CREATION_ONLY_FIELDS = ("dbName", "username")
+# ``storageEncrypted``: RestoreDBInstanceFromDBSnapshot / ToPointInTime take no encryption
+# setting (the copy is encrypted as its source is), and Terraform's ``storage_encrypted`` is
+# ForceNew: in ``initProvider`` it is never compared with what the source brought.
+CREATION_ONLY_FIELDS = ("dbName", "username", "storageEncrypted")
 # Instance fields that carry the restore source.
 RESTORE_FIELDS = ("snapshotIdentifier", "restoreToPointInTime")
 
@@ -183,21 +197,55 @@ class Resolved:
 
     init_provider: dict[str, Any] = field(default_factory=dict)
     annotations: dict[str, str] = field(default_factory=dict)
+    # The engine version the restored instance starts with: the source's exact version (as
+    # its Backup or PostgresqlInstance publishes it), or None (then none is rendered).
+    engine_version: str | None = None
 
     @property
     def restoring(self) -> bool:
         return bool(self.init_provider)
 
 
+def raw_sources_allowed(req: Request) -> bool:
+    """Whether ``spec.restore`` may name an AWS source no claim of its namespace vouches for.
+
+    DESIGN.md section 5: a raw snapshot ARN or DB identifier is refused unless the operator
+    turned on per-namespace ProviderConfigs; then every managed resource of the claim uses its
+    namespace's ProviderConfig and AWS IAM decides what the namespace may restore. That
+    setting (the environment's ``providerConfigNameTemplate``, read from the EnvironmentConfig
+    the function requires) does not exist on this branch yet: until it is wired here, False.
+    """
+    del req
+    return False
+
+
+@dataclass(frozen=True)
+class _Source:
+    """What a resolved restore source gives the Instance."""
+
+    fields: dict[str, Any]
+    engine_version: str | None
+
+
 def resolve(
-    req: Request, out: Rendered, raw: Any, *, region: str, database: str, instance_key: str
+    req: Request,
+    out: Rendered,
+    raw: Any,
+    *,
+    region: str,
+    database: str,
+    service_version: str,
+    key_requested: bool,
+    instance_key: str,
 ) -> Resolved | None:
     """The restore fields for the Instance, or None while waiting for the source.
 
     ``raw`` is the XR's ``spec.restore``; ``database`` the claim's database name, which must
-    be the one the source brings; ``instance_key`` the key of the rds Instance among the
-    composed resources. Requirements, warnings and waiting conditions go to ``out``; bad
-    input raises InputError naming the field.
+    be the one the source brings; ``service_version`` the claim's, which must be the source's
+    major (or its exact minor); ``key_requested`` whether the claim asks for a KMS key of its
+    own; ``instance_key`` the key of the rds Instance among the composed resources.
+    Requirements, warnings and waiting conditions go to ``out``; bad input raises InputError
+    naming the field.
     """
     observed = req.observed.get(instance_key)
     if observed is not None:
@@ -205,15 +253,52 @@ def resolve(
     if raw is None:
         return Resolved()
     spec = parse(Restore, raw, "spec.restore")
-    fields: dict[str, Any] | None
+    if key_requested:
+        # RestoreDBInstanceFromDBSnapshot and RestoreDBInstanceToPointInTime take no
+        # KmsKeyId (the copy keeps its source's key; only RestoreDBCluster* re-key), and
+        # Terraform's kms_key_id is ForceNew: a key here is never applied and never changes.
+        raise InputError(
+            "spec.config.encryption.key: a restored instance keeps the KMS key of its source "
+            "(RDS restores take no key); remove encryption.key. To re-key, copy the snapshot "
+            "with the new key and restore the copy"
+        )
+    source: _Source | None
     if spec.backup is not None:
-        fields = _from_backup(req, out, spec.backup, region, database)
+        source = _from_backup(req, out, spec.backup, region, database)
     else:
         assert spec.pointInTime is not None
-        fields = _to_point_in_time(req, out, spec.pointInTime, region, database)
-    if fields is None:
+        source = _to_point_in_time(req, out, spec.pointInTime, region, database)
+    if source is None:
         return None
-    return Resolved(fields, {RESTORE_ANNOTATION: spec.canonical()})
+    return Resolved(
+        source.fields,
+        {RESTORE_ANNOTATION: spec.canonical()},
+        engine_version=source_engine_version(source.engine_version, service_version),
+    )
+
+
+def source_engine_version(source: str | None, service_version: str) -> str | None:
+    """The version a restore renders: the source's exact version, which the claim's
+    ``serviceVersion`` must name (its major, or that very minor); None when unknown.
+
+    After a snapshot restore Terraform sends ``engine_version`` together with the new master
+    password in one ModifyDBInstance (terraform-provider-aws internal/service/rds/instance.go,
+    ``resourceInstanceCreate``, the ``snapshot_identifier`` branch). A major such as ``"16"``
+    makes AWS pick the region's default minor, which fails when the snapshot is newer: the
+    password is then never reset. The source's own version changes nothing in that call.
+    """
+    if not source:
+        return None
+    major = source.split(".")[0]
+    if service_version.split(".", maxsplit=1)[0] != major or (
+        "." in service_version and service_version != source
+    ):
+        raise InputError(
+            f"spec.serviceVersion: the restore source runs PostgreSQL {source} and a restore "
+            f"starts at the source's version; set serviceVersion to {major!r} or {source!r} "
+            f"(it is {service_version!r})"
+        )
+    return source
 
 
 def _same_database(source_database: Any, database: str, where: str) -> None:
@@ -232,30 +317,68 @@ def _same_database(source_database: Any, database: str, where: str) -> None:
 
 def _from_backup(
     req: Request, out: Rendered, src: BackupSource, region: str, database: str
-) -> dict[str, Any] | None:
+) -> _Source | None:
+    found: Found[BackupStatus] | None
     if src.arn is not None:
+        field = "spec.restore.backup.arn"
         m = SNAPSHOT_ARN.fullmatch(src.arn)
         if m and m.group("region") != region:
             raise InputError(
-                f"spec.restore.backup.arn: the snapshot is in {m.group('region')}, the instance "
+                f"{field}: the snapshot is in {m.group('region')}, the instance "
                 f"in {region}; copy the snapshot to {region} first"
             )
-        return {"snapshotIdentifier": src.arn}
-    assert src.name is not None
-    field = "spec.restore.backup.name"
-    found = depend(req, out, BACKUP, src.name, BackupStatus, field=field, key=BACKUP_REQUIREMENT)
+        if raw_sources_allowed(req):
+            return _Source({"snapshotIdentifier": src.arn}, None)
+        backups = namespace_claims(req, out, BACKUP, field=field, key=BACKUP_REQUIREMENT)
+        if backups is None:
+            return None
+        vouching = sorted(
+            (x for x in backups if src.arn in _published(x, "snapshotArn", "snapshotIdentifier")),
+            key=_name,
+        )
+        if not vouching:
+            raise InputError(
+                f"{field}: no Backup of this namespace published the snapshot {src.arn!r}; a "
+                "restore may only use a snapshot a Backup claim of its own namespace took "
+                "(name it with backup.name, or give its status.snapshotArn)"
+            )
+        found = depend_on(req, out, vouching[0], BackupStatus, field=field)
+    else:
+        assert src.name is not None
+        field = "spec.restore.backup.name"
+        found = depend(
+            req, out, BACKUP, src.name, BackupStatus, field=field, key=BACKUP_REQUIREMENT
+        )
     if found is None:
         return None
     backup = found.status
     if backup.region != region:
         raise InputError(f"{field}: {found.where} is in {backup.region}, the instance in {region}")
     _same_database(backup.databaseName, database, found.where)
-    return {"snapshotIdentifier": backup.snapshotIdentifier}
+    return _Source({"snapshotIdentifier": backup.snapshotIdentifier}, backup.engineVersion)
+
+
+def _published(xr: dict[str, Any], *fields: str) -> set[str]:
+    status = xr.get("status") or {}
+    return {v for f in fields if isinstance(v := status.get(f), str) and v}
+
+
+def _name(xr: dict[str, Any]) -> str:
+    return str((xr.get("metadata") or {}).get("name") or "")
+
+
+def _point(moment: datetime | None, source: dict[str, Any]) -> dict[str, Any]:
+    target = dict(source)
+    if moment is not None:
+        target["restoreTime"] = utc(moment)
+    else:
+        target["useLatestRestorableTime"] = True
+    return {"restoreToPointInTime": target}
 
 
 def _to_point_in_time(
     req: Request, out: Rendered, pit: PointInTime, region: str, database: str
-) -> dict[str, Any] | None:
+) -> _Source | None:
     moment = pit.moment
     requested = _timestamp(dig(req.xr, "metadata.creationTimestamp"))
     if moment is not None and requested is not None and moment > requested:
@@ -263,11 +386,60 @@ def _to_point_in_time(
             f"spec.restore.pointInTime.time: {pit.time} is in the future: after this "
             f"PostgresqlInstance was requested ({utc(requested)})"
         )
+    src: Found[PostgresqlInstanceStatus] | None
     if pit.sourceIdentifier is not None:
-        source_id = pit.sourceIdentifier
+        field_name = "spec.restore.pointInTime.sourceIdentifier"
+        if raw_sources_allowed(req):
+            return _Source(
+                _point(moment, {"sourceDbInstanceIdentifier": pit.sourceIdentifier}), None
+            )
+        instances = namespace_claims(
+            req, out, POSTGRESQL_INSTANCE, field=field_name, key=SOURCE_REQUIREMENT
+        )
+        backups = namespace_claims(
+            req, out, BACKUP, field=field_name, key=SOURCE_BACKUPS_REQUIREMENT
+        )
+        if instances is None or backups is None:
+            return None
+        live = sorted(
+            (x for x in instances if pit.sourceIdentifier in _published(x, "identifier")), key=_name
+        )
+        if not live:
+            gone = [
+                b for b in backups if pit.sourceIdentifier in _published(b, "instanceIdentifier")
+            ]
+            if not gone:
+                raise InputError(
+                    f"{field_name}: no PostgresqlInstance or Backup of this namespace published "
+                    f"the DB identifier {pit.sourceIdentifier!r}; a restore may only copy a "
+                    "database of its own namespace (name it with sourceInstanceRef)"
+                )
+            return _from_retained(
+                out, gone, moment=moment, region=region, database=database, field_name=field_name
+            )
+        src = depend_on(req, out, live[0], PostgresqlInstanceStatus, field=field_name)
     else:
         assert pit.sourceInstanceRef is not None
         field_name = "spec.restore.pointInTime.sourceInstanceRef"
+        if req.required.get(SOURCE_REQUIREMENT) == []:
+            # No such PostgresqlInstance (any more): a Backup it took still vouches for it.
+            ns = claim_namespace(req, field_name)
+            out.requirements[SOURCE_REQUIREMENT] = requirement(
+                POSTGRESQL_INSTANCE, pit.sourceInstanceRef, ns
+            )
+            backups = namespace_claims(
+                req, out, BACKUP, field=field_name, key=SOURCE_BACKUPS_REQUIREMENT, quiet=True
+            )
+            gone = [b for b in backups or [] if dig(b, "spec.instanceRef") == pit.sourceInstanceRef]
+            if any(_published(b, "instanceResourceId") for b in gone):
+                return _from_retained(
+                    out,
+                    gone,
+                    moment=moment,
+                    region=region,
+                    database=database,
+                    field_name=field_name,
+                )
         src = depend(
             req,
             out,
@@ -277,23 +449,67 @@ def _to_point_in_time(
             field=field_name,
             key=SOURCE_REQUIREMENT,
         )
-        if src is None:
-            return None
-        if src.status.region != region:
-            raise InputError(
-                f"{field_name}: the source is in {src.status.region}, the instance in {region}; "
-                "a point-in-time restore stays in the source's region"
-            )
-        _same_database(src.status.databaseName, database, src.where)
-        if moment is not None and not _within_retention(out, pit, moment, src, requested):
-            return None
-        source_id = src.status.identifier
-    target: dict[str, Any] = {"sourceDbInstanceIdentifier": source_id}
-    if moment is not None:
-        target["restoreTime"] = utc(moment)
-    else:
-        target["useLatestRestorableTime"] = True
-    return {"restoreToPointInTime": target}
+    if src is None:
+        return None
+    if src.status.region != region:
+        raise InputError(
+            f"{field_name}: the source is in {src.status.region}, the instance in {region}; "
+            "a point-in-time restore stays in the source's region"
+        )
+    _same_database(src.status.databaseName, database, src.where)
+    if moment is not None and not _within_retention(out, pit, moment, src, requested):
+        return None
+    return _Source(
+        _point(moment, {"sourceDbInstanceIdentifier": src.status.identifier}),
+        src.status.engineVersion,
+    )
+
+
+def _from_retained(
+    out: Rendered,
+    backups: list[dict[str, Any]],
+    *,
+    moment: datetime | None,
+    region: str,
+    database: str,
+    field_name: str,
+) -> _Source:
+    """A point-in-time restore of a deleted instance of this namespace, vouched for by the
+    Backups it took: their status recorded its identifier and DbiResourceId while it existed.
+
+    AWS keeps a deleted instance's automated backups (``deleteAutomatedBackups: false``, what
+    ``SnapshotAndDelete`` and ``Orphan`` render) for their retention period and restores them
+    only by ``SourceDbiResourceId`` or the automated-backups ARN
+    (RestoreDBInstanceToPointInTime; rds Instance v1beta3
+    ``restoreToPointInTime.sourceDbiResourceId``). The window is no longer published, so only
+    "not in the future" is checked here; AWS refuses a time outside the kept backups and the
+    provider reports it on the Instance.
+    """
+    records = sorted(
+        ((_name(b), s) for b in backups if (s := BackupStatus.read(b)) and s.instanceResourceId),
+        key=lambda r: r[0],
+    )
+    instances = sorted({s.instanceIdentifier or "?" for _, s in records})
+    if len({s.instanceResourceId for _, s in records}) != 1:
+        raise InputError(
+            f"{field_name}: the Backups of this namespace recorded {len(instances)} deleted "
+            f"instances of that name ({', '.join(instances)}); name one with "
+            "pointInTime.sourceIdentifier"
+        )
+    name, record = records[0]
+    assert record.instanceResourceId is not None
+    if record.region != region:
+        raise InputError(
+            f"{field_name}: the source was in {record.region}, the instance in {region}; "
+            "a point-in-time restore stays in the source's region"
+        )
+    where = f"deleted instance {instances[0]} (recorded by Backup {name})"
+    _same_database(record.databaseName, database, where)
+    satisfied(out, f"restoring the retained automated backups of the {where}")
+    return _Source(
+        _point(moment, {"sourceDbiResourceId": record.instanceResourceId}),
+        record.engineVersion,
+    )
 
 
 def _within_retention(
@@ -365,7 +581,12 @@ def _as_created(instance: Mapping[str, Any], raw: Any, out: Rendered) -> Resolve
                 "ImmutableField",
             )
         )
-    return Resolved(fields, {RESTORE_ANNOTATION: recorded} if recorded else {})
+    engine = dig(instance, "spec.forProvider.engineVersion") if fields else None
+    return Resolved(
+        fields,
+        {RESTORE_ANNOTATION: recorded} if recorded else {},
+        engine_version=str(engine) if engine else None,
+    )
 
 
 def apply(instance: dict[str, Any], resolved: Resolved) -> dict[str, Any]:
@@ -397,5 +618,7 @@ __all__ = [
     "Restore",
     "apply",
     "parse_time",
+    "raw_sources_allowed",
     "resolve",
+    "source_engine_version",
 ]

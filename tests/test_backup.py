@@ -188,6 +188,29 @@ def test_a_taken_snapshot_keeps_what_it_was_taken_of_in_status():
     assert "postgresql-instance" not in rsp.requirements.resources
 
 
+def test_a_backup_vouches_for_its_instance_after_the_instance_is_gone():
+    # First render: the instance's resourceId goes to status (a point-in-time restore of the
+    # deleted instance reaches its retained automated backups by it: function/restore.py).
+    st = status(render_local(xr("XBackup"), required=REQUIRED))
+    assert st["instanceResourceId"] == INSTANCE["status"]["resourceId"]
+    assert st["instanceIdentifier"] == IDENT
+    # Later, with the instance gone, the XR's own status keeps it.
+    body = xr("XBackup")
+    body["status"] = st
+    rsp = render_local(body, observed=observed_snapshot(IDENT), required={})
+    assert status(rsp)["instanceResourceId"] == INSTANCE["status"]["resourceId"]
+
+
+def test_a_backup_publishes_what_its_snapshot_really_holds():
+    """rds Snapshot v1beta1 ``status.atProvider`` has ``engineVersion`` and ``kmsKeyId`` (the
+    Terraform aws_db_snapshot read sets both from DescribeDBSnapshots)."""
+    observed = observed_snapshot()
+    key = "arn:aws:kms:eu-central-1:123456789012:key/0b1c2d3e-4f50-4a61-8b72-93a4b5c6d7e8"
+    observed[0]["status"]["atProvider"].update({"engineVersion": "16.6", "kmsKeyId": key})
+    st = status(render_local(xr("XBackup"), observed=observed, required=REQUIRED))
+    assert st["engineVersion"] == "16.6" and st["kmsKeyArn"] == key
+
+
 def test_an_instance_ref_object_is_fatal():
     # instanceRef is the claim's name, as the Klutch docs write it; {name: ...} is refused.
     (msg,) = fatal_messages(render_local(xr("XBackup", instanceRef={"name": "pg-db"})))

@@ -107,7 +107,14 @@ def instance_with(raw: dict, required: dict | None = None) -> dict:
     req = Request(xr=target, settings=Settings(), required=required or {})
     out = Rendered()
     resolved = restore.resolve(
-        req, out, raw, region=REGION, database=DATABASE, instance_key="instance"
+        req,
+        out,
+        raw,
+        region=REGION,
+        database=DATABASE,
+        service_version="16",
+        key_requested=False,
+        instance_key="instance",
     )
     assert resolved is not None, [r.message for r in out.results]
     return restore.apply(copy.deepcopy(body), resolved)
@@ -164,7 +171,10 @@ def test_restore_from_a_backup_claim_drives_restore_db_instance_from_db_snapshot
     assert got["DBInstanceIdentifier"] == "restored-1"
 
 
-def test_restore_from_a_snapshot_arn(aws):
+def test_restore_from_a_snapshot_arn(aws, monkeypatch):
+    # A raw source is rendered as given only when the operator lets AWS IAM decide
+    # (per-namespace ProviderConfigs: restore.raw_sources_allowed).
+    monkeypatch.setattr(restore, "raw_sources_allowed", lambda _req: True)
     rds, _ = aws
     arn = rds.create_db_snapshot(DBSnapshotIdentifier="manual-1", DBInstanceIdentifier=SOURCE)[
         "DBSnapshot"
@@ -173,7 +183,10 @@ def test_restore_from_a_snapshot_arn(aws):
     assert got["DBInstanceIdentifier"] == "restored-2"
 
 
-def test_a_missing_snapshot_fails_in_aws_too(aws):
+def test_a_missing_snapshot_fails_in_aws_too(aws, monkeypatch):
+    # A raw source is rendered as given only when the operator lets AWS IAM decide
+    # (per-namespace ProviderConfigs: restore.raw_sources_allowed).
+    monkeypatch.setattr(restore, "raw_sources_allowed", lambda _req: True)
     # The mapping is meaningful: moto checks the snapshot exists.
     rds, _ = aws
     with pytest.raises(rds.exceptions.DBSnapshotNotFoundFault):
@@ -196,7 +209,10 @@ def test_point_in_time_drives_restore_db_instance_to_point_in_time(aws, point):
     assert got["DBInstanceIdentifier"] == "restored-pit"
 
 
-def test_point_in_time_from_an_identifier(aws):
+def test_point_in_time_from_an_identifier(aws, monkeypatch):
+    # A raw source is rendered as given only when the operator lets AWS IAM decide
+    # (per-namespace ProviderConfigs: restore.raw_sources_allowed).
+    monkeypatch.setattr(restore, "raw_sources_allowed", lambda _req: True)
     rds, _ = aws
     raw = {"pointInTime": {"sourceIdentifier": SOURCE, "latest": True}}
     got = restore_call(rds, instance_with(raw), "restored-id")

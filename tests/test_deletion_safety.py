@@ -100,8 +100,10 @@ TABLE = [
                 },
             ),
             "parameter-group": ("Delete", {}),
-            "kms-key": ("Delete", {"deletionWindowInDays": 30}),
-            "kms-alias": ("Delete", {}),
+            # Retained Backup snapshots, AWS Backup recovery points and restored copies may
+            # still be encrypted with it: never scheduled for deletion by the claim.
+            "kms-key": ("Orphan", {"deletionWindowInDays": 30}),
+            "kms-alias": ("Orphan", {}),
         },
     ),
     (

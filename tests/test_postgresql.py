@@ -110,7 +110,8 @@ def test_group_role_may_create_in_public_schema_on_postgresql_15_and_newer():
     ("policy", "mr_policy", "skip", "delete_backups", "key_policy"),
     [
         ("SnapshotAndDelete", "Delete", False, False, "Orphan"),
-        ("Delete", "Delete", True, True, "Delete"),
+        # Even with Delete: Backups, recovery points and restored copies may still need it.
+        ("Delete", "Delete", True, True, "Orphan"),
         ("Orphan", "Orphan", False, False, "Orphan"),
     ],
 )
@@ -577,3 +578,54 @@ def test_shrinking_allocated_storage_warns_and_keeps_the_old_size():
     assert msg.startswith("spec.config.compute.allocatedStorage may only grow")
     assert "keeping 100 GiB" in msg and "50 GiB" in msg
     assert fp(desired(rsp))["allocatedStorage"] == 100
+
+
+def scheduled_backup(instance_ref: str, pitr: bool, days: int = 14) -> dict:
+    """A ScheduledBackup's XR as Crossplane returns it for the claim-namespace requirement
+    (spec as the XRD defaults it; xrds/scheduledbackup.yaml)."""
+    return {
+        "apiVersion": "rds.aws.anynines.com/v1",
+        "kind": "XScheduledBackup",
+        "metadata": {
+            "name": f"nightly-{instance_ref}",
+            "labels": {
+                "crossplane.io/claim-name": f"nightly-{instance_ref}",
+                "crossplane.io/claim-namespace": "team-a",
+            },
+        },
+        "spec": {
+            "instanceRef": instance_ref,
+            "schedule": "daily",
+            "retentionDays": days,
+            "pointInTimeRecovery": pitr,
+        },
+    }
+
+
+def test_continuous_aws_backup_owns_the_retention_and_sets_the_window():
+    """With pointInTimeRecovery AWS Backup manages the instance's backup retention (AWS Backup
+    guide, point-in-time-recovery-retention-period): the Instance leaves it alone after
+    creation (initProvider: Terraform ignore_changes) and status tells AWS Backup's window."""
+    required = {"scheduled-backups": [scheduled_backup("pg-db", True, 21)]}
+    rsp = render_local(xr_config(backup={"retentionDays": 7}), required=required)
+    spec = desired(rsp)["instance"]["spec"]
+    assert "backupRetentionPeriod" not in spec["forProvider"]
+    assert spec["initProvider"]["backupRetentionPeriod"] == 7
+    assert status(rsp)["backupRetentionDays"] == 21
+    sel = rsp.requirements.resources["scheduled-backups"]
+    assert dict(sel.match_labels.labels) == {"crossplane.io/claim-namespace": "team-a"}
+
+
+@pytest.mark.parametrize(
+    "others",
+    [[], [scheduled_backup("pg-db", False)], [scheduled_backup("other-db", True)]],
+    ids=["none", "snapshots-only", "another-instance"],
+)
+def test_without_continuous_backup_the_instance_owns_its_retention(others):
+    rsp = render_local(
+        xr_config(backup={"retentionDays": 7}), required={"scheduled-backups": others}
+    )
+    spec = desired(rsp)["instance"]["spec"]
+    assert spec["forProvider"]["backupRetentionPeriod"] == 7
+    assert "backupRetentionPeriod" not in spec.get("initProvider", {})
+    assert status(rsp)["backupRetentionDays"] == 7

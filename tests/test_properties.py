@@ -218,6 +218,9 @@ def _restore_violations(kind: str, spec: dict) -> list[str]:
     region = config.get("region") or _settings(kind).defaultRegion
     database = (config.get("database") or {}).get("name", "app")
     out = []
+    if restore and (config.get("encryption") or {}).get("key") is not None:
+        out.append("spec.config.encryption.key")  # a restore keeps its source's key
+    version = str(spec.get("serviceVersion"))
     for (mode, ref), (source_kind, field) in _RESTORE_SOURCES.items():
         name = (restore.get(mode) or {}).get(ref)
         if name is None:
@@ -231,6 +234,13 @@ def _restore_violations(kind: str, spec: dict) -> list[str]:
                 out.append(field)
             elif status.get("databaseName") not in (None, database):
                 out.append("spec.config.database.name")
+            # A restore starts at the source's version: its major, or that very minor.
+            source = str(status.get("engineVersion") or "")
+            if source and (
+                version.split(".", maxsplit=1)[0] != source.split(".", maxsplit=1)[0]
+                or ("." in version and version != source)
+            ):
+                out.append("spec.serviceVersion")
     return out
 
 

@@ -9,10 +9,13 @@ import pytest
 import yaml
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
+from function import restore
+from function.core import Request
 from function.restore import RESTORE_ANNOTATION
+from function.settings import Settings
 from tests.support import schemas
 from tests.support.cel import messages
-from tests.support.responses import desired, fatal_messages, render_local, warnings
+from tests.support.responses import desired, fatal_messages, render_local, status, warnings
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKUP_XR, SOURCE_XR = yaml.safe_load_all(
@@ -76,10 +79,43 @@ def test_restore_from_a_backup_claim_uses_its_snapshot_in_init_provider():
     assert dict(sel.match_labels.labels)["crossplane.io/claim-name"] == "pg-db-before-migration"
 
 
-def test_restore_from_an_arn():
+def test_restore_from_an_arn_a_backup_of_the_namespace_published():
+    for published in (BACKUP_XR["status"]["snapshotArn"], SNAPSHOT_ID):
+        rsp = render_local(xr({"backup": {"arn": published}}), required=REQUIRED)
+        assert instance(rsp)["spec"]["initProvider"]["snapshotIdentifier"] == SNAPSHOT_ID
+    sel = rsp.requirements.resources["restore-backup"]
+    # Every Backup of the claim's own namespace, none of any other.
+    assert dict(sel.match_labels.labels) == {"crossplane.io/claim-namespace": "default"}
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:rds:eu-central-1:123456789012:snapshot:awsbackup:job-1234abcd",
+        "arn:aws:rds:eu-central-1:123456789012:snapshot:klutch-other-tenant-final-0a1b2c3d",
+        "rds:klutch-pg-db-bd40f46d-2025-06-01-03-00",
+    ],
+)
+def test_restore_from_an_arn_no_backup_of_the_namespace_published_is_fatal(arn):
+    rsp = render_local(xr({"backup": {"arn": arn}}), required=REQUIRED)
+    (msg,) = fatal_messages(rsp)
+    assert msg.startswith("spec.restore.backup.arn:") and "no Backup of this namespace" in msg
+    assert desired(rsp) == {}
+
+
+def test_raw_sources_are_rendered_as_given_only_when_the_operator_allows_them(monkeypatch):
     arn = "arn:aws:rds:eu-central-1:123456789012:snapshot:awsbackup:job-1234abcd"
+    monkeypatch.setattr(restore, "raw_sources_allowed", lambda _req: True)
     body = instance(render_local(xr({"backup": {"arn": arn}})))
     assert body["spec"]["initProvider"]["snapshotIdentifier"] == arn
+    assert "engineVersion" not in body["spec"]["forProvider"]  # the source's is not known
+    rsp = render_local(xr({"pointInTime": {"sourceIdentifier": "legacy-db", "latest": True}}))
+    rtp = instance(rsp)["spec"]["initProvider"]["restoreToPointInTime"]
+    assert rtp == {"sourceDbInstanceIdentifier": "legacy-db", "useLatestRestorableTime": True}
+
+
+def test_raw_sources_are_not_allowed_by_default():
+    assert restore.raw_sources_allowed(Request(xr=xr(), settings=Settings())) is False
 
 
 @pytest.mark.parametrize(
@@ -96,11 +132,33 @@ def test_point_in_time_is_an_object_in_init_provider(point, expected):
     assert schemas.errors(body) == []  # rds Instance v1beta3: restoreToPointInTime is an object
 
 
-def test_point_in_time_from_an_identifier_needs_no_requirement():
-    rsp = render_local(xr({"pointInTime": {"sourceIdentifier": "legacy-db", "latest": True}}))
+def test_point_in_time_from_an_identifier_an_instance_of_the_namespace_published():
+    rsp = render_local(
+        xr({"pointInTime": {"sourceIdentifier": SOURCE_ID, "latest": True}}),
+        required={**REQUIRED, "restore-source-backups": []},
+    )
     rtp = instance(rsp)["spec"]["initProvider"]["restoreToPointInTime"]
-    assert rtp["sourceDbInstanceIdentifier"] == "legacy-db"
-    assert "restore-source" not in rsp.requirements.resources
+    assert rtp == {"sourceDbInstanceIdentifier": SOURCE_ID, "useLatestRestorableTime": True}
+    sel = rsp.requirements.resources["restore-source"]
+    assert dict(sel.match_labels.labels) == {"crossplane.io/claim-namespace": "default"}
+    # The source's bounds apply as with sourceInstanceRef.
+    old = {"pointInTime": {"sourceIdentifier": SOURCE_ID, "time": "2025-06-03T00:00:00Z"}}
+    (msg,) = fatal_messages(
+        render_local(xr(old), required={**REQUIRED, "restore-source-backups": []})
+    )
+    assert msg.startswith("spec.restore.pointInTime.time") and "retention" in msg
+
+
+@pytest.mark.parametrize("identifier", ["legacy-db", "klutch-other-tenant-0a1b2c3d"])
+def test_point_in_time_from_an_identifier_nobody_in_the_namespace_published_is_fatal(identifier):
+    rsp = render_local(
+        xr({"pointInTime": {"sourceIdentifier": identifier, "latest": True}}),
+        required={**REQUIRED, "restore-source-backups": [BACKUP_XR]},
+    )
+    (msg,) = fatal_messages(rsp)
+    assert msg.startswith("spec.restore.pointInTime.sourceIdentifier:")
+    assert "of its own namespace" in msg
+    assert desired(rsp) == {}
 
 
 @pytest.mark.parametrize(
@@ -354,3 +412,202 @@ def test_restore_must_name_the_database_the_source_brings(restore_spec, requirem
     same = xr(restore_spec)
     same["spec"]["config"] = {"database": {"name": "orders"}}
     assert not fatal_messages(render_local(same, required=required))
+
+
+# --- what AWS and Terraform accept (issue 16 item 1) -----------------------------------
+
+
+def _source_version() -> str:
+    return BACKUP_XR["status"]["engineVersion"]
+
+
+@pytest.mark.parametrize(
+    "restore_spec",
+    [{"backup": {"name": "pg-db-before-migration"}}, pit(latest=True)],
+    ids=["backup", "point-in-time"],
+)
+def test_a_restore_starts_at_the_source_engine_version_not_the_major(restore_spec):
+    """terraform-provider-aws internal/service/rds/instance.go (resourceInstanceCreate,
+    snapshot_identifier branch) sends engine_version with the new master password in one
+    ModifyDBInstance; "16" would resolve to the region's default minor and fail."""
+    body = instance(render_local(xr(restore_spec), required=REQUIRED))
+    fp = body["spec"]["forProvider"]
+    assert fp["engineVersion"] == _source_version() == SOURCE_XR["status"]["engineVersion"]
+    assert fp["autoMinorVersionUpgrade"] is True  # the claim asked for a major
+    assert schemas.errors(body) == []
+
+
+def test_a_restore_from_a_source_of_unknown_version_renders_none():
+    unknown = copy.deepcopy(BACKUP_XR)
+    del unknown["status"]["engineVersion"]
+    rsp = render_local(
+        xr({"backup": {"name": "pg-db-before-migration"}}), required={"restore-backup": [unknown]}
+    )
+    assert "engineVersion" not in instance(rsp)["spec"]["forProvider"]
+
+
+@pytest.mark.parametrize("version", ["17", "16.5", "17.4"])  # all in the default catalogue
+def test_a_restore_whose_service_version_is_not_the_sources_is_fatal(version):
+    body = xr({"backup": {"name": "pg-db-before-migration"}})
+    body["spec"]["serviceVersion"] = version
+    rsp = render_local(body, required=REQUIRED)
+    msgs = fatal_messages(rsp)
+    assert len(msgs) == 1 and msgs[0].startswith("spec.serviceVersion"), msgs
+    assert desired(rsp) == {}
+
+
+def test_a_restore_pinned_to_the_sources_minor_is_accepted():
+    body = xr({"backup": {"name": "pg-db-before-migration"}})
+    body["spec"]["serviceVersion"] = _source_version()
+    rsp = render_local(body, required=REQUIRED)
+    assert not fatal_messages(rsp)
+    assert instance(rsp)["spec"]["forProvider"]["engineVersion"] == _source_version()
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        {"managed": {}},
+        {
+            "existing": {
+                "id": "arn:aws:kms:eu-central-1:123456789012:key/"
+                + "0" * 8
+                + "-0000-4000-8000-"
+                + "0" * 12
+            }
+        },
+    ],
+    ids=["managed", "existing"],
+)
+@pytest.mark.parametrize(
+    "restore_spec",
+    [{"backup": {"name": "pg-db-before-migration"}}, pit(latest=True)],
+    ids=["backup", "point-in-time"],
+)
+def test_a_restore_with_a_kms_key_is_fatal(restore_spec, key):
+    """RestoreDBInstanceFromDBSnapshot and RestoreDBInstanceToPointInTime take no KmsKeyId:
+    the copy keeps its source's key, and the rds Instance's kmsKeyId is ForceNew."""
+    body = xr(restore_spec)
+    body["spec"]["config"]["encryption"] = {"key": key}
+    rsp = render_local(body, required=REQUIRED)
+    (msg,) = fatal_messages(rsp)
+    assert msg.startswith("spec.config.encryption.key:") and "source" in msg
+    assert desired(rsp) == {}
+
+
+def test_a_restore_renders_no_key_of_its_own_and_leaves_encryption_to_the_source():
+    rsp = render_local(xr({"backup": {"name": "pg-db-before-migration"}}), required=REQUIRED)
+    out = desired(rsp)
+    assert not {"kms-key", "kms-alias"} & set(out)
+    spec = out["instance"]["spec"]
+    assert not {"kmsKeyId", "kmsKeyIdSelector", "storageEncrypted"} & set(spec["forProvider"])
+    # Terraform's storage_encrypted is ForceNew and the restore takes none: creation only.
+    assert spec["initProvider"]["storageEncrypted"] is True
+    assert schemas.errors(out["instance"]) == []
+
+
+SOURCE_KEY = BACKUP_XR["status"]["kmsKeyArn"]
+
+
+def restored_observed(version: str = "16.4") -> list[dict]:
+    """The restored rds Instance as the provider reports it: upjet fills status.atProvider
+    from the Terraform state (crossplane/upjet pkg/controller/external_tfpluginsdk.go,
+    SetObservation); resourceInstanceRead sets kms_key_id, storage_encrypted, resource_id and
+    engine_version_actual from DescribeDBInstances."""
+    (body,) = observed_instance(
+        {"dbName": "hospital", "username": "klutch_admin", "snapshotIdentifier": SNAPSHOT_ID},
+        '{"backup":{"name":"pg-db-before-migration"}}',
+    )
+    body["metadata"]["annotations"]["klutch.anynines.com/encryption"] = "source"
+    body["spec"]["forProvider"]["engineVersion"] = version
+    body["status"] = {
+        "atProvider": {
+            "kmsKeyId": SOURCE_KEY,
+            "storageEncrypted": True,
+            "engineVersion": version,
+            "engineVersionActual": version,
+            "resourceId": "db-RESTOREDRESTOREDRESTORED1",
+        },
+        "conditions": [{"type": "Ready", "status": "True", "reason": "Available"}],
+    }
+    return [body]
+
+
+def test_a_restored_instance_keeps_its_version_and_reports_the_key_it_really_has():
+    rsp = render_local(
+        xr({"backup": {"name": "pg-db-before-migration"}}), observed=restored_observed()
+    )
+    assert not fatal_messages(rsp)
+    assert not [w for w in warnings(rsp) if "immutable" in w], warnings(rsp)
+    fp = instance(rsp)["spec"]["forProvider"]
+    assert fp["engineVersion"] == "16.4" and fp["autoMinorVersionUpgrade"] is True
+    st = status(rsp)
+    assert st["kmsKeyArn"] == SOURCE_KEY and st["storageEncrypted"] is True
+    assert st["resourceId"] == "db-RESTOREDRESTOREDRESTORED1"
+    # Adding a key later changes nothing and says so.
+    body = xr({"backup": {"name": "pg-db-before-migration"}})
+    body["spec"]["config"]["encryption"] = {"key": {"managed": {}}}
+    rsp = render_local(body, observed=restored_observed())
+    assert not fatal_messages(rsp) and "kms-key" not in desired(rsp)
+    assert any(w.startswith("spec.config.encryption is immutable") for w in warnings(rsp))
+
+
+def test_a_restored_instance_whose_major_changes_keeps_its_major():
+    body = xr({"backup": {"name": "pg-db-before-migration"}})
+    body["spec"]["serviceVersion"] = "17"
+    rsp = render_local(body, observed=restored_observed())
+    assert instance(rsp)["spec"]["forProvider"]["engineVersion"] == "16.4"
+    assert any(w.startswith("spec.serviceVersion is immutable") for w in warnings(rsp))
+
+
+# --- retained automated backups of a deleted instance (issue 16 item 2) ------------------
+
+RESOURCE_ID = BACKUP_XR["status"]["instanceResourceId"]
+GONE = {"restore-source": [], "restore-source-backups": [BACKUP_XR]}
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        {"sourceInstanceRef": "pg-db"},
+        {"sourceIdentifier": BACKUP_XR["status"]["instanceIdentifier"]},
+    ],
+    ids=["by-name", "by-identifier"],
+)
+def test_a_deleted_instance_is_restored_from_its_retained_backups_by_resource_id(source):
+    rsp = render_local(
+        xr({"pointInTime": {**source, "time": "2025-06-10T08:30:00Z"}}), required=GONE
+    )
+    assert not fatal_messages(rsp)
+    body = instance(rsp)
+    rtp = body["spec"]["initProvider"]["restoreToPointInTime"]
+    assert rtp == {"sourceDbiResourceId": RESOURCE_ID, "restoreTime": "2025-06-10T08:30:00Z"}
+    assert body["spec"]["forProvider"]["engineVersion"] == _source_version()
+    assert schemas.errors(body) == []
+    sel = rsp.requirements.resources["restore-source-backups"]
+    assert dict(sel.match_labels.labels) == {"crossplane.io/claim-namespace": "default"}
+
+
+def test_a_deleted_instance_without_a_backup_that_recorded_it_waits():
+    unrecorded = copy.deepcopy(BACKUP_XR)
+    del unrecorded["status"]["instanceResourceId"]
+    rsp = render_local(
+        xr(pit(latest=True)),
+        required={"restore-source": [], "restore-source-backups": [unrecorded]},
+    )
+    assert desired(rsp) == {} and not fatal_messages(rsp)
+    assert any("it does not exist" in w for w in warnings(rsp))
+
+
+def test_two_deleted_instances_of_one_name_are_fatal_until_one_is_named():
+    other = copy.deepcopy(BACKUP_XR)
+    other["metadata"]["name"] = "pg-db-older-1a2b3"
+    other["status"]["instanceResourceId"] = "db-OLDEROLDEROLDEROLDEROLDE1"
+    other["status"]["instanceIdentifier"] = "klutch-pg-db-0a1b2c3d"
+    required = {"restore-source": [], "restore-source-backups": [BACKUP_XR, other]}
+    (msg,) = fatal_messages(render_local(xr(pit(latest=True)), required=required))
+    assert msg.startswith("spec.restore.pointInTime.sourceInstanceRef")
+    assert "sourceIdentifier" in msg and "klutch-pg-db-0a1b2c3d" in msg
+    named = {"pointInTime": {"sourceIdentifier": "klutch-pg-db-0a1b2c3d", "latest": True}}
+    rtp = instance(render_local(xr(named), required=required))["spec"]["initProvider"]
+    assert rtp["restoreToPointInTime"]["sourceDbiResourceId"] == "db-OLDEROLDEROLDEROLDEROLDE1"
