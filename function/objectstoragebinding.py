@@ -124,10 +124,12 @@ def render(req: Request) -> Rendered:
             IAM_POLICY,
             s,
             {
-                # AWS cannot change a policy's description in place: keep it independent
-                # of the permissions, so editing them updates the policy, not replaces it.
-                "description": f"Access to bucket {instance.bucketName}"
-                f" for {namespace}/{req.claim_name}"[:1000],
+                # description, name and path are ForceNew in Terraform's aws_iam_policy
+                # (terraform-provider-aws internal/service/iam/policy.go), and upjet does not
+                # replace a resource: each is derived from the binding alone, never from its
+                # bucket or permissions, so re-pointing or narrowing the binding updates the
+                # policy document in place.
+                "description": policy_description(namespace, req.claim_name),
                 "policy": doc,
                 "tags": tags,
             },
@@ -170,6 +172,11 @@ def render(req: Request) -> Rendered:
 def resource_key(base: str, index: int) -> str:
     """``policy``, ``policy-2``, ``policy-3``...: the first keeps the plain name."""
     return base if index == 0 else f"{base}-{index + 1}"
+
+
+def policy_description(namespace: str, claim_name: str) -> str:
+    """The iam Policy's description: names the binding only (AWS allows 1,000 characters)."""
+    return f"Object storage access of ObjectStorageBinding {namespace}/{claim_name}"[:1000]
 
 
 def policy_name(user: str, index: int) -> str:
