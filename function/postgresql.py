@@ -29,7 +29,8 @@ Where each claim field becomes an AWS field (all in ``instance_parameters`` unle
                                              ``initProvider.restoreToPointInTime``: see
                                              ``function/restore.py`` (``resolve``, ``apply``)
 
-Besides the rds Instances this renders an rds ParameterGroup (``rds.force_ssl=1``), a
+Besides the rds Instances this renders an rds ParameterGroup (``rds.force_ssl=1``; every
+Instance selects it, ``parameterGroupNameSelector``), a
 provider-sql ProviderConfig that logs in as the master user, and the group role that owns
 every binding's tables (``function/pg_grants.py``, docs/postgresql-grants.md).
 """
@@ -61,6 +62,7 @@ from function.resources import (
     RDS_PARAMETER_GROUP,
     controller_ref_selector,
     managed,
+    parent_ref,
 )
 from function.settings import PostgresqlPlan, PostgresqlVersion, Settings
 
@@ -370,7 +372,6 @@ def instance_parameters(spec: Spec, ctx: Context) -> tuple[dict[str, Any], dict[
         "port": PORT,
         "storageEncrypted": c.compute.encryptedStorage,
         **_network(spec, ctx.settings),
-        "parameterGroupName": ctx.parameter_group,
         "autoGeneratePassword": True,
         "passwordSecretRef": {
             "name": ctx.master_secret,
@@ -419,7 +420,6 @@ def replica_parameters(spec: Spec, ctx: Context, index: int) -> dict[str, Any]:
         "multiAz": False,
         "port": PORT,
         "publiclyAccessible": c.publiclyAccessible,
-        "parameterGroupName": ctx.parameter_group,
         "backupRetentionPeriod": 0,
         "skipFinalSnapshot": True,
         "deleteAutomatedBackups": True,
@@ -472,7 +472,7 @@ def render(req: Request) -> Rendered:
     res["instance"] = managed(
         RDS_INSTANCE,
         s,
-        for_provider,
+        for_provider | _parameter_group(req, "instance", ctx),
         init_provider=init_provider,
         deletion_policy=rules.deletion_policy,
         connection_secret=(conn_secret, s.internalSecretNamespace),
@@ -484,7 +484,8 @@ def render(req: Request) -> Rendered:
     }
     restore.apply(res["instance"], restored)
     for i in range(1, replicas + 1):
-        res[replica_key(i)] = managed(RDS_INSTANCE, s, replica_parameters(spec, ctx, i))
+        fp = replica_parameters(spec, ctx, i) | _parameter_group(req, replica_key(i), ctx)
+        res[replica_key(i)] = managed(RDS_INSTANCE, s, fp)
     res["parameter-group"] = managed(
         RDS_PARAMETER_GROUP,
         s,
@@ -526,6 +527,12 @@ def render(req: Request) -> Rendered:
 
     out.status = _status(req, spec, ctx, pc_name, kms_arn)
     return out
+
+
+def _parameter_group(req: Request, key: str, ctx: Context) -> dict[str, Any]:
+    """Instance ``key`` names the XR's ParameterGroup by selector (``resources.parent_ref``)."""
+    observed = req.observed_field(key, "spec.forProvider.parameterGroupName")
+    return parent_ref("parameterGroupName", ctx.parameter_group, observed)
 
 
 def replica_key(index: int) -> str:

@@ -286,7 +286,8 @@ class ControlPlane:
                 "blockOwnerDeletion": True,
             }
         ]
-        merged = _server_side_apply(existing, body)
+        owned = self.providers.owned.get(existing["metadata"]["uid"], set()) if existing else set()
+        merged = _server_side_apply(existing, body, owned)
         self.cluster.put(merged)
         return key_of(merged)
 
@@ -361,13 +362,20 @@ def _condition(typ: str, status: str, reason: str, message: str = "") -> dict[st
     return c
 
 
-def _server_side_apply(existing: dict | None, desired: dict) -> dict:
+def _server_side_apply(existing: dict | None, desired: dict, provider_fields: set[str]) -> dict:
     """Crossplane's apply with force: its spec replaces, its labels and annotations win,
-    what others own (status, an external name a provider set, finalizers) stays."""
+    what others own (status, an external name a provider set, finalizers, ``forProvider``
+    fields the provider resolved and Crossplane does not set) stays."""
     if existing is None:
         return desired
     out = copy.deepcopy(existing)
-    out["spec"] = desired.get("spec") or {}
+    old_fp = (existing.get("spec") or {}).get("forProvider") or {}
+    out["spec"] = copy.deepcopy(desired.get("spec") or {})
+    new_fp = out["spec"].get("forProvider")
+    if isinstance(new_fp, dict):
+        for name in sorted(provider_fields):
+            if name in old_fp and name not in new_fp:
+                new_fp[name] = old_fp[name]
     meta, want = out["metadata"], desired["metadata"]
     meta.setdefault("labels", {}).update(want.get("labels") or {})
     meta.setdefault("annotations", {}).update(want.get("annotations") or {})
