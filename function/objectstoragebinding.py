@@ -13,7 +13,8 @@ Where each claim field becomes an AWS field:
 
 Until the instance exists, is Ready and shows its bucket in its status, the binding renders
 nothing new, says what it waits for, and publishes no credentials. Resources it already
-has are kept unchanged meanwhile, so a vanished instance deletes nothing.
+has are kept unchanged meanwhile, so a vanished instance deletes nothing. A ClusterUsage by the
+iam User keeps the instance (and its bucket name) until the credentials are deleted.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from function.claims import (
 )
 from function.core import Rendered, Request, dig, parse
 from function.iam_policy import Level
-from function.refs import Found, claim_namespace, depend, keep_while_waiting
+from function.refs import Found, claim_namespace, depend, keep_while_waiting, used_by, xr_name
 from function.regions import partition
 from function.resources import (
     IAM_ACCESS_KEY,
@@ -118,6 +119,9 @@ def render(req: Request) -> Rendered:
 
     res = out.resources
     res["user"] = managed(IAM_USER, s, {"forceDestroy": True, "tags": tags}, external_name=user)
+    # The bucket (and its name) must outlive the credentials: once deleted, anyone may create a
+    # bucket of that name, and an app still holding this Secret would write into it.
+    used_by(out, OBJECT_STORAGE_INSTANCE, xr_name(found), "user")
     for i, doc in enumerate(docs):
         key = resource_key("policy", i)
         policy = managed(

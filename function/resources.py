@@ -35,6 +35,8 @@ RDS_SNAPSHOT = Kind("rds.aws.upbound.io/v1beta1", "Snapshot")
 BACKUP_VAULT = Kind("backup.aws.upbound.io/v1beta1", "Vault")
 BACKUP_PLAN = Kind("backup.aws.upbound.io/v1beta2", "Plan")
 BACKUP_SELECTION = Kind("backup.aws.upbound.io/v1beta1", "Selection")
+# Crossplane v2: deletion protection. Cluster-scoped, because our XRs are (see function/refs.py).
+CLUSTER_USAGE = Kind("protection.crossplane.io/v1beta1", "ClusterUsage")
 # provider-sql
 SQL_PROVIDER_CONFIG = Kind("postgresql.sql.crossplane.io/v1alpha1", "ProviderConfig")
 SQL_ROLE = Kind("postgresql.sql.crossplane.io/v1alpha1", "Role")

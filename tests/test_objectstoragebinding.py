@@ -63,7 +63,7 @@ def test_renders_user_policy_attachment_and_key_from_the_instance_status():
     rsp = run(instances=[instance_xr()])
     assert not fatal_messages(rsp) and not warnings(rsp)
     out = desired(rsp)
-    assert set(out) == {"user", "policy", "policy-attachment", "access-key"}
+    assert set(out) == {"user", "policy", "policy-attachment", "access-key", "usage-user"}
     user = names.iam_user_name("klutch", "team-a", "photos-app", binding_xr()["metadata"]["uid"])
     assert out["user"]["metadata"]["annotations"]["crossplane.io/external-name"] == user
     assert len(user) <= names.IAM_USER_MAX

@@ -21,7 +21,7 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from function import fn, resources
 from function.resources import READY_WHEN_EXISTS, Kind, readiness
 from tests.support import providers
-from tests.support.crossplane import ControlPlane, Step, example_xrs, result_messages
+from tests.support.crossplane import ControlPlane, Key, Step, example_xrs, result_messages
 from tests.support.schemas import SCHEMAS, schema_for
 from tools import xfn
 
@@ -342,3 +342,82 @@ def test_resources_that_already_name_their_parent_keep_the_name_through_every_ap
     cp.until_stable()
     assert {u: e.ext for u, e in cp.providers.external.items()} == externals
     assert cp.providers.refused == []
+
+
+# ------------------------------------------------------------------ deletion order (Usages)
+
+
+def _instance_and_user(user_kind: str, instance_kind: str) -> tuple[ControlPlane, Key, Key]:
+    cp = ControlPlane(call=fn.run)
+    xrs = example_xrs()
+    user = next(x for x in xrs if x["kind"] == user_kind)
+    ref = user["spec"]["instanceRef"]
+    ref = ref["name"] if isinstance(ref, dict) else ref
+    instance = next(
+        x
+        for x in xrs
+        if x["kind"] == instance_kind and x["metadata"]["labels"]["crossplane.io/claim-name"] == ref
+    )
+    ikey, ukey = cp.create(instance), cp.create(user)
+    cp.until_stable()
+    _assert_all_ready(cp)
+    return cp, ikey, ukey
+
+
+PAIRS = [
+    ("XServiceBinding", "XPostgresqlInstance"),
+    ("XScheduledBackup", "XPostgresqlInstance"),
+    ("XObjectStorageBinding", "XObjectStorageInstance"),
+]
+
+
+@pytest.mark.parametrize(("user", "instance"), PAIRS, ids=[p[0] for p in PAIRS])
+def test_an_instance_deleted_first_stays_until_what_uses_it_is_gone(user, instance):
+    """Crossplane's Usage webhook refuses the instance's deletion while the binding (or
+    schedule) exists; everything keeps working; once the user is deleted (a ServiceBinding's
+    roles dropped through the instance's ProviderConfig and master Secret), the refused
+    deletion is replayed and nothing is left, nothing stuck."""
+    cp, ikey, ukey = _instance_and_user(user, instance)
+    assert not cp.delete(ikey)
+    assert cp.refused_deletions == [ikey]
+    cp.until_stable()
+    _assert_all_ready(cp)
+    assert cp.delete(ukey)
+    assert cp.stuck == []
+    assert not cp.cluster.objects  # the instance went with the replayed deletion
+
+
+@pytest.mark.parametrize(("user", "instance"), PAIRS, ids=[p[0] for p in PAIRS])
+def test_what_uses_an_instance_deleted_first_goes_cleanly_then_the_instance(user, instance):
+    cp, ikey, ukey = _instance_and_user(user, instance)
+    assert cp.delete(ukey)
+    assert cp.delete(ikey)
+    assert cp.refused_deletions == [] and cp.stuck == []
+    assert not cp.cluster.objects
+
+
+def test_a_backup_keeps_its_instance_only_while_the_snapshot_is_taken():
+    """RDS cannot delete an instance during a snapshot of it; once the snapshot exists the
+    Backup no longer needs the instance (a Backup with deletionPolicy Retain may outlive it)."""
+    cp = ControlPlane(call=fn.run)
+    xrs = example_xrs()
+    backup = next(x for x in xrs if x["kind"] == "XBackup")
+    ref = backup["spec"]["instanceRef"]
+    instance = next(
+        x
+        for x in xrs
+        if x["kind"] == "XPostgresqlInstance"
+        and x["metadata"]["labels"]["crossplane.io/claim-name"] == ref
+    )
+    ikey, bkey = cp.create(instance), cp.create(backup)
+    for _ in range(10):
+        if any(k[1] == "ClusterUsage" for k in cp.composed[bkey].values()):
+            break
+        cp.round()
+    cp.round()  # the usage controller labels the instance
+    assert not cp.delete(ikey)
+    cp.until_stable()
+    _assert_all_ready(cp)
+    assert not any(k[1] == "ClusterUsage" for k in cp.composed[bkey].values())
+    assert ikey not in cp.composed  # the refused deletion was replayed once the Usage went
+    assert cp.cluster.get(bkey) is not None and cp.stuck == []
