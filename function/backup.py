@@ -2,7 +2,8 @@
 
 The Backup finds its PostgresqlInstance through a required resource (``refs.depend``): the XR of
 the claim ``spec.instanceRef`` in the claim's namespace. Until that instance is ready it renders
-nothing and says what it waits for. Once the snapshot exists it no longer needs the instance.
+nothing and says what it waits for. Once the snapshot exists it no longer needs the instance;
+while it is being taken, a ClusterUsage keeps the instance from being deleted.
 
 Where each claim field becomes an AWS field:
 - ``spec.instanceRef``           -> Snapshot ``forProvider.dbInstanceIdentifier`` and ``region``
@@ -33,10 +34,11 @@ from function.claims import (
     resource_tags,
 )
 from function.core import Rendered, Request, parse
-from function.refs import depend
+from function.refs import depend, usage, usage_key, xr_name
 from function.resources import RDS_SNAPSHOT, DeletionPolicy, managed
 
 INSTANCE_REQUIREMENT = "postgresql-instance"
+SNAPSHOT_USAGE = usage_key("snapshot")
 
 
 class Config(Strict):
@@ -65,6 +67,8 @@ def render(req: Request) -> Rendered:
     # instance (which may be gone by now), so render it from what was created.
     observed_source = req.observed_field("snapshot", "spec.forProvider.dbInstanceIdentifier")
     source: dict[str, Any]
+    # The XR of the instance, for the Usage that lasts while the snapshot is being taken.
+    instance_xr = req.observed_field(SNAPSHOT_USAGE, "spec.of.resourceRef.name")
     if observed_source:
         source = {
             "instanceIdentifier": str(observed_source),
@@ -86,6 +90,7 @@ def render(req: Request) -> Rendered:
         if found is None:
             return out  # waiting; nothing to keep
         inst = found.status
+        instance_xr = xr_name(found)
         source = {
             "instanceIdentifier": inst.identifier,
             "region": inst.region,
@@ -107,6 +112,16 @@ def render(req: Request) -> Rendered:
         deletion_policy=policy,
         external_name=snapshot_id,
     )
+    snapshot = req.observed.get("snapshot")
+    if isinstance(instance_xr, str) and instance_xr and not (snapshot and snapshot.ready):
+        # RDS cannot delete an instance while a snapshot of it is being taken. Once the
+        # snapshot exists the Backup no longer needs the instance: the Usage has no ``by``, so
+        # it goes as soon as it is no longer rendered (refs.usage).
+        out.resources[SNAPSHOT_USAGE] = usage(
+            POSTGRESQL_INSTANCE,
+            instance_xr,
+            reason=f"Backup {req.claim_namespace}/{req.claim_name} is taking a snapshot of it",
+        )
     out.status = {"snapshotIdentifier": snapshot_id, **{k: v for k, v in source.items() if v}}
     at = req.observed_field("snapshot", "status.atProvider") or {}
     if at.get("dbSnapshotArn"):

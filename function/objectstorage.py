@@ -44,6 +44,7 @@ from function.resources import (
     Kind,
     controller_ref_selector,
     managed,
+    parent_ref,
 )
 
 # plan -> (storage class, days after creation); ``standard`` has no transition.
@@ -95,12 +96,16 @@ def render(req: Request) -> Rendered:
     def child(kind: Kind, for_provider: dict[str, Any], **kw: Any) -> dict[str, Any]:
         return managed(kind, s, {"region": region, **for_provider}, deletion_policy=policy, **kw)
 
+    def of_bucket(key: str) -> dict[str, Any]:
+        """A sub-resource names the bucket by selector (the one Bucket this XR composed)."""
+        return parent_ref("bucket", bucket, req.observed_field(key, "spec.forProvider.bucket"))
+
     res = out.resources
     res["bucket"] = child(S3_BUCKET, {"forceDestroy": not keep, "tags": tags}, external_name=bucket)
     res["public-access-block"] = child(
         S3_PUBLIC_ACCESS_BLOCK,
         {
-            "bucket": bucket,
+            **of_bucket("public-access-block"),
             "blockPublicAcls": True,
             "blockPublicPolicy": True,
             "ignorePublicAcls": True,
@@ -109,12 +114,14 @@ def render(req: Request) -> Rendered:
     )
     res["ownership-controls"] = child(
         S3_OWNERSHIP_CONTROLS,
-        {"bucket": bucket, "rule": {"objectOwnership": "BucketOwnerEnforced"}},
+        {**of_bucket("ownership-controls"), "rule": {"objectOwnership": "BucketOwnerEnforced"}},
     )
     res["bucket-policy"] = child(
-        S3_POLICY, {"bucket": bucket, "policy": tls_only_policy(bucket_arn)}
+        S3_POLICY, {**of_bucket("bucket-policy"), "policy": tls_only_policy(bucket_arn)}
     )
-    res["lifecycle"] = child(S3_LIFECYCLE, {"bucket": bucket, "rule": lifecycle_rules(spec.plan)})
+    res["lifecycle"] = child(
+        S3_LIFECYCLE, {**of_bucket("lifecycle"), "rule": lifecycle_rules(spec.plan)}
+    )
 
     enc = spec.parameters.encryption
     kms_arn: str | None = None
@@ -141,7 +148,7 @@ def render(req: Request) -> Rendered:
     res["encryption"] = child(
         S3_SSE,
         {
-            "bucket": bucket,
+            **of_bucket("encryption"),
             "rule": [
                 {
                     "applyServerSideEncryptionByDefault": default,

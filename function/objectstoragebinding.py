@@ -13,7 +13,8 @@ Where each claim field becomes an AWS field:
 
 Until the instance exists, is Ready and shows its bucket in its status, the binding renders
 nothing new, says what it waits for, and publishes no credentials. Resources it already
-has are kept unchanged meanwhile, so a vanished instance deletes nothing.
+has are kept unchanged meanwhile, so a vanished instance deletes nothing. A ClusterUsage by the
+iam User keeps the instance (and its bucket name) until the credentials are deleted.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from function.claims import (
 )
 from function.core import Rendered, Request, dig, parse
 from function.iam_policy import Level
-from function.refs import Found, claim_namespace, depend, keep_while_waiting
+from function.refs import Found, claim_namespace, depend, keep_while_waiting, used_by, xr_name
 from function.regions import partition
 from function.resources import (
     IAM_ACCESS_KEY,
@@ -120,16 +121,21 @@ def render(req: Request) -> Rendered:
 
     res = out.resources
     res["user"] = managed(IAM_USER, s, {"forceDestroy": True, "tags": tags}, external_name=user)
+    # The bucket (and its name) must outlive the credentials: once deleted, anyone may create a
+    # bucket of that name, and an app still holding this Secret would write into it.
+    used_by(out, OBJECT_STORAGE_INSTANCE, xr_name(found), "user")
     for i, doc in enumerate(docs):
         key = resource_key("policy", i)
         policy = managed(
             IAM_POLICY,
             s,
             {
-                # AWS cannot change a policy's description in place: keep it independent
-                # of the permissions, so editing them updates the policy, not replaces it.
-                "description": f"Access to bucket {instance.bucketName}"
-                f" for {namespace}/{req.claim_name}"[:1000],
+                # description, name and path are ForceNew in Terraform's aws_iam_policy
+                # (terraform-provider-aws internal/service/iam/policy.go), and upjet does not
+                # replace a resource: each is derived from the binding alone, never from its
+                # bucket or permissions, so re-pointing or narrowing the binding updates the
+                # policy document in place.
+                "description": policy_description(namespace, req.claim_name),
                 "policy": doc,
                 "tags": tags,
             },
@@ -172,6 +178,11 @@ def render(req: Request) -> Rendered:
 def resource_key(base: str, index: int) -> str:
     """``policy``, ``policy-2``, ``policy-3``...: the first keeps the plain name."""
     return base if index == 0 else f"{base}-{index + 1}"
+
+
+def policy_description(namespace: str, claim_name: str) -> str:
+    """The iam Policy's description: names the binding only (AWS allows 1,000 characters)."""
+    return f"Object storage access of ObjectStorageBinding {namespace}/{claim_name}"[:1000]
 
 
 def policy_name(user: str, index: int) -> str:

@@ -29,7 +29,8 @@ Where each claim field becomes an AWS field (all in ``instance_parameters`` unle
                                              ``initProvider.restoreToPointInTime``: see
                                              ``function/restore.py`` (``resolve``, ``apply``)
 
-Besides the rds Instances this renders an rds ParameterGroup (``rds.force_ssl=1``), a
+Besides the rds Instances this renders an rds ParameterGroup (``rds.force_ssl=1``; every
+Instance selects it, ``parameterGroupNameSelector``), a
 provider-sql ProviderConfig that logs in as the master user, and the group role that owns
 every binding's tables (``function/pg_grants.py``, docs/postgresql-grants.md).
 """
@@ -64,6 +65,7 @@ from function.resources import (
     RDS_PARAMETER_GROUP,
     controller_ref_selector,
     managed,
+    parent_ref,
 )
 from function.settings import PostgresqlPlan, PostgresqlVersion, Settings
 
@@ -384,7 +386,6 @@ def instance_parameters(spec: Spec, ctx: Context) -> tuple[dict[str, Any], dict[
         "port": PORT,
         "storageEncrypted": c.compute.encryptedStorage,
         **_network(spec, ctx.settings),
-        "parameterGroupName": ctx.parameter_group,
         "autoGeneratePassword": True,
         "passwordSecretRef": {
             "name": ctx.master_secret,
@@ -435,7 +436,6 @@ def replica_parameters(spec: Spec, ctx: Context, index: int) -> dict[str, Any]:
         "multiAz": False,
         "port": PORT,
         "publiclyAccessible": c.publiclyAccessible,
-        "parameterGroupName": ctx.parameter_group,
         "backupRetentionPeriod": 0,
         "skipFinalSnapshot": True,
         "deleteAutomatedBackups": True,
@@ -497,7 +497,7 @@ def render(req: Request) -> Rendered:
     res["instance"] = managed(
         RDS_INSTANCE,
         s,
-        for_provider,
+        for_provider | _parameter_group(req, "instance", ctx),
         init_provider=init_provider,
         deletion_policy=rules.deletion_policy,
         connection_secret=(conn_secret, s.internalSecretNamespace),
@@ -518,7 +518,8 @@ def render(req: Request) -> Rendered:
         period = inst["forProvider"].pop("backupRetentionPeriod")
         inst.setdefault("initProvider", {})["backupRetentionPeriod"] = period
     for i in range(1, replicas + 1):
-        res[replica_key(i)] = managed(RDS_INSTANCE, s, replica_parameters(spec, ctx, i))
+        fp = replica_parameters(spec, ctx, i) | _parameter_group(req, replica_key(i), ctx)
+        res[replica_key(i)] = managed(RDS_INSTANCE, s, fp)
     res["parameter-group"] = managed(
         RDS_PARAMETER_GROUP,
         s,
@@ -589,6 +590,12 @@ def continuous_backup_days(req: Request, out: Rendered) -> int | None:
         and dig(x, "spec.pointInTimeRecovery") is True
     ]
     return max(days) if days else None
+
+
+def _parameter_group(req: Request, key: str, ctx: Context) -> dict[str, Any]:
+    """Instance ``key`` names the XR's ParameterGroup by selector (``resources.parent_ref``)."""
+    observed = req.observed_field(key, "spec.forProvider.parameterGroupName")
+    return parent_ref("parameterGroupName", ctx.parameter_group, observed)
 
 
 def replica_key(index: int) -> str:

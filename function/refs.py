@@ -7,6 +7,10 @@ restore its Backup or source instance. ``depend`` asks Crossplane for the refere
 returns what that XR publishes once it is Ready. Until then it says what the claim waits for,
 as a Warning result and ``DependencyReady=False``; once satisfied, ``DependencyReady=True``.
 ``keep_while_waiting`` is the one rule for what exists meanwhile: it stays as it is.
+
+``usage`` keeps the referenced claim's XR from being deleted while this claim still needs it
+(a Crossplane ``ClusterUsage``; see its docstring for why cluster-scoped and how it orders
+deletion).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from function.core import (
     Severity,
     is_ready,
 )
+from function.resources import CLUSTER_USAGE, Kind
 
 DEPENDENCY_CONDITION = "DependencyReady"
 WAITING_REASON = "WaitingForDependency"
@@ -180,3 +185,78 @@ def keep_while_waiting(req: Request, out: Rendered) -> Rendered:
     (re-emitted unchanged: nothing is deleted, nothing re-pointed)."""
     out.keep_desired = bool(req.observed)
     return out
+
+
+# On the composed resource a ClusterUsage names as its user (``spec.by``), so the Usage
+# selects exactly that one among the XR's resources of its kind.
+USES_LABEL = "klutch.anynines.com/uses"
+
+
+def usage(
+    of: ClaimKind, xr_name: str, *, by: tuple[Kind, str] | None = None, reason: str = ""
+) -> dict[str, Any]:
+    """A ClusterUsage: Crossplane refuses to delete the XR ``xr_name`` of kind ``of`` while
+    this Usage exists. ``by`` is ``(kind, key)`` of this claim's composed resource that needs it
+    (labelled with ``user_label(key)``), else ``reason`` says why.
+
+    Cluster-scoped: our XRs are legacy cluster-scoped XRs, and Crossplane v2.3.4 finds the
+    Usages of an object by ``apiVersion.kind.name.namespace`` (``internal/protection/usage/
+    finder.go`` ``indexVal``): a namespaced Usage indexes its ``of`` under its own namespace, so
+    it never matches a cluster-scoped XR, whose namespace is empty; a ClusterUsage indexes with
+    "". The admission webhook (``internal/webhook/protection/usage/handler.go``) refuses to
+    delete an object labelled ``crossplane.io/in-use`` while a Usage names it; the claim's
+    controller keeps retrying its delete.
+
+    With ``by``, a composed Usage being deleted waits until its ``by`` resource is gone
+    (``internal/controller/protection/usage/reconciler.go``: "Waiting for the using resource"),
+    so the referenced XR outlives that resource's own deletion (a provider-sql Role drops itself
+    through the instance's ProviderConfig and master Secret). Without ``by`` it goes at once.
+    ``replayDeletion``: a deletion refused meanwhile is replayed when the last Usage goes, so the
+    XR does not wait for the next retry of its claim's controller (or forever, if no claim).
+    """
+    spec: dict[str, Any] = {
+        "of": {
+            "apiVersion": of.api_version,
+            "kind": of.xr_kind,
+            "resourceRef": {"name": xr_name},
+        },
+        "replayDeletion": True,
+    }
+    if by is not None:
+        kind, key = by
+        spec["by"] = {
+            "apiVersion": kind.api_version,
+            "kind": kind.kind,
+            "resourceSelector": {"matchControllerRef": True, "matchLabels": user_label(key)},
+        }
+    else:
+        spec["reason"] = reason
+    return {"apiVersion": CLUSTER_USAGE.api_version, "kind": CLUSTER_USAGE.kind, "spec": spec}
+
+
+def user_label(key: str) -> dict[str, str]:
+    """The label a ClusterUsage selects its ``by`` resource (composed as ``key``) with."""
+    return {USES_LABEL: key}
+
+
+def usage_key(key: str) -> str:
+    """The composed-resource name of the ClusterUsage for composed resource ``key``."""
+    return f"usage-{key}"
+
+
+def used_by(out: Rendered, of: ClaimKind, xr_name: str, key: str) -> None:
+    """Make the composed resource ``key`` a user of the XR ``xr_name``: label it and add its
+    ClusterUsage (``usage_key(key)``)."""
+    body = out.resources[key]
+    meta = body.setdefault("metadata", {})
+    meta["labels"] = {**(meta.get("labels") or {}), **user_label(key)}
+    kind = Kind(body["apiVersion"], body["kind"])
+    out.resources[usage_key(key)] = usage(of, xr_name, by=(kind, key))
+
+
+def xr_name(found: Found[Any]) -> str:
+    """The referenced XR's name (set by the API server; checked, as all input)."""
+    name = (found.xr.get("metadata") or {}).get("name")
+    if not isinstance(name, str) or not name:
+        raise InputError(f"{found.where}: its composite resource has no name")
+    return name

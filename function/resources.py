@@ -35,6 +35,8 @@ RDS_SNAPSHOT = Kind("rds.aws.upbound.io/v1beta1", "Snapshot")
 BACKUP_VAULT = Kind("backup.aws.upbound.io/v1beta1", "Vault")
 BACKUP_PLAN = Kind("backup.aws.upbound.io/v1beta2", "Plan")
 BACKUP_SELECTION = Kind("backup.aws.upbound.io/v1beta1", "Selection")
+# Crossplane v2: deletion protection. Cluster-scoped, because our XRs are (see function/refs.py).
+CLUSTER_USAGE = Kind("protection.crossplane.io/v1beta1", "ClusterUsage")
 # provider-sql
 SQL_PROVIDER_CONFIG = Kind("postgresql.sql.crossplane.io/v1alpha1", "ProviderConfig")
 SQL_ROLE = Kind("postgresql.sql.crossplane.io/v1alpha1", "Role")
@@ -95,3 +97,23 @@ def managed(
 def controller_ref_selector() -> dict[str, Any]:
     """Select the one resource of a kind that the same XR composed."""
     return {"matchControllerRef": True}
+
+
+def parent_ref(field: str, name: str, observed: Any) -> dict[str, Any]:
+    """Name the parent resource ``name`` (composed by the same XR, the only one of its kind
+    there) by ``<field>Selector``, so the provider resolves ``<field>`` only once the parent can
+    be found (crossplane-runtime ``pkg/reference/reference.go`` ``APIResolver.Resolve``: the
+    first resource of the kind with the same controller; an empty extracted value is an error,
+    so the child is not created yet).
+
+    ``observed`` is the child's observed ``spec.forProvider.<field>``. Once it holds ``name``
+    (resolved by the provider, or rendered as a plain name by an earlier version of this
+    function), ``<field>`` is rendered too: the value does not change, so nothing is replaced,
+    and Crossplane's server-side apply keeps owning a field it already owned instead of
+    removing it for the provider to resolve again. A set value makes the selector a no-op
+    (``ResolutionRequest.IsNoOp``). Any other observed value is never echoed.
+    """
+    out: dict[str, Any] = {f"{field}Selector": controller_ref_selector()}
+    if observed == name:
+        out[field] = name
+    return out

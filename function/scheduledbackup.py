@@ -30,7 +30,7 @@ from function.claims import (
     resource_tags,
 )
 from function.core import Rendered, Request, parse
-from function.refs import depend, keep_while_waiting
+from function.refs import depend, keep_while_waiting, used_by, xr_name
 from function.resources import (
     BACKUP_PLAN,
     BACKUP_SELECTION,
@@ -218,6 +218,8 @@ def render(req: Request) -> Rendered:
             "resources": [inst.arn],
         },
     )
+    # No backup job may start on an instance being deleted: the schedule goes first.
+    used_by(out, POSTGRESQL_INSTANCE, xr_name(found), "selection")
     out.status = {
         "planName": name,
         "vaultName": name,

@@ -125,8 +125,9 @@ TABLE = [
             "kms-alias": ("Orphan", {}),
         },
     ),
-    ("XBackup", "Retain", None, {"snapshot": ("Orphan", {})}),
-    ("XBackup", "Delete", None, {"snapshot": ("Delete", {})}),
+    # The ClusterUsage while the snapshot is taken is Crossplane's: no deletionPolicy.
+    ("XBackup", "Retain", None, {"snapshot": ("Orphan", {}), "usage-snapshot": (None, {})}),
+    ("XBackup", "Delete", None, {"snapshot": ("Delete", {}), "usage-snapshot": (None, {})}),
 ]
 
 

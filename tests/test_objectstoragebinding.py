@@ -66,7 +66,7 @@ def test_renders_user_policy_attachment_and_key_from_the_instance_status():
     rsp = run(instances=[instance_xr()])
     assert not fatal_messages(rsp) and not warnings(rsp)
     out = desired(rsp)
-    assert set(out) == {"user", "policy", "policy-attachment", "access-key"}
+    assert set(out) == {"user", "policy", "policy-attachment", "access-key", "usage-user"}
     user = names.iam_user_name(WHO)
     assert out["user"]["metadata"]["annotations"]["crossplane.io/external-name"] == user
     assert len(user) <= names.IAM_USER_MAX
@@ -325,3 +325,38 @@ def test_split_packs_statements_in_order_into_compact_documents_within_the_limit
     for body, nxt in itertools.pairwise(parsed):
         grown = {**body, "Statement": [*body["Statement"], nxt["Statement"][0]]}
         assert len(iam_policy.compact(grown)) > iam_policy.MAX_POLICY_CHARS
+
+
+# ------------------------------------------------------------------ re-pointing the binding
+
+# Arguments of Terraform's aws_iam_policy that force a replacement (``ForceNew``:
+# terraform-provider-aws internal/service/iam/policy.go: description, name, name_prefix, path),
+# and the external name upjet takes the policy name from. upjet never replaces a resource, so a
+# change to any of them would leave the old policy in place while the Secret names the new bucket.
+POLICY_FORCE_NEW = ("description", "name", "namePrefix", "path")
+
+
+def _rendered_for_bucket(bucket: str) -> dict[str, dict]:
+    inst = instance_xr()
+    inst["status"] |= {"bucketName": bucket, "bucketArn": f"arn:aws:s3:::{bucket}"}
+    rsp = run(instances=[inst])
+    assert not fatal_messages(rsp)
+    return desired(rsp)
+
+
+def test_re_pointing_the_binding_changes_only_what_aws_updates_in_place():
+    before = _rendered_for_bucket(BUCKET)
+    after = _rendered_for_bucket("klutch-videos-9f8e7d6c")
+    assert set(before) == set(after)
+    for key, old in before.items():
+        new = after[key]
+        if old["kind"] != "Policy":
+            assert new == old, key
+            continue
+        assert new["metadata"] == old["metadata"], key  # the external name: the policy name
+        old_fp, new_fp = old["spec"]["forProvider"], new["spec"]["forProvider"]
+        for field in POLICY_FORCE_NEW:
+            assert new_fp.get(field) == old_fp.get(field), (key, field)
+        assert BUCKET not in json.dumps({k: v for k, v in new_fp.items() if k != "policy"})
+        changed = {k for k in old_fp.keys() | new_fp.keys() if old_fp.get(k) != new_fp.get(k)}
+        assert changed == {"policy"}, (key, changed)

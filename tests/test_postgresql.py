@@ -66,10 +66,9 @@ def test_default_instance_is_private_encrypted_and_backed_up():
     assert f["passwordSecretRef"]["namespace"] == "crossplane-system"
     assert f["passwordSecretRef"]["key"] == "password"
     assert out["instance"]["spec"]["initProvider"] == {"dbName": "app", "username": "klutch_admin"}
-    assert (
-        f["parameterGroupName"]
-        == (out["parameter-group"]["metadata"]["annotations"]["crossplane.io/external-name"])
-    )
+    # The XR's one ParameterGroup, by selector: the provider resolves the name from it.
+    assert f["parameterGroupNameSelector"] == {"matchControllerRef": True}
+    assert "parameterGroupName" not in f
     meta = out["instance"]["metadata"]
     assert meta["annotations"][ENCRYPTION_ANNOTATION] == "aws-managed"
     assert meta["labels"] == {ROLE_LABEL: "primary"}
@@ -420,7 +419,7 @@ def test_replica_count_renders_replicas_of_the_primary():
             "autoMinorVersionUpgrade",
             "port",
             "publiclyAccessible",
-            "parameterGroupName",
+            "parameterGroupNameSelector",
             "tags",
             "maintenanceWindow",
         ):

@@ -67,6 +67,7 @@ NOT_CREATE_PARAMETERS = {
     "autoGeneratePassword",
     "passwordSecretRef",
     "kmsKeyIdSelector",
+    "parameterGroupNameSelector",
     "skipFinalSnapshot",
     "finalSnapshotIdentifier",
     "deleteAutomatedBackups",
@@ -77,7 +78,14 @@ def _int_floats(value):
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def create_call(instance: dict, kms_arn: str | None = None) -> dict:
+# provider-upjet-aws v2.6.0 apis/cluster/rds/v1beta3/zz_generated.resolvers.go: the selector fills
+# ``parameterGroupName`` with the selected ParameterGroup's external name
+# (``reference.ExternalName()``).
+def group_name(out: dict) -> str:
+    return out["parameter-group"]["metadata"]["annotations"]["crossplane.io/external-name"]
+
+
+def create_call(instance: dict, kms_arn: str | None = None, parameter_group: str = "") -> dict:
     fields = {**instance["spec"].get("initProvider", {}), **instance["spec"]["forProvider"]}
     unknown = set(fields) - set(CREATE_PARAMETERS) - NOT_CREATE_PARAMETERS
     assert not unknown, f"map these rendered fields to RDS parameters: {unknown}"
@@ -88,6 +96,8 @@ def create_call(instance: dict, kms_arn: str | None = None) -> dict:
     call["MasterUserPassword"] = "generated-by-the-provider-1"
     if "kmsKeyIdSelector" in fields:
         call["KmsKeyId"] = kms_arn
+    if "parameterGroupNameSelector" in fields:
+        call["DBParameterGroupName"] = parameter_group
     return call
 
 
@@ -136,7 +146,7 @@ def _provision(xr: dict, kms: bool = False) -> tuple[dict, dict, object]:
     kms_arn = None
     if kms:
         kms_arn = boto3.client("kms", region_name=region).create_key()["KeyMetadata"]["Arn"]
-    call = create_call(instance, kms_arn)
+    call = create_call(instance, kms_arn, name)
     call["VpcSecurityGroupIds"] = sgs  # the operator's groups exist in the real account
     created = rds.create_db_instance(**call)["DBInstance"]
     return out, created, rds
@@ -155,8 +165,8 @@ def test_rendered_instance_is_a_valid_create_db_instance_call():
     assert created["PreferredBackupWindow"] == "02:00-02:30"
     assert created["DBName"] == "orders"
     assert created["MasterUsername"] == "klutch_admin"
-    assert created["DBParameterGroups"][0]["DBParameterGroupName"] == fp["parameterGroupName"]
-    params = rds.describe_db_parameters(DBParameterGroupName=fp["parameterGroupName"])
+    assert created["DBParameterGroups"][0]["DBParameterGroupName"] == group_name(out)
+    params = rds.describe_db_parameters(DBParameterGroupName=group_name(out))
     force = [p for p in params["Parameters"] if p["ParameterName"] == "rds.force_ssl"]
     assert force and force[0]["ParameterValue"] == "1"
 
@@ -213,12 +223,13 @@ REPLICA_MODIFY_PARAMETERS = {
 REPLICA_NOT_CREATE_PARAMETERS = {
     "region",
     "replicateSourceDbSelector",
+    "parameterGroupNameSelector",
     "skipFinalSnapshot",
     "deleteAutomatedBackups",
 }
 
 
-def replica_calls(replica: dict, source: str) -> tuple[dict, dict]:
+def replica_calls(replica: dict, source: str, parameter_group: str) -> tuple[dict, dict]:
     fields = replica["spec"]["forProvider"]
     known = set(REPLICA_CREATE_PARAMETERS) | set(REPLICA_MODIFY_PARAMETERS)
     unknown = set(fields) - known - REPLICA_NOT_CREATE_PARAMETERS
@@ -231,6 +242,7 @@ def replica_calls(replica: dict, source: str) -> tuple[dict, dict]:
     }
     create["Tags"] = [{"Key": k, "Value": v} for k, v in fields["tags"].items()]
     create["SourceDBInstanceIdentifier"] = source  # the XR's Instance labelled primary
+    create["DBParameterGroupName"] = parameter_group  # the XR's one ParameterGroup
     modify = {
         REPLICA_MODIFY_PARAMETERS[k]: _int_floats(v)
         for k, v in fields.items()
@@ -250,7 +262,7 @@ def test_rendered_replicas_are_valid_create_db_instance_read_replica_calls():
         replica = out[f"replica-{i}"]
         selector = replica["spec"]["forProvider"]["replicateSourceDbSelector"]
         assert selector["matchLabels"].items() <= labels.items()  # selects the primary
-        create, modify = replica_calls(replica, source)
+        create, modify = replica_calls(replica, source, group_name(out))
         if "VpcSecurityGroupIds" in create:  # the operator's groups exist in the real account
             create["VpcSecurityGroupIds"] = [
                 g["VpcSecurityGroupId"] for g in primary["VpcSecurityGroups"]

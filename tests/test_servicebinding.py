@@ -84,7 +84,7 @@ def test_waits_for_an_instance_without_an_address():
 def test_role_and_membership_use_the_instance_provider_config():
     rsp = render_local(XR, required={INSTANCE_REQUIREMENT: [INSTANCE]})
     out = desired(rsp)
-    assert set(out) == {"role", "group-membership"}
+    assert set(out) == {"role", "group-membership", "usage-role", "usage-group-membership"}
     role = out["role"]
     pc = {"name": INSTANCE["status"]["providerConfigName"]}
     assert role["spec"]["providerConfigRef"] == pc

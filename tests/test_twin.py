@@ -21,7 +21,7 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from function import fn, resources
 from function.resources import READY_WHEN_EXISTS, Kind, readiness
 from tests.support import providers
-from tests.support.crossplane import ControlPlane, Step, example_xrs, result_messages
+from tests.support.crossplane import ControlPlane, Key, Step, example_xrs, result_messages
 from tests.support.schemas import SCHEMAS, schema_for
 from tools import xfn
 
@@ -242,3 +242,182 @@ def test_copies_of_the_examples_are_not_mutated():
         cp.create(xr)
     cp.round()
     assert example_xrs() == before
+
+
+# ------------------------------------------------------------------ parents by selector
+
+
+def _parents_plane(kinds: tuple[str, ...]) -> ControlPlane:
+    cp = ControlPlane(call=fn.run)
+    for xr in example_xrs():
+        if xr["kind"] in kinds:
+            cp.create(xr)
+    return cp
+
+
+def _referencing(cp: ControlPlane) -> list[tuple[dict, str]]:
+    """Every composed MR and each top-level field the provider resolves for it."""
+    return [
+        (b, f)
+        for k, b in sorted(cp.cluster.objects.items())
+        if k not in cp.composed
+        for f in providers.REFERENCES.get((k[0].split("/")[0], k[1]), {})
+        if f"{f}Selector" in b["spec"]["forProvider"]
+    ]
+
+
+def test_a_sub_resource_waits_for_its_bucket_instead_of_being_refused_by_aws():
+    """The first reconcile of a bucket's sub-resources (provider order: the v1beta1 kinds
+    before the v1beta2 Bucket) finds no bucket yet: with a plain ``bucket`` name AWS answers
+    NoSuchBucket; with ``bucketSelector`` the provider cannot resolve the reference
+    (the Bucket has no ``status.atProvider.id`` yet) and creates nothing, not Ready."""
+    cp = _parents_plane(("XObjectStorageInstance",))
+    cp.round()
+    waiting = [
+        b
+        for b in cp.cluster.objects.values()
+        if b["kind"] in ("BucketPublicAccessBlock", "BucketPolicy", "BucketLifecycleConfiguration")
+    ]
+    assert waiting
+    for body in waiting:
+        conditions = {c["type"]: c for c in body["status"]["conditions"]}
+        assert conditions["Synced"]["status"] == "False"
+        assert "Ready" not in conditions  # never a fabricated condition
+        assert body["metadata"]["uid"] not in cp.providers.external
+    cp.until_stable()
+    _assert_all_ready(cp)
+    assert cp.providers.refused == []
+    for body, field in _referencing(cp):
+        assert body["spec"]["forProvider"][field], (body["kind"], field)
+
+
+def test_every_parent_by_selector_resolves_to_the_name_the_function_gives_it():
+    """Through the twin (provider-upjet-aws's resolvers), each selector picks this XR's one
+    parent: the bucket, the parameter group, the primary of a replica."""
+    cp = _parents_plane(("XObjectStorageInstance", "XPostgresqlInstance"))
+    cp.until_stable()
+    assert cp.providers.refused == []
+    resolved = {(b["kind"], f): b["spec"]["forProvider"][f] for b, f in _referencing(cp)}
+    assert {f for _, f in resolved} >= {"bucket", "parameterGroupName", "replicateSourceDb"}
+    for body, field in _referencing(cp):
+        target = cp.cluster.get(
+            next(
+                k
+                for k, b in cp.cluster.objects.items()
+                if b["metadata"]["name"] == body["spec"]["forProvider"][f"{field}Ref"]["name"]
+            )
+        )
+        assert target["metadata"]["ownerReferences"] == body["metadata"]["ownerReferences"]
+
+
+# The parents earlier versions named by plain string.
+PLAIN_BEFORE = ("bucket", "parameterGroupName")
+
+
+def test_resources_that_already_name_their_parent_keep_the_name_through_every_apply():
+    """Resources made when the function rendered the plain name (Crossplane owns the field):
+    after the upgrade Crossplane's apply never drops the name (the function renders the
+    observed value again), so the provider never re-resolves, nothing is replaced."""
+    cp = _parents_plane(("XObjectStorageInstance", "XPostgresqlInstance"))
+    cp.until_stable()
+    before = {b["metadata"]["uid"]: (f, b["spec"]["forProvider"][f]) for b, f in _referencing(cp)}
+    externals = {u: e.ext for u, e in cp.providers.external.items()}
+    assert before
+    # As the earlier function left them: the plain name, owned by Crossplane, no selector.
+    for key, body in list(cp.cluster.objects.items()):
+        if body["metadata"]["uid"] in before:
+            field, _ = before[body["metadata"]["uid"]]
+            fp = body["spec"]["forProvider"]
+            fp.pop(f"{field}Selector")
+            fp.pop(f"{field}Ref")
+            cp.cluster.objects[key] = body
+    cp.providers.owned.clear()
+    for key in cp.xrs():  # Crossplane only: no provider reconcile in between
+        cp.reconcile(key)
+        for body, field in _referencing(cp):
+            if field not in PLAIN_BEFORE:
+                continue
+            _, value = before[body["metadata"]["uid"]]
+            assert body["spec"]["forProvider"].get(field) == value, (body["kind"], field)
+    cp.until_stable()
+    assert {u: e.ext for u, e in cp.providers.external.items()} == externals
+    assert cp.providers.refused == []
+
+
+# ------------------------------------------------------------------ deletion order (Usages)
+
+
+def _instance_and_user(user_kind: str, instance_kind: str) -> tuple[ControlPlane, Key, Key]:
+    cp = ControlPlane(call=fn.run)
+    xrs = example_xrs()
+    user = next(x for x in xrs if x["kind"] == user_kind)
+    ref = user["spec"]["instanceRef"]
+    ref = ref["name"] if isinstance(ref, dict) else ref
+    instance = next(
+        x
+        for x in xrs
+        if x["kind"] == instance_kind and x["metadata"]["labels"]["crossplane.io/claim-name"] == ref
+    )
+    ikey, ukey = cp.create(instance), cp.create(user)
+    cp.until_stable()
+    _assert_all_ready(cp)
+    return cp, ikey, ukey
+
+
+PAIRS = [
+    ("XServiceBinding", "XPostgresqlInstance"),
+    ("XScheduledBackup", "XPostgresqlInstance"),
+    ("XObjectStorageBinding", "XObjectStorageInstance"),
+]
+
+
+@pytest.mark.parametrize(("user", "instance"), PAIRS, ids=[p[0] for p in PAIRS])
+def test_an_instance_deleted_first_stays_until_what_uses_it_is_gone(user, instance):
+    """Crossplane's Usage webhook refuses the instance's deletion while the binding (or
+    schedule) exists; everything keeps working; once the user is deleted (a ServiceBinding's
+    roles dropped through the instance's ProviderConfig and master Secret), the refused
+    deletion is replayed and nothing is left, nothing stuck."""
+    cp, ikey, ukey = _instance_and_user(user, instance)
+    assert not cp.delete(ikey)
+    assert cp.refused_deletions == [ikey]
+    cp.until_stable()
+    _assert_all_ready(cp)
+    assert cp.delete(ukey)
+    assert cp.stuck == []
+    assert not cp.cluster.objects  # the instance went with the replayed deletion
+
+
+@pytest.mark.parametrize(("user", "instance"), PAIRS, ids=[p[0] for p in PAIRS])
+def test_what_uses_an_instance_deleted_first_goes_cleanly_then_the_instance(user, instance):
+    cp, ikey, ukey = _instance_and_user(user, instance)
+    assert cp.delete(ukey)
+    assert cp.delete(ikey)
+    assert cp.refused_deletions == [] and cp.stuck == []
+    assert not cp.cluster.objects
+
+
+def test_a_backup_keeps_its_instance_only_while_the_snapshot_is_taken():
+    """RDS cannot delete an instance during a snapshot of it; once the snapshot exists the
+    Backup no longer needs the instance (a Backup with deletionPolicy Retain may outlive it)."""
+    cp = ControlPlane(call=fn.run)
+    xrs = example_xrs()
+    backup = next(x for x in xrs if x["kind"] == "XBackup")
+    ref = backup["spec"]["instanceRef"]
+    instance = next(
+        x
+        for x in xrs
+        if x["kind"] == "XPostgresqlInstance"
+        and x["metadata"]["labels"]["crossplane.io/claim-name"] == ref
+    )
+    ikey, bkey = cp.create(instance), cp.create(backup)
+    for _ in range(10):
+        if any(k[1] == "ClusterUsage" for k in cp.composed[bkey].values()):
+            break
+        cp.round()
+    cp.round()  # the usage controller labels the instance
+    assert not cp.delete(ikey)
+    cp.until_stable()
+    _assert_all_ready(cp)
+    assert not any(k[1] == "ClusterUsage" for k in cp.composed[bkey].values())
+    assert ikey not in cp.composed  # the refused deletion was replayed once the Usage went
+    assert cp.cluster.get(bkey) is not None and cp.stuck == []

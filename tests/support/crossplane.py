@@ -161,6 +161,8 @@ class ControlPlane:
     composed: dict[Key, dict[str, Key]] = field(default_factory=dict)
     requirements: dict[Key, dict[str, fnv1.ResourceSelector]] = field(default_factory=dict)
     steps: list[Step] = field(default_factory=list)
+    refused_deletions: list[Key] = field(default_factory=list)
+    stuck: list[Key] = field(default_factory=list)  # MRs whose deletion can never finish
     last: dict[Key, Step] = field(default_factory=dict)
     clock: int = 0
     on_step: Callable[[Step], None] | None = None
@@ -202,8 +204,100 @@ class ControlPlane:
 
     def provider_tick(self, key: Key) -> None:
         body = self.cluster.get(key)
-        if body is not None:
-            self.cluster.put(self.providers.tick(body, self.cluster, self.now()))
+        if body is None:
+            return
+        if body["kind"] == USAGE_KIND:
+            self.cluster.put(self._usage_tick(body))
+            return
+        self.cluster.put(self.providers.tick(body, self.cluster, self.now()))
+
+    # --- Crossplane's usage controller and admission webhook ---------------------------
+
+    def _usage_tick(self, usage: dict) -> dict:
+        """internal/controller/protection/usage/reconciler.go (v2.3.4): resolve the ``by``
+        selector (``selector.go``: labels and the same controller), add the finalizer, label
+        the used object ``crossplane.io/in-use``, then ``Available`` (Ready=True). An
+        unresolvable selector is an error: nothing else happens."""
+        spec = usage["spec"]
+        by = spec.get("by")
+        if by and not (by.get("resourceRef") or {}).get("name"):
+            sel = by.get("resourceSelector") or {}
+            found = [
+                b
+                for b in self.cluster.objects.values()
+                if b["apiVersion"] == by["apiVersion"]
+                and b["kind"] == by["kind"]
+                and all(
+                    ((b["metadata"].get("labels") or {}).get(k) == v)
+                    for k, v in (sel.get("matchLabels") or {}).items()
+                )
+                and (
+                    not sel.get("matchControllerRef")
+                    or _controller_uid(b) == _controller_uid(usage)
+                )
+            ]
+            if not found:
+                return usage
+            by["resourceRef"] = {"name": found[0]["metadata"]["name"]}
+        finalizers = usage["metadata"].setdefault("finalizers", [])
+        if USAGE_FINALIZER not in finalizers:
+            finalizers.append(USAGE_FINALIZER)
+        used = self.cluster.get(_of_key(usage))
+        if used is None:
+            return usage  # errGetUsed
+        if (used["metadata"].get("labels") or {}).get(IN_USE_LABEL) != "true":
+            used["metadata"].setdefault("labels", {})[IN_USE_LABEL] = "true"
+            self.cluster.put(used)
+        status = usage.setdefault("status", {})
+        if not any(c.get("type") == "Ready" for c in status.get("conditions") or []):
+            status["conditions"] = [
+                {
+                    "type": "Ready",
+                    "status": "True",
+                    "reason": "Available",
+                    "lastTransitionTime": self.now(),
+                }
+            ]
+        return usage
+
+    def _usages_of(self, body: dict) -> list[dict]:
+        """internal/protection/usage/finder.go ``FindUsageOf``: ClusterUsages by
+        ``apiVersion.kind.name`` of their ``of``."""
+        key = key_of(body)
+        return [
+            u
+            for u in self.cluster.objects.values()
+            if u["kind"] == USAGE_KIND and _of_key(u) == key
+        ]
+
+    def _admit_delete(self, body: dict) -> bool:
+        """internal/webhook/protection/usage/handler.go: the webhook sees only objects labelled
+        ``crossplane.io/in-use`` (``cluster/webhookconfigurations/usage.yaml``); while a Usage
+        names one, its deletion is refused and the attempt recorded (for ``replayDeletion``)."""
+        if (body["metadata"].get("labels") or {}).get(IN_USE_LABEL) != "true":
+            return True
+        if not self._usages_of(body):
+            return True
+        annotations = body["metadata"].setdefault("annotations", {})
+        if annotations.get(DELETION_ATTEMPT) != "Background":
+            annotations[DELETION_ATTEMPT] = "Background"
+            self.cluster.put(body)
+        self.refused_deletions.append(key_of(body))
+        return False
+
+    def _release(self, usage: dict) -> None:
+        """A Usage being deleted (its ``by`` is gone): the in-use label goes when no other
+        Usage names the object; a refused deletion is replayed (``replayDeletion``)."""
+        self.cluster.delete(key_of(usage))
+        used = self.cluster.get(_of_key(usage))
+        if used is None:
+            return
+        if not self._usages_of(used):
+            used["metadata"].get("labels", {}).pop(IN_USE_LABEL, None)
+            self.cluster.put(used)
+        attempted = DELETION_ATTEMPT in (used["metadata"].get("annotations") or {})
+        if usage["spec"].get("replayDeletion") and attempted and key_of(used) in self.composed:
+            self.delete(key_of(used))
 
     # --- Crossplane's composite reconciler -------------------------------------------
 
@@ -260,7 +354,12 @@ class ControlPlane:
             composed[name] = self._apply_one(xr, name, body, existing)
             ready[name] = r.ready == fnv1.READY_TRUE
         for name in sorted(set(composed) - set(rsp.desired.resources)):
-            self._delete_composed(composed.pop(name))
+            ckey = composed.pop(name)
+            usage = self.cluster.get(ckey) if ckey[1] == USAGE_KIND else None
+            if usage is not None:
+                self._release(usage)  # only Usages without ``by`` ever stop being desired
+            else:
+                self._delete_composed(ckey)
         return ready
 
     def _apply_one(self, xr: dict, name: str, body: dict, existing: dict | None) -> Key:
@@ -286,14 +385,28 @@ class ControlPlane:
                 "blockOwnerDeletion": True,
             }
         ]
-        merged = _server_side_apply(existing, body)
+        owned = self.providers.owned.get(existing["metadata"]["uid"], set()) if existing else set()
+        merged = _server_side_apply(existing, body, owned)
         self.cluster.put(merged)
         return key_of(merged)
 
     def _delete_composed(self, ckey: Key) -> None:
-        body = self.cluster.delete(ckey)
-        if body is not None:
-            self.providers.delete(body)
+        body = self.cluster.get(ckey)
+        if body is None:
+            return
+        policy = (body.get("spec") or {}).get("deletionPolicy") or "Delete"
+        sql = body["apiVersion"].startswith(SQL_GROUP) and body["kind"] != "ProviderConfig"
+        if sql and policy == "Delete" and not self.cluster.sql_credentials(body):
+            # provider-sql's Delete connects through the ProviderConfig: it cannot drop it.
+            body["metadata"]["deletionTimestamp"] = self.now()
+            self.cluster.put(body)
+            self.stuck.append(ckey)
+            return
+        self.cluster.delete(ckey)
+        ref = (body.get("spec") or {}).get("writeConnectionSecretToRef")
+        if ref:
+            self.cluster.secrets.pop((ref.get("namespace") or "", ref["name"]), None)
+        self.providers.delete(body)
 
     def _finish(
         self, key: Key, xr: dict, rsp: fnv1.RunFunctionResponse, ready: dict[str, bool]
@@ -336,15 +449,29 @@ class ControlPlane:
 
     # --- deletion ---------------------------------------------------------------------
 
-    def delete(self, key: Key) -> None:
-        """The XR goes; foreground deletion takes its composed resources with it."""
-        for ckey in self.composed.pop(key, {}).values():
+    def delete(self, key: Key) -> bool:
+        """Delete the XR, as its claim's controller does; False when the Usage webhook
+        refuses. Its composed resources go with it (owner references): a provider-sql MR only
+        once provider-sql could connect to drop it (else it stays, ``stuck``); each MR's
+        connection Secret with it (crossplane-runtime ``ConnectionSecretFor``: owned by the
+        MR); Usages last, once their ``by`` resource is gone (usage reconciler.go)."""
+        body = self.cluster.get(key)
+        if body is not None and not self._admit_delete(body):
+            return False
+        composed = self.composed.pop(key, {})
+        usages = [k for k in composed.values() if k[1] == USAGE_KIND]
+        for ckey in sorted(set(composed.values()) - set(usages)):
             self._delete_composed(ckey)
+        for ckey in sorted(usages):
+            usage = self.cluster.get(ckey)
+            if usage is not None:
+                self._release(usage)
         xr = self.cluster.delete(key)
         ref = ((xr or {}).get("spec") or {}).get("writeConnectionSecretToRef")
         if ref:
             self.cluster.secrets.pop((ref.get("namespace") or "", ref["name"]), None)
         self.requirements.pop(key, None)
+        return True
 
     # --- reading the outcome ----------------------------------------------------------
 
@@ -354,6 +481,24 @@ class ControlPlane:
         return body
 
 
+USAGE_KIND = "ClusterUsage"
+USAGE_FINALIZER = "usage.apiextensions.crossplane.io"
+IN_USE_LABEL = "crossplane.io/in-use"
+DELETION_ATTEMPT = "usage.crossplane.io/deletion-attempt-with-policy"  # internal/protection
+
+
+def _controller_uid(body: dict) -> str | None:
+    for ref in body["metadata"].get("ownerReferences") or []:
+        if ref.get("controller"):
+            return str(ref.get("uid"))
+    return None
+
+
+def _of_key(usage: dict) -> Key:
+    of = usage["spec"]["of"]
+    return (of["apiVersion"], of["kind"], "", of["resourceRef"]["name"])
+
+
 def _condition(typ: str, status: str, reason: str, message: str = "") -> dict[str, str]:
     c = {"type": typ, "status": status, "reason": reason}
     if message:
@@ -361,13 +506,24 @@ def _condition(typ: str, status: str, reason: str, message: str = "") -> dict[st
     return c
 
 
-def _server_side_apply(existing: dict | None, desired: dict) -> dict:
+def _server_side_apply(existing: dict | None, desired: dict, provider_fields: set[str]) -> dict:
     """Crossplane's apply with force: its spec replaces, its labels and annotations win,
-    what others own (status, an external name a provider set, finalizers) stays."""
+    what others own (status, an external name a provider set, finalizers, ``forProvider``
+    fields the provider resolved and Crossplane does not set) stays."""
     if existing is None:
         return desired
     out = copy.deepcopy(existing)
-    out["spec"] = desired.get("spec") or {}
+    old_fp = (existing.get("spec") or {}).get("forProvider") or {}
+    out["spec"] = copy.deepcopy(desired.get("spec") or {})
+    new_fp = out["spec"].get("forProvider")
+    if isinstance(new_fp, dict):
+        for name in sorted(provider_fields):
+            if name in old_fp and name not in new_fp:
+                new_fp[name] = old_fp[name]
+    # The usage controller wrote the resolved ``by.resourceRef`` (selector.go): it stays.
+    old_by, new_by = (existing.get("spec") or {}).get("by"), out["spec"].get("by")
+    if isinstance(old_by, dict) and isinstance(new_by, dict) and "resourceRef" in old_by:
+        new_by.setdefault("resourceRef", old_by["resourceRef"])
     meta, want = out["metadata"], desired["metadata"]
     meta.setdefault("labels", {}).update(want.get("labels") or {})
     meta.setdefault("annotations", {}).update(want.get("annotations") or {})

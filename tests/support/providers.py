@@ -35,8 +35,21 @@ One provider reconcile of a managed resource (MR) is one ``tick``. Grounded in:
   ``.../config/config.go`` + crossplane-runtime ``pkg/reconciler/providerconfig/reconciler.go``
   (a ProviderConfig gets a finalizer and ``status.users``, never a condition).
 
-Not modelled: reference resolution order (``*Ref``/``*Selector`` fields resolve as soon as
-the target exists here), late initialization, update diffs, AWS-side failures.
+- References (``<field>Selector``), crossplane-runtime v2.2.0 ``pkg/reconciler/managed/
+  reconciler.go`` (``ResolveReferences`` before ``Connect``; failing: ``ReconcileError`` only,
+  nothing created) and ``pkg/reference/reference.go`` (``APIResolver.Resolve``: a set value is
+  kept (``IsNoOp``); else the first resource of the target kind with the selector's labels and,
+  with ``matchControllerRef``, the same controller; an empty extracted value is an error). The
+  target kind and extractor per field: provider-upjet-aws v2.6.0
+  ``apis/cluster/<group>/<version>/zz_generated.resolvers.go`` (``REFERENCES``). The resolved
+  value and ``<field>Ref`` are written to the MR (``APISimpleReferenceResolver`` updates it),
+  and stay when Crossplane applies a spec without them (server-side apply: the provider owns
+  them; ``ControlPlane`` asks ``provider_fields``).
+- AWS refuses a bucket sub-resource for a bucket that does not exist (S3 ``NoSuchBucket`` on
+  every ``PutBucket*`` call): the create fails and is retried; each refusal is recorded.
+
+Not modelled: selectors nested in lists (``rule[].…Selector``: resolved at once here), late
+initialization, update diffs, other AWS-side failures.
 """
 
 from __future__ import annotations
@@ -239,6 +252,105 @@ KINDS: dict[tuple[str, str], KindModel] = {
 }
 
 
+# Extractors of the referenced value (upjet ``pkg/resource/extractor.go``, crossplane-runtime
+# ``reference.ExternalName``, provider-upjet-aws ``config/common/common.go`` ``ARNExtractor``).
+ID = "status.atProvider.id"  # resource.ExtractResourceID()
+ARN = "status.atProvider.arn"  # common.ARNExtractor(), resource.ExtractParamPath("arn", true)
+EXTERNAL = "external-name"  # reference.ExternalName()
+IDENTIFIER = "spec.forProvider.identifier"  # resource.ExtractParamPath("identifier", false)
+
+_S3 = "s3.aws.upbound.io"
+# (group, kind) of the referencing MR -> its top-level field -> (referenced group/kind, extractor)
+REFERENCES: dict[tuple[str, str], dict[str, tuple[tuple[str, str], str]]] = {
+    **{
+        (_S3, k): {"bucket": ((_S3, "Bucket"), ID)}
+        for k in (
+            "BucketServerSideEncryptionConfiguration",
+            "BucketPublicAccessBlock",
+            "BucketOwnershipControls",
+            "BucketPolicy",
+            "BucketLifecycleConfiguration",
+        )
+    },
+    ("kms.aws.upbound.io", "Alias"): {"targetKeyId": (("kms.aws.upbound.io", "Key"), EXTERNAL)},
+    ("rds.aws.upbound.io", "Instance"): {
+        "kmsKeyId": (("kms.aws.upbound.io", "Key"), ARN),
+        "parameterGroupName": (("rds.aws.upbound.io", "ParameterGroup"), EXTERNAL),
+        "replicateSourceDb": (("rds.aws.upbound.io", "Instance"), IDENTIFIER),
+    },
+    ("iam.aws.upbound.io", "UserPolicyAttachment"): {
+        "user": (("iam.aws.upbound.io", "User"), EXTERNAL),
+        "policyArn": (("iam.aws.upbound.io", "Policy"), ARN),
+    },
+    ("iam.aws.upbound.io", "AccessKey"): {"user": (("iam.aws.upbound.io", "User"), EXTERNAL)},
+    ("backup.aws.upbound.io", "Selection"): {
+        "planId": (("backup.aws.upbound.io", "Plan"), EXTERNAL)
+    },
+}
+# A create AWS refuses while the parent named by the field does not exist (S3: NoSuchBucket).
+PARENTS: dict[tuple[str, str], tuple[str, str]] = {
+    gk: ("bucket", "Bucket") for gk in REFERENCES if gk[0] == _S3
+}
+
+
+def _group_kind(body: dict) -> tuple[str, str]:
+    return str(body.get("apiVersion", "")).split("/")[0], str(body.get("kind", ""))
+
+
+def _controller(body: dict) -> str | None:
+    for ref in (body.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller"):
+            return str(ref.get("uid"))
+    return None
+
+
+def _extract(target: dict, how: str) -> str:
+    if how == EXTERNAL:
+        return str(
+            ((target.get("metadata") or {}).get("annotations") or {}).get(EXTERNAL_NAME) or ""
+        )
+    node: Any = target
+    for part in how.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return "" if node is None else str(node)
+
+
+def resolve_references(body: dict, objects: list[dict]) -> tuple[dict, list[str], str]:
+    """crossplane-runtime's reference resolution of the MR ``body`` among ``objects``: the MR
+    with the resolved fields set, the fields written, and the error ("" when none)."""
+    fp = _fp(body)
+    written: list[str] = []
+    for field_name, (target_kind, how) in sorted(REFERENCES.get(_group_kind(body), {}).items()):
+        selector = fp.get(f"{field_name}Selector")
+        if fp.get(field_name) or not isinstance(selector, dict):
+            continue  # IsNoOp: a set value is kept; nothing to resolve without a selector
+        labels = selector.get("matchLabels") or {}
+        for target in objects:
+            if _group_kind(target) != target_kind:
+                continue
+            if any(
+                ((target.get("metadata") or {}).get("labels") or {}).get(k) != v
+                for k, v in labels.items()
+            ):
+                continue
+            if selector.get("matchControllerRef") and _controller(target) != _controller(body):
+                continue
+            value = _extract(target, how)
+            if not value:
+                return body, written, f"{field_name}Selector: {NO_VALUE}"
+            fp[field_name] = value
+            fp[f"{field_name}Ref"] = {"name": target["metadata"]["name"]}
+            written += [field_name, f"{field_name}Ref"]
+            break
+        else:
+            return body, written, f"{field_name}Selector: {NO_MATCHES}"
+    return body, written, ""
+
+
+NO_VALUE = "referenced field was empty (referenced resource may not yet be ready)"
+NO_MATCHES = "no resources matched selector"
+
+
 def model(body: dict) -> KindModel:
     group = str(body.get("apiVersion", "")).split("/")[0]
     try:
@@ -268,6 +380,9 @@ class Providers:
 
     external: dict[str, External] = field(default_factory=dict)
     stage: dict[str, int] = field(default_factory=dict)  # MR uid -> 1 created, 2 observed
+    # MR uid -> spec.forProvider fields the provider wrote (resolved references).
+    owned: dict[str, set[str]] = field(default_factory=dict)
+    refused: list[str] = field(default_factory=list)  # creates AWS refused
 
     def tick(self, body: dict, cluster: Any, at: str) -> dict:
         """One reconcile of the MR ``body``: the MR as the provider leaves it."""
@@ -278,6 +393,13 @@ class Providers:
             # Connect fails: the ProviderConfig or its Secret is not there yet.
             return _set_conditions(body, [condition("Synced", "False", "ReconcileError", at)])
         uid = body["metadata"]["uid"]
+        body, written, error = resolve_references(body, list(cluster.objects.values()))
+        self.owned.setdefault(uid, set()).update(written)
+        if error:
+            return _set_conditions(body, [condition("Synced", "False", "ReconcileError", at)])
+        if uid not in self.external and not self._parent_exists(body):
+            self.refused.append(f"{body['kind']} {body['metadata']['name']}: parent missing")
+            return _set_conditions(body, [condition("Synced", "False", "ReconcileError", at)])
         stage = self.stage.get(uid, 0) + 1
         self.stage[uid] = min(stage, 2)
         body = _init_external_name(body, m)
@@ -292,10 +414,19 @@ class Providers:
             return _set_conditions(body, _creating(at))
         return _set_conditions(body, [condition("Ready", "True", "Available", at), _synced(at)])
 
+    def _parent_exists(self, body: dict) -> bool:
+        parent = PARENTS.get(_group_kind(body))
+        if parent is None:
+            return True
+        field_name, kind = parent
+        name = _fp(body).get(field_name)
+        return any(e.kind == kind and e.ext == name for e in self.external.values())
+
     def delete(self, body: dict) -> None:
         """The MR was deleted: the external resource goes unless the policy keeps it."""
         uid = body["metadata"]["uid"]
         self.stage.pop(uid, None)
+        self.owned.pop(uid, None)
         ext = self.external.get(uid)
         if ext is not None and ext.deletion_policy != "Orphan":
             del self.external[uid]
