@@ -89,7 +89,7 @@ def render(req: Request) -> Rendered:
 
     out.resources["snapshot"] = managed(
         RDS_SNAPSHOT,
-        s,
+        req.provider_config,
         {
             "region": source["region"],
             "dbInstanceIdentifier": source["instanceIdentifier"],

@@ -39,7 +39,7 @@ def managed_key_resources(
     return {
         "kms-key": managed(
             KMS_KEY,
-            settings,
+            req.provider_config,
             {
                 "region": region,
                 "description": description,
@@ -51,7 +51,7 @@ def managed_key_resources(
         ),
         "kms-alias": managed(
             KMS_ALIAS,
-            settings,
+            req.provider_config,
             {"region": region, "targetKeyIdSelector": controller_ref_selector()},
             deletion_policy=deletion_policy,
             external_name=_alias_external_name(

@@ -76,6 +76,20 @@ def backup_name(prefix: str, claim_name: str, uid: str) -> str:
     return generated(prefix, claim_name, seed=uid, max_len=BACKUP_NAME_MAX)
 
 
+def backup_role_name(prefix: str, claim_name: str, uid: str) -> str:
+    """The IAM role AWS Backup assumes for one ScheduledBackup (IAM role names: <= 64)."""
+    return generated(prefix, "backup", claim_name, seed=uid, max_len=IAM_USER_MAX)
+
+
+def backup_selection_name(prefix: str, claim_name: str, uid: str, role: str) -> str:
+    """The Selection of one ScheduledBackup for one IAM role (``role``: what identifies it).
+
+    AWS Backup cannot change a selection's role (Terraform's ``iam_role_arn`` is ForceNew and
+    upjet refuses ForceNew changes), so a new role makes a new selection, with a new name.
+    """
+    return generated(prefix, claim_name, seed=f"{uid}/{role}", max_len=BACKUP_NAME_MAX)
+
+
 # --- PostgreSQL on RDS (function/postgresql.py, function/servicebinding.py) ---
 
 PG_IDENTIFIER_MAX = 63  # PostgreSQL identifiers (NAMEDATALEN - 1)
@@ -93,6 +107,16 @@ def rds_replica_identifier(primary: str, index: int) -> str:
     room = RDS_IDENTIFIER_MAX - len(digest) - len(suffix) - 2
     head = head[:room].rstrip("-")
     return "-".join(p for p in (head, digest, suffix) if p)
+
+
+def db_subnet_group_name(prefix: str, claim_name: str, uid: str) -> str:
+    """The DB subnet group rendered for one PostgresqlInstance (RDS: <= 255, not "default")."""
+    return generated(prefix, claim_name, seed=uid, max_len=RDS_IDENTIFIER_MAX)
+
+
+def db_security_group_name(prefix: str, claim_name: str, uid: str) -> str:
+    """The security group rendered for one PostgresqlInstance (EC2: <= 255, not "sg-*")."""
+    return generated(prefix, "db", claim_name, seed=uid, max_len=RDS_IDENTIFIER_MAX)
 
 
 def rds_parameter_group_name(prefix: str, claim_name: str, uid: str) -> str:

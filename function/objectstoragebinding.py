@@ -117,12 +117,14 @@ def render(req: Request) -> Rendered:
     )
 
     res = out.resources
-    res["user"] = managed(IAM_USER, s, {"forceDestroy": True, "tags": tags}, external_name=user)
+    res["user"] = managed(
+        IAM_USER, req.provider_config, {"forceDestroy": True, "tags": tags}, external_name=user
+    )
     for i, doc in enumerate(docs):
         key = resource_key("policy", i)
         policy = managed(
             IAM_POLICY,
-            s,
+            req.provider_config,
             {
                 # AWS cannot change a policy's description in place: keep it independent
                 # of the permissions, so editing them updates the policy, not replaces it.
@@ -137,7 +139,7 @@ def render(req: Request) -> Rendered:
         res[key] = policy
         res[resource_key("policy-attachment", i)] = managed(
             IAM_USER_POLICY_ATTACHMENT,
-            s,
+            req.provider_config,
             {
                 "userSelector": controller_ref_selector(),
                 "policyArnSelector": {
@@ -148,7 +150,7 @@ def render(req: Request) -> Rendered:
         )
     res["access-key"] = managed(
         IAM_ACCESS_KEY,
-        s,
+        req.provider_config,
         {"userSelector": controller_ref_selector()},
         connection_secret=(
             names.internal_secret_name("accesskey", req.uid),

@@ -121,7 +121,8 @@ def test_every_example_becomes_ready_edits_settle_and_deletion_orphans_only_what
     }
     for key in cp.xrs():
         cp.delete(key)
-    assert not cp.cluster.objects
+    # Only the operator's EnvironmentConfig stays: the claims never owned it.
+    assert [k[1] for k in cp.cluster.objects] == ["EnvironmentConfig"]
     assert set(cp.providers.external) == orphan
 
 
