@@ -276,6 +276,9 @@ ARN_WITH_ACCOUNT = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{12}:"
 EXAMPLE_ACCOUNT = "000000000000"
 
 
+STATE_FILES = {"required.yaml", "observed.yaml"}
+
+
 def _shipped() -> list[Path]:
     """Every file of both packages, the function's code (its defaults), and the examples a
     user applies (claims and XRs), except the examples' EnvironmentConfig."""
@@ -286,7 +289,9 @@ def _shipped() -> list[Path]:
         *(p for p in (ROOT / "function").glob("*.py") if p.name != "regions.py"),
     ]
     for path in (ROOT / "examples").rglob("*.yaml"):
-        if path != xrender.ENVIRONMENT_CONFIG:
+        # required.yaml / observed.yaml model what the cluster reports to a render (a
+        # provider's status, with moto's account as tests/support/providers.py), never applied.
+        if path != xrender.ENVIRONMENT_CONFIG and path.name not in STATE_FILES:
             files.append(path)
     return sorted(files)
 
