@@ -58,7 +58,6 @@ def render(req: Request) -> Rendered:
     """Render a Backup (see the module docstring for the field map)."""
     spec = parse(Spec, req.xr.get("spec") or {}, "spec")
     out = Rendered()
-    s = req.settings
     snapshot_id = names.snapshot_identifier(names.identity(req))
     policy: DeletionPolicy = "Orphan" if spec.config.deletionPolicy == "Retain" else "Delete"
     previous = req.xr.get("status") or {}
@@ -103,7 +102,7 @@ def render(req: Request) -> Rendered:
 
     out.resources["snapshot"] = managed(
         RDS_SNAPSHOT,
-        s,
+        req.provider_config,
         {
             "region": source["region"],
             "dbInstanceIdentifier": source["instanceIdentifier"],

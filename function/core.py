@@ -15,12 +15,15 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pydantic
 
 from function.convert import StructView
 from function.settings import Settings
+
+if TYPE_CHECKING:  # environment.py imports this module
+    from function.environment import Environment
 
 # Labels Crossplane puts on the XR of a claim.
 CLAIM_NAME_LABEL = "crossplane.io/claim-name"
@@ -91,6 +94,21 @@ class Request:
     observed: Mapping[str, ObservedResource] = field(default_factory=dict)
     # name -> resources; a name is absent until Crossplane resolved the requirement.
     required: Mapping[str, list[dict[str, Any]]] = field(default_factory=dict)
+    # The operator's EnvironmentConfig (``environment.read``); ``fn.py`` renders no claim
+    # without it.
+    env: Environment | None = None
+
+    @property
+    def environment(self) -> Environment:
+        """The account and environment settings (the EnvironmentConfig's data)."""
+        if self.env is None:
+            raise InputError("the EnvironmentConfig was not read")
+        return self.env
+
+    @property
+    def provider_config(self) -> str:
+        """The provider-upjet-aws ProviderConfig of this claim's AWS managed resources."""
+        return self.environment.provider_config_name(self.claim_namespace)
 
     @property
     def metadata(self) -> Mapping[str, Any]:

@@ -5,6 +5,7 @@ All protobuf handling lives here; renderers are pure functions of ``core.Request
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,6 +18,7 @@ from google.protobuf import struct_pb2
 from function import (
     backup,
     claims,
+    environment,
     objectstorage,
     objectstoragebinding,
     postgresql,
@@ -101,9 +103,19 @@ def answer(req: fnv1.RunFunctionRequest, log: Any = None) -> tuple[fnv1.RunFunct
             return rsp, True
         settings = _settings(req)
         observed = _observed(req)
-        rendered = renderer(
-            Request(xr=xr, settings=settings, observed=observed, required=_required(req))
-        )
+        required = _required(req)
+        env_name = settings.environmentConfigName
+        env = _environment(required, env_name)
+        if env is None:
+            # Not resolved yet: ask for it, keep what exists (Crossplane calls again with it).
+            rendered = environment.waiting(env_name, Rendered())
+        else:
+            rendered = renderer(
+                Request(xr=xr, settings=settings, observed=observed, required=required, env=env)
+            )
+            # Asked on every call, so Crossplane keeps resolving it and the requirements
+            # settle (a requirement missing from a response is no longer fetched).
+            rendered.requirements[environment.REQUIREMENT] = environment.requirement(env_name)
         _encode(req, rsp, rendered, observed)
     except InputError as err:
         response.fatal(rsp, str(err))
@@ -141,6 +153,25 @@ def _settings(req: fnv1.RunFunctionRequest) -> Settings:
             _SETTINGS.clear()
         _SETTINGS[key] = settings
     return settings
+
+
+# Parsed environments by EnvironmentConfig name and content: the same on nearly every call.
+_ENVIRONMENTS: dict[tuple[str, str], environment.Environment] = {}
+
+
+def _environment(
+    required: dict[str, list[dict[str, Any]]], name: str
+) -> environment.Environment | None:
+    items = required.get(environment.REQUIREMENT)
+    key = (name, json.dumps(items, sort_keys=True)) if items else None
+    if key is not None and key in _ENVIRONMENTS:
+        return _ENVIRONMENTS[key]
+    env = environment.read(required, name)  # InputError is not cached
+    if key is not None and env is not None:
+        if len(_ENVIRONMENTS) >= _SETTINGS_MAX:
+            _ENVIRONMENTS.clear()
+        _ENVIRONMENTS[key] = env
+    return env
 
 
 def _observed(req: fnv1.RunFunctionRequest) -> dict[str, ObservedResource]:

@@ -41,7 +41,7 @@ def managed_key_resources(
     return {
         "kms-key": managed(
             KMS_KEY,
-            settings,
+            req.provider_config,
             {
                 "region": region,
                 "description": description,
@@ -67,7 +67,7 @@ def _alias_resource(
     who = names.identity(req)
     body = managed(
         KMS_ALIAS,
-        settings,
+        req.provider_config,
         {"region": region, "targetKeyIdSelector": controller_ref_selector()},
         deletion_policy=deletion_policy,
         external_name=_alias_external_name(req, names.managed_kms_alias(who, alias)),

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from function.core import Request, dig, short_hash
@@ -174,6 +174,21 @@ def backup_name(who: Identity) -> str:
     return generated(who.prefix, who.claim, who=who, max_len=BACKUP_NAME_MAX)
 
 
+def backup_role_name(who: Identity) -> str:
+    """The IAM role AWS Backup assumes for one ScheduledBackup (IAM role names: <= 64)."""
+    return generated(who.prefix, "backup", who.claim, who=who, max_len=IAM_USER_MAX)
+
+
+def backup_selection_name(who: Identity, role: str) -> str:
+    """The Selection of one ScheduledBackup for one IAM role (``role``: what identifies it).
+
+    AWS Backup cannot change a selection's role (Terraform's ``iam_role_arn`` is ForceNew and
+    upjet refuses ForceNew changes), so a new role makes a new selection, with a new name.
+    """
+    per_role = replace(who, uid=f"{who.uid}/{role}")
+    return generated(who.prefix, who.claim, who=per_role, max_len=BACKUP_NAME_MAX)
+
+
 # --- PostgreSQL on RDS (function/postgresql.py, function/servicebinding.py) ---
 
 PG_IDENTIFIER_MAX = 63  # PostgreSQL identifiers (NAMEDATALEN - 1)
@@ -191,6 +206,16 @@ def rds_replica_identifier(primary: str, index: int) -> str:
     room = RDS_IDENTIFIER_MAX - len(digest) - len(suffix) - 2
     head = head[:room].rstrip("-")
     return "-".join(p for p in (head, digest, suffix) if p)
+
+
+def db_subnet_group_name(who: Identity) -> str:
+    """The DB subnet group rendered for one PostgresqlInstance (RDS: <= 255, not "default")."""
+    return generated(who.prefix, who.claim, who=who, max_len=RDS_IDENTIFIER_MAX)
+
+
+def db_security_group_name(who: Identity) -> str:
+    """The security group rendered for one PostgresqlInstance (EC2: <= 255, not "sg-*")."""
+    return generated(who.prefix, "db", who.claim, who=who, max_len=RDS_IDENTIFIER_MAX)
 
 
 def rds_parameter_group_name(who: Identity) -> str:

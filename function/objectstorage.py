@@ -1,7 +1,8 @@
 """ObjectStorageInstance -> a hardened S3 bucket (and a KMS key when asked).
 
 Where each claim field becomes an AWS field:
-- ``spec.region``                   -> ``forProvider.region`` of every resource
+- ``spec.region``                   -> ``forProvider.region`` of every resource (one of the
+                                      environment's ``allowedRegions``)
 - ``spec.plan``                     -> lifecycle transition (``PLAN_TRANSITIONS``)
 - ``spec.parameters.tags``          -> ``forProvider.tags`` (plus operator defaults, ownership)
 - ``spec.parameters.deletionPolicy`` -> every ``deletionPolicy``, Bucket ``forceDestroy``
@@ -84,6 +85,9 @@ def render(req: Request) -> Rendered:
     spec = parse(Spec, (req.xr.get("spec") or {}), "spec")
     out = Rendered()
     spec = _keep_immutable(req, spec, out)
+    if "bucket" not in req.observed:
+        # A new bucket only: one that exists stays manageable when its region is withdrawn.
+        req.environment.check_region(spec.region, "spec.region")
     s = req.settings
     bucket = names.bucket_name(names.identity(req))
     arn_partition = partition(spec.region)
@@ -94,7 +98,8 @@ def render(req: Request) -> Rendered:
     region = spec.region
 
     def child(kind: Kind, for_provider: dict[str, Any], **kw: Any) -> dict[str, Any]:
-        return managed(kind, s, {"region": region, **for_provider}, deletion_policy=policy, **kw)
+        fp = {"region": region, **for_provider}
+        return managed(kind, req.provider_config, fp, deletion_policy=policy, **kw)
 
     def of_bucket(key: str) -> dict[str, Any]:
         """A sub-resource names the bucket by selector (the one Bucket this XR composed)."""

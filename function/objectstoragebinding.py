@@ -120,7 +120,9 @@ def render(req: Request) -> Rendered:
     )
 
     res = out.resources
-    res["user"] = managed(IAM_USER, s, {"forceDestroy": True, "tags": tags}, external_name=user)
+    res["user"] = managed(
+        IAM_USER, req.provider_config, {"forceDestroy": True, "tags": tags}, external_name=user
+    )
     # The bucket (and its name) must outlive the credentials: once deleted, anyone may create a
     # bucket of that name, and an app still holding this Secret would write into it.
     used_by(out, OBJECT_STORAGE_INSTANCE, xr_name(found), "user")
@@ -128,7 +130,7 @@ def render(req: Request) -> Rendered:
         key = resource_key("policy", i)
         policy = managed(
             IAM_POLICY,
-            s,
+            req.provider_config,
             {
                 # description, name and path are ForceNew in Terraform's aws_iam_policy
                 # (terraform-provider-aws internal/service/iam/policy.go), and upjet does not
@@ -145,7 +147,7 @@ def render(req: Request) -> Rendered:
         res[key] = policy
         res[resource_key("policy-attachment", i)] = managed(
             IAM_USER_POLICY_ATTACHMENT,
-            s,
+            req.provider_config,
             {
                 "userSelector": controller_ref_selector(),
                 "policyArnSelector": {
@@ -156,7 +158,7 @@ def render(req: Request) -> Rendered:
         )
     res["access-key"] = managed(
         IAM_ACCESS_KEY,
-        s,
+        req.provider_config,
         {"userSelector": controller_ref_selector()},
         connection_secret=(
             names.internal_secret_name("accesskey", who),

@@ -10,9 +10,10 @@ Where each claim field becomes an AWS field (all in ``instance_parameters`` unle
                                              ``maxAllocatedStorage``, ``storageType``, ``multiAz``,
                                              replicas allowed (``settings.postgresql.plans``)
 - ``spec.config.region``                  -> ``forProvider.region`` of every resource
-                                             (default ``settings.defaultRegion``)
-- ``spec.config.publiclyAccessible``      -> ``publiclyAccessible``, and the operator's public
-                                             subnet group and security groups
+                                             (default: the environment's ``defaultRegion``),
+                                             and that region's network (``network_resources``)
+- ``spec.config.publiclyAccessible``      -> ``publiclyAccessible``, and the region's
+                                             ``publicNetwork
 - ``spec.config.multiAZ``                 -> ``multiAz`` (plan default)
 - ``spec.config.tags``                    -> ``tags`` (plus operator defaults and ownership tags)
 - ``spec.config.database.name``           -> ``initProvider.dbName`` (also provider-sql's database)
@@ -20,7 +21,8 @@ Where each claim field becomes an AWS field (all in ``instance_parameters`` unle
 - ``spec.config.compute.allocatedStorage`` -> ``allocatedStorage`` (may only grow)
 - ``spec.config.compute.encryptedStorage`` -> ``storageEncrypted``
 - ``spec.config.encryption.key``          -> ``kmsKeyId`` / ``kmsKeyIdSelector``, kms Key + Alias
-- ``spec.config.backup``                  -> ``backupRetentionPeriod``, ``backupWindow``
+- ``spec.config.backup``                  -> ``backupRetentionPeriod`` (at most the
+                                             environment's ``limits``), ``backupWindow
 - ``spec.config.maintenanceWindow``       -> ``maintenanceWindow``
 - ``spec.config.deletionPolicy``          -> ``deletionPolicy``, ``skipFinalSnapshot``,
                                              ``finalSnapshotIdentifier``, ``deleteAutomatedBackups``
@@ -33,6 +35,15 @@ Besides the rds Instances this renders an rds ParameterGroup (``rds.force_ssl=1`
 Instance selects it, ``parameterGroupNameSelector``), a
 provider-sql ProviderConfig that logs in as the master user, and the group role that owns
 every binding's tables (``function/pg_grants.py``, docs/postgresql-grants.md).
+
+The network comes from the EnvironmentConfig, per region (``environment.Network``): an
+existing DB subnet group and security groups are named on the instances; otherwise this
+renders them, one set per instance: an rds SubnetGroup of the region's ``subnetIds``, an ec2
+SecurityGroup in its ``vpcId`` and one SecurityGroupIngressRule per ``allowedCidrs`` entry
+(TCP 5432), wired to the primary and its replicas by ``matchControllerRef`` selectors. Per
+instance rather than shared: a composed resource belongs to exactly one XR (its controller
+reference), so a shared one would need an owner whose deletion breaks every other instance;
+per instance, each is deterministic, deleted with its instance, and tagged with its claim.
 """
 
 from __future__ import annotations
@@ -56,13 +67,18 @@ from function.claims import (
     Tags,
     resource_tags,
 )
-from function.core import InputError, Rendered, Request, Result, Severity, dig, parse
+from function.core import InputError, Rendered, Request, Result, Severity, dig, parse, short_hash
+from function.environment import Network
 from function.kms import managed_key_resources, observed_managed_key
 from function.pgsql import PORT, provider_config
 from function.refs import namespace_claims
 from function.resources import (
+    EC2_SECURITY_GROUP,
+    EC2_SECURITY_GROUP_INGRESS_RULE,
     RDS_INSTANCE,
     RDS_PARAMETER_GROUP,
+    RDS_SUBNET_GROUP,
+    DeletionPolicy,
     controller_ref_selector,
     managed,
     parent_ref,
@@ -289,6 +305,7 @@ class Context:
 
     settings: Settings
     region: str
+    network: Network
     plan: PostgresqlPlan
     version: PostgresqlVersion
     identifier: str
@@ -339,11 +356,6 @@ def check_plan(spec: Spec, plan: PostgresqlPlan, settings: Settings) -> int:
         raise InputError(
             f"spec.config.compute.replicas.count: plan {spec.plan!r} allows {allowed} (got {count})"
         )
-    if c.publiclyAccessible and settings.postgresql.publicAccess is None:
-        raise InputError(
-            "spec.config.publiclyAccessible: the platform does not allow publicly accessible "
-            "databases; allowed values: false"
-        )
     if not c.compute.encryptedStorage and not settings.postgresql.allowUnencryptedStorage:
         raise InputError(
             "spec.config.compute.encryptedStorage: the platform requires encrypted storage; "
@@ -352,17 +364,86 @@ def check_plan(spec: Spec, plan: PostgresqlPlan, settings: Settings) -> int:
     return count
 
 
-def _network(spec: Spec, s: Settings) -> dict[str, Any]:
-    public = s.postgresql.publicAccess if spec.config.publiclyAccessible else None
-    subnet_group = public.dbSubnetGroupName if public else s.postgresql.dbSubnetGroupName
-    groups = public.vpcSecurityGroupIds if public else s.postgresql.vpcSecurityGroupIds
-    fields: dict[str, Any] = {
-        "publiclyAccessible": public is not None,
-        "dbSubnetGroupName": subnet_group,
+def security_groups(network: Network) -> dict[str, Any]:
+    """The instance fields naming its security groups: the existing ones, or the rendered one."""
+    if network.rendered:
+        return {"vpcSecurityGroupIdSelector": controller_ref_selector()}
+    return {"vpcSecurityGroupIds": list(network.vpcSecurityGroupIds)}
+
+
+def subnet_group(network: Network) -> dict[str, Any]:
+    """The instance field naming its DB subnet group: the existing one, or the rendered one."""
+    if network.rendered:
+        return {"dbSubnetGroupNameSelector": controller_ref_selector()}
+    return {"dbSubnetGroupName": network.dbSubnetGroupName}
+
+
+def ingress_key(cidr: str) -> str:
+    """The composed-resource name of the ingress rule for ``cidr``: one per CIDR, so adding or
+    removing a CIDR leaves the other rules as they are."""
+    return f"security-group-ingress-{short_hash(cidr)}"
+
+
+def network_resources(
+    network: Network,
+    provider_config: str,
+    *,
+    region: str,
+    subnet_group_name: str,
+    security_group_name: str,
+    description: str,
+    tags: dict[str, str],
+    deletion_policy: DeletionPolicy,
+) -> dict[str, dict[str, Any]]:
+    """The DB subnet group, security group and its PostgreSQL ingress rules of a rendered
+    network (nothing for an existing one)."""
+    if not network.rendered:
+        return {}
+    res = {
+        "subnet-group": managed(
+            RDS_SUBNET_GROUP,
+            provider_config,
+            {
+                "region": region,
+                "subnetIds": list(network.subnetIds),
+                "description": description,
+                "tags": tags,
+            },
+            deletion_policy=deletion_policy,
+            external_name=subnet_group_name,
+        ),
+        "security-group": managed(
+            EC2_SECURITY_GROUP,
+            provider_config,
+            {
+                "region": region,
+                "name": security_group_name,
+                "vpcId": network.vpcId,
+                "description": description,
+                "revokeRulesOnDelete": True,
+                "tags": tags,
+            },
+            deletion_policy=deletion_policy,
+        ),
     }
-    if groups:
-        fields["vpcSecurityGroupIds"] = list(groups)
-    return fields
+    for cidr in network.allowedCidrs:
+        family = "cidrIpv6" if ":" in cidr else "cidrIpv4"
+        res[ingress_key(cidr)] = managed(
+            EC2_SECURITY_GROUP_INGRESS_RULE,
+            provider_config,
+            {
+                "region": region,
+                "securityGroupIdSelector": controller_ref_selector(),
+                "ipProtocol": "tcp",
+                "fromPort": PORT,
+                "toPort": PORT,
+                family: cidr,
+                "description": f"PostgreSQL from {cidr}",
+                "tags": tags,
+            },
+            deletion_policy=deletion_policy,
+        )
+    return res
 
 
 def instance_parameters(spec: Spec, ctx: Context) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -385,7 +466,9 @@ def instance_parameters(spec: Spec, ctx: Context) -> tuple[dict[str, Any], dict[
         "multiAz": ctx.plan.multiAz if c.multiAZ is None else c.multiAZ,
         "port": PORT,
         "storageEncrypted": c.compute.encryptedStorage,
-        **_network(spec, ctx.settings),
+        "publiclyAccessible": c.publiclyAccessible,
+        **subnet_group(ctx.network),
+        **security_groups(ctx.network),
         "autoGeneratePassword": True,
         "passwordSecretRef": {
             "name": ctx.master_secret,
@@ -442,9 +525,7 @@ def replica_parameters(spec: Spec, ctx: Context, index: int) -> dict[str, Any]:
         "copyTagsToSnapshot": True,
         "tags": ctx.tags,
     }
-    groups = _network(spec, ctx.settings).get("vpcSecurityGroupIds")
-    if groups:
-        fp["vpcSecurityGroupIds"] = groups
+    fp.update(security_groups(ctx.network))
     if c.maintenanceWindow:
         fp["maintenanceWindow"] = c.maintenanceWindow.lower()
     return fp
@@ -456,10 +537,20 @@ def render(req: Request) -> Rendered:
     out = Rendered()
     spec = _keep_immutable(req, spec, out)
     s = req.settings
+    env = req.environment
     plan, version = catalogue_entry(spec, s)
     replicas = check_plan(spec, plan, s)
     c = spec.config
-    region = c.region or s.defaultRegion
+    region = c.region or env.defaultRegion
+    network = env.network(
+        region, c.publiclyAccessible, "spec.config.region", exists="instance" in req.observed
+    )
+    limit = env.limits.automatedBackupMaxRetentionDays
+    if c.backup.retentionDays > limit:
+        raise InputError(
+            f"spec.config.backup.retentionDays: at most {limit} days on this platform "
+            f"(got {c.backup.retentionDays})"
+        )
     restored = restore.resolve(
         req,
         out,
@@ -478,6 +569,7 @@ def render(req: Request) -> Rendered:
     ctx = Context(
         settings=s,
         region=region,
+        network=network,
         plan=plan,
         version=version,
         identifier=names.rds_identifier(who),
@@ -494,9 +586,10 @@ def render(req: Request) -> Rendered:
     res = out.resources
 
     for_provider, init_provider = instance_parameters(spec, ctx)
+    pcn = req.provider_config
     res["instance"] = managed(
         RDS_INSTANCE,
-        s,
+        pcn,
         for_provider | _parameter_group(req, "instance", ctx),
         init_provider=init_provider,
         deletion_policy=rules.deletion_policy,
@@ -519,10 +612,10 @@ def render(req: Request) -> Rendered:
         inst.setdefault("initProvider", {})["backupRetentionPeriod"] = period
     for i in range(1, replicas + 1):
         fp = replica_parameters(spec, ctx, i) | _parameter_group(req, replica_key(i), ctx)
-        res[replica_key(i)] = managed(RDS_INSTANCE, s, fp)
+        res[replica_key(i)] = managed(RDS_INSTANCE, pcn, fp)
     res["parameter-group"] = managed(
         RDS_PARAMETER_GROUP,
-        s,
+        pcn,
         {
             "region": region,
             "family": version.parameterGroupFamily,
@@ -533,6 +626,19 @@ def render(req: Request) -> Rendered:
         },
         deletion_policy=rules.deletion_policy,
         external_name=ctx.parameter_group,
+    )
+    res.update(
+        network_resources(
+            network,
+            pcn,
+            region=region,
+            subnet_group_name=names.db_subnet_group_name(who),
+            security_group_name=names.db_security_group_name(who),
+            # EC2 allows 255 characters; the claim's namespace and name are in its tags.
+            description=f"PostgreSQL {ctx.identifier}",
+            tags=tags,
+            deletion_policy=rules.deletion_policy,
+        )
     )
 
     key = c.encryption.key
@@ -680,7 +786,7 @@ def _keep_immutable(req: Request, spec: Spec, out: Rendered) -> Spec:
         )
         return True
 
-    region = spec.config.region or req.settings.defaultRegion
+    region = spec.config.region or req.environment.defaultRegion
     if changed("spec.config.region", fp.get("region"), region):
         config["region"] = fp["region"]
     restored = restore.RESTORE_ANNOTATION in (

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal, NamedTuple
 
-from function.settings import Settings
-
 
 class Kind(NamedTuple):
     """A provider kind: its ``apiVersion`` (the storage version we render) and ``kind``."""
@@ -29,9 +27,14 @@ IAM_USER = Kind("iam.aws.upbound.io/v1beta1", "User")
 IAM_POLICY = Kind("iam.aws.upbound.io/v1beta1", "Policy")
 IAM_USER_POLICY_ATTACHMENT = Kind("iam.aws.upbound.io/v1beta1", "UserPolicyAttachment")
 IAM_ACCESS_KEY = Kind("iam.aws.upbound.io/v1beta1", "AccessKey")
+IAM_ROLE = Kind("iam.aws.upbound.io/v1beta1", "Role")
+IAM_ROLE_POLICY_ATTACHMENT = Kind("iam.aws.upbound.io/v1beta1", "RolePolicyAttachment")
 RDS_INSTANCE = Kind("rds.aws.upbound.io/v1beta3", "Instance")
 RDS_PARAMETER_GROUP = Kind("rds.aws.upbound.io/v1beta1", "ParameterGroup")
 RDS_SNAPSHOT = Kind("rds.aws.upbound.io/v1beta1", "Snapshot")
+RDS_SUBNET_GROUP = Kind("rds.aws.upbound.io/v1beta1", "SubnetGroup")
+EC2_SECURITY_GROUP = Kind("ec2.aws.upbound.io/v1beta1", "SecurityGroup")
+EC2_SECURITY_GROUP_INGRESS_RULE = Kind("ec2.aws.upbound.io/v1beta1", "SecurityGroupIngressRule")
 BACKUP_VAULT = Kind("backup.aws.upbound.io/v1beta1", "Vault")
 BACKUP_PLAN = Kind("backup.aws.upbound.io/v1beta2", "Plan")
 BACKUP_SELECTION = Kind("backup.aws.upbound.io/v1beta1", "Selection")
@@ -65,7 +68,7 @@ DeletionPolicy = Literal["Delete", "Orphan"]
 
 def managed(
     kind: Kind,
-    settings: Settings,
+    provider_config: str,
     for_provider: Mapping[str, Any],
     *,
     deletion_policy: DeletionPolicy = "Delete",
@@ -75,14 +78,16 @@ def managed(
 ) -> dict[str, Any]:
     """A provider-upjet-aws managed resource.
 
-    ``connection_secret`` is ``(name, namespace)`` of the Secret the provider writes.
+    ``provider_config`` names its ProviderConfig (``Request.provider_config``: the
+    EnvironmentConfig's, per namespace when it has a template); ``connection_secret`` is
+    ``(name, namespace)`` of the Secret the provider writes.
     """
     body: dict[str, Any] = {"apiVersion": kind.api_version, "kind": kind.kind}
     if external_name is not None:
         body["metadata"] = {"annotations": {"crossplane.io/external-name": external_name}}
     spec: dict[str, Any] = {
         "deletionPolicy": deletion_policy,
-        "providerConfigRef": {"name": settings.providerConfigName},
+        "providerConfigRef": {"name": provider_config},
         "forProvider": dict(for_provider),
     }
     if init_provider:

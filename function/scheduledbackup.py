@@ -9,11 +9,22 @@ Where each claim field becomes an AWS field:
 - ``spec.schedule``            -> Plan ``rule[0].schedule`` (``SCHEDULES`` or a checked cron)
 - ``spec.retentionDays``       -> Plan ``rule[0].lifecycle.deleteAfter``
 - ``spec.pointInTimeRecovery`` -> Plan ``rule[0].enableContinuousBackup``
-- operator ``backup.serviceRoleArn`` -> Selection ``iamRoleArn``
+- environment ``backup.serviceRoleArn`` -> Selection ``iamRoleArn``; without it an iam Role
+  (``backup-role``, trusting ``backup.amazonaws.com``) with AWS's managed backup and restore
+  policies attached (``backup-role-policy-*``), selected by ``iamRoleArnSelector``
+- environment ``limits`` -> ``retentionDays`` and ``schedule`` within them
+
+The Selection follows its role: AWS Backup has no UpdateBackupSelection, Terraform's
+``aws_backup_selection`` marks ``iam_role_arn`` (and every other argument) ForceNew, and
+upjet refuses to change a ForceNew argument (``assertNoForceNew``: "cannot change the value
+of the argument"). So the Selection's composed-resource name and AWS name carry a hash of the
+role (``selection_key``): another role is another Selection; Crossplane creates it and deletes
+the old one, and the plan, vault and recovery points stay as they are.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -29,12 +40,16 @@ from function.claims import (
     PostgresqlInstanceStatus,
     resource_tags,
 )
-from function.core import Rendered, Request, parse
+from function.core import InputError, Rendered, Request, parse, short_hash
+from function.environment import Environment
 from function.refs import depend, keep_while_waiting, used_by, xr_name
+from function.regions import partition
 from function.resources import (
     BACKUP_PLAN,
     BACKUP_SELECTION,
     BACKUP_VAULT,
+    IAM_ROLE,
+    IAM_ROLE_POLICY_ATTACHMENT,
     Kind,
     controller_ref_selector,
     managed,
@@ -173,12 +188,88 @@ def plan_rule(spec: Spec, name: str, tags: dict[str, str]) -> dict[str, Any]:
     }
 
 
+# AWS managed policies of AWS Backup's service role (account "aws": no account of ours).
+BACKUP_MANAGED_POLICIES = {
+    "backup": "service-role/AWSBackupServiceRolePolicyForBackup",
+    "restores": "service-role/AWSBackupServiceRolePolicyForRestores",
+}
+BACKUP_SERVICE = "backup.amazonaws.com"
+
+
+def assume_role_policy() -> str:
+    """The trust policy of a rendered backup role: AWS Backup may assume it (compact JSON)."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": BACKUP_SERVICE},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        },
+        separators=(",", ":"),
+    )
+
+
+def check_limits(spec: Spec, env: Environment) -> None:
+    """The environment's limits on schedules and retention, or InputError naming the field."""
+    limits = env.limits
+    kind = spec.schedule if spec.schedule in SCHEDULES else "cron"
+    if kind not in limits.allowedSchedules:
+        allowed = ", ".join(
+            "an AWS cron expression" if s == "cron" else repr(s) for s in limits.allowedSchedules
+        )
+        raise InputError(f"spec.schedule: not allowed on this platform; allowed: {allowed}")
+    if spec.retentionDays > limits.scheduledBackupMaxRetentionDays:
+        raise InputError(
+            f"spec.retentionDays: at most {limits.scheduledBackupMaxRetentionDays} days on this "
+            f"platform (got {spec.retentionDays})"
+        )
+
+
+def selection_key(role: str) -> str:
+    """The composed-resource name of the Selection for the role ``role`` identifies."""
+    return f"selection-{short_hash(role)}"
+
+
+def role_resources(
+    provider_config: str, name: str, region: str, tags: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """The IAM role AWS Backup assumes, with AWS's managed backup and restore policies."""
+    res = {
+        "backup-role": managed(
+            IAM_ROLE,
+            provider_config,
+            {
+                "assumeRolePolicy": assume_role_policy(),
+                "description": "AWS Backup service role of a Klutch ScheduledBackup",
+                "tags": tags,
+            },
+            external_name=name,
+        )
+    }
+    for key, policy in BACKUP_MANAGED_POLICIES.items():
+        res[f"backup-role-policy-{key}"] = managed(
+            IAM_ROLE_POLICY_ATTACHMENT,
+            provider_config,
+            {
+                "policyArn": f"arn:{partition(region)}:iam::aws:policy/{policy}",
+                "roleSelector": controller_ref_selector(),
+            },
+        )
+    return res
+
+
 def render(req: Request) -> Rendered:
     """Render a ScheduledBackup (see the module docstring for the field map)."""
     spec = parse(Spec, req.xr.get("spec") or {}, "spec")
     out = Rendered()
-    s = req.settings
-    name = names.backup_name(names.identity(req))
+    env = req.environment
+    check_limits(spec, env)
+    who = names.identity(req)
+    name = names.backup_name(who)
     found = depend(
         req,
         out,
@@ -195,8 +286,10 @@ def render(req: Request) -> Rendered:
     tags = resource_tags(req, SCHEDULED_BACKUP, None, "spec")
     region = inst.region
 
+    pcn = req.provider_config
+
     def child(kind: Kind, for_provider: dict[str, Any], **kw: Any) -> dict[str, Any]:
-        return managed(kind, s, {"region": region, **for_provider}, **kw)
+        return managed(kind, pcn, {"region": region, **for_provider}, **kw)
 
     # The vault holds the recovery points: deleting the claim keeps it (Orphan) so the
     # backups taken stay restorable until their lifecycle expires them.
@@ -209,17 +302,26 @@ def render(req: Request) -> Rendered:
     out.resources["plan"] = child(
         BACKUP_PLAN, {"name": name, "rule": [plan_rule(spec, name, tags)], "tags": tags}
     )
-    out.resources["selection"] = child(
+    role_arn = env.backup.serviceRoleArn
+    role: dict[str, Any]
+    if role_arn:
+        role, identity = {"iamRoleArn": role_arn}, role_arn
+    else:
+        role_name = names.backup_role_name(who)
+        out.resources.update(role_resources(pcn, role_name, region, tags))
+        role, identity = {"iamRoleArnSelector": controller_ref_selector()}, f"role/{role_name}"
+    selection = selection_key(identity)
+    out.resources[selection] = child(
         BACKUP_SELECTION,
         {
-            "name": name,
-            "iamRoleArn": s.backup.serviceRoleArn,
+            "name": names.backup_selection_name(who, identity),
+            **role,
             "planIdSelector": controller_ref_selector(),
             "resources": [inst.arn],
         },
     )
     # No backup job may start on an instance being deleted: the schedule goes first.
-    used_by(out, POSTGRESQL_INSTANCE, xr_name(found), "selection")
+    used_by(out, POSTGRESQL_INSTANCE, xr_name(found), selection)
     out.status = {
         "planName": name,
         "vaultName": name,

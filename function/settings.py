@@ -4,7 +4,9 @@ The CRD that documents this input, ``package/input/aws.fn.anynines.com_inputs.ya
 the settings table of ``docs/operator-guide.md`` are generated from these models (their
 field descriptions and docstrings) by ``tools/gen_input_crd.py``: run ``make generate``
 after changing them. Every field has a default that makes the examples work; an operator
-overrides them in the Composition, never in the code.
+overrides them in the Composition, never in the code. What belongs to one AWS account or
+installation (ProviderConfig, regions, network, backup role, limits) is not here: it comes
+from the EnvironmentConfig this input names (``function/environment.py``).
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ from __future__ import annotations
 from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
-from function.regions import REGIONS, region_error
 
 INPUT_API_VERSION: Final = "aws.fn.anynines.com/v1beta1"
 INPUT_KIND: Final = "Input"
@@ -124,17 +124,8 @@ def _default_versions() -> dict[str, PostgresqlVersion]:
     }
 
 
-class PublicAccess(_Strict):
-    """Where publicly accessible instances go: without it, claims cannot ask for one."""
-
-    dbSubnetGroupName: str = Field(min_length=1, description="A DB subnet group of public subnets.")
-    vpcSecurityGroupIds: list[str] = Field(
-        min_length=1, description="Security groups that admit the allowed clients."
-    )
-
-
 class PostgresqlSettings(_Strict):
-    """The PostgreSQL catalogue and where instances go."""
+    """The PostgreSQL catalogue."""
 
     plans: dict[str, PostgresqlPlan] = Field(
         default_factory=_default_plans,
@@ -152,33 +143,8 @@ class PostgresqlSettings(_Strict):
             " Replaces the whole default list."
         ),
     )
-    dbSubnetGroupName: str = Field(
-        default="klutch-postgresql",
-        description="An existing RDS DB subnet group (the VPC and subnets of every instance).",
-    )
-    vpcSecurityGroupIds: list[str] = Field(
-        default_factory=list,
-        description="Security groups of every instance; empty means the VPC's default group.",
-    )
-    publicAccess: PublicAccess | None = Field(
-        default=None,
-        description=(
-            "Subnet group and security groups of publicly accessible instances; without it"
-            " a claim's config.publiclyAccessible: true is refused."
-        ),
-    )
     allowUnencryptedStorage: bool = Field(
         default=False, description="Let claims set config.compute.encryptedStorage: false."
-    )
-
-
-class BackupSettings(_Strict):
-    """AWS Backup (ScheduledBackup)."""
-
-    serviceRoleArn: str = Field(
-        default="arn:aws:iam::123456789012:role/service-role/AWSBackupDefaultServiceRole",
-        pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/.+$",
-        description="IAM role AWS Backup assumes for scheduled backups; set your account's.",
     )
 
 
@@ -189,11 +155,15 @@ class Settings(_Strict):
     kind: Literal["Input"] = INPUT_KIND
     metadata: dict[str, Any] | None = None
 
-    providerConfigName: str = Field(
-        default="default",
+    environmentConfigName: str = Field(
+        default="klutch-aws",
         min_length=1,
         max_length=253,
-        description="The provider-upjet-aws ProviderConfig every AWS managed resource uses.",
+        pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$",
+        description=(
+            "The EnvironmentConfig (apiextensions.crossplane.io/v1beta1) holding the account and"
+            " environment settings: ProviderConfig, regions, network, backup role, limits."
+        ),
     )
     namingPrefix: str = Field(
         default="klutch",
@@ -201,10 +171,6 @@ class Settings(_Strict):
         description=(
             "Start of every generated AWS name (bucket, IAM user, DB identifier, KMS alias)."
         ),
-    )
-    defaultRegion: str = Field(
-        default="eu-central-1",
-        description="Region of claims that give none (PostgreSQL); one in function/regions.py.",
     )
     defaultTags: dict[str, str] = Field(
         default_factory=lambda: {"managed-by": "klutch"},
@@ -219,7 +185,6 @@ class Settings(_Strict):
         description="Namespace of internal Secrets (access keys, master passwords).",
     )
     postgresql: PostgresqlSettings = Field(default_factory=PostgresqlSettings)
-    backup: BackupSettings = Field(default_factory=BackupSettings)
 
     @field_validator("namingPrefix")
     @classmethod
@@ -230,9 +195,24 @@ class Settings(_Strict):
             raise ValueError(f"{value!r} is reserved by AWS (KMS alias/aws/, S3 bucket names)")
         return value
 
-    @field_validator("defaultRegion")
+    @model_validator(mode="before")
     @classmethod
-    def _known_region(cls, value: str) -> str:
-        if value not in REGIONS:
-            raise ValueError(region_error(value))
-        return value
+    def _moved(cls, data: Any) -> Any:
+        """Name the settings that moved to the EnvironmentConfig, instead of 'extra input'."""
+        if not isinstance(data, dict):
+            return data
+        pg = data.get("postgresql")
+        found = [f for f in _MOVED if f in data]
+        if isinstance(pg, dict):
+            found += [f"postgresql.{f}" for f in _MOVED_POSTGRESQL if f in pg]
+        if found:
+            raise ValueError(
+                f"{', '.join(found)}: moved to the EnvironmentConfig (its data; see"
+                " docs/operator-guide.md, 'The environment'); remove from the function input"
+            )
+        return data
+
+
+# Input fields of versions before the EnvironmentConfig, now in its data.
+_MOVED = ("providerConfigName", "defaultRegion", "backup")
+_MOVED_POSTGRESQL = ("dbSubnetGroupName", "vpcSecurityGroupIds", "publicAccess")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import names
 from function.scheduledbackup import SCHEDULES, cron_error
+from tests.support import environment as env
 from tests.support import schemas
 from tests.support.responses import desired, fatal_messages, render_local, status, warnings
 
@@ -234,7 +236,9 @@ def test_scheduled_backup_renders_vault_plan_selection():
         xr("XScheduledBackup", schedule="hourly", retentionDays=3), required=REQUIRED
     )
     out = desired(rsp)
-    assert set(out) == {"vault", "plan", "selection", "usage-selection"}
+    (key,) = [k for k in out if k.startswith("selection-")]
+    # The example environment names no backup role: the ScheduledBackup renders one.
+    assert set(out) == {"vault", "plan", key, f"usage-{key}", *ROLE_KEYS}
     name = names.backup_name(
         names.Identity("klutch", "", "nightly", "5f0c7c1e-1111-4a47-9c7a-2d1f2e3a4b5c")
     )
@@ -245,22 +249,90 @@ def test_scheduled_backup_renders_vault_plan_selection():
     assert rule["lifecycle"] == {"deleteAfter": 3}
     assert rule["enableContinuousBackup"] is False
     assert out["plan"]["spec"]["forProvider"]["name"] == name
-    sel = out["selection"]["spec"]["forProvider"]
+    sel = out[key]["spec"]["forProvider"]
     assert sel["resources"] == [ARN]
-    assert sel["iamRoleArn"].endswith(":role/service-role/AWSBackupDefaultServiceRole")
-    for body in out.values():
-        if body["kind"] != "ClusterUsage":  # Crossplane's, no region
+    assert sel["iamRoleArnSelector"] == {"matchControllerRef": True}
+    assert "iamRoleArn" not in sel
+    for key, body in out.items():
+        if (
+            key not in ROLE_KEYS and body["kind"] != "ClusterUsage"
+        ):  # IAM is global; Usage is Crossplane's
             assert body["spec"]["forProvider"]["region"] == "eu-central-1"
         assert schemas.errors(body) == [], body["kind"]
     assert status(rsp)["planName"] == name and status(rsp)["vaultName"] == name
 
 
-def test_service_role_comes_from_the_operator_settings():
-    role = "arn:aws:iam::210987654321:role/klutch-backup"
-    rsp = render_local(
-        xr("XScheduledBackup"), {"backup": {"serviceRoleArn": role}}, required=REQUIRED
+ROLE_KEYS = {"backup-role", "backup-role-policy-backup", "backup-role-policy-restores"}
+
+
+def _selection(out: dict) -> tuple[str, dict]:
+    (key,) = [k for k in out if k.startswith("selection-")]
+    return key, out[key]["spec"]["forProvider"]
+
+
+def test_service_role_comes_from_the_environment():
+    role = "arn:aws:iam::000000000000:role/klutch-backup"
+    named = env.with_data(backup={"serviceRoleArn": role})
+    out = desired(render_local(xr("XScheduledBackup"), required=REQUIRED, environment=[named]))
+    assert not ROLE_KEYS & set(out)  # no role rendered
+    _, sel = _selection(out)
+    assert sel["iamRoleArn"] == role
+
+
+def test_the_rendered_role_trusts_aws_backup_with_its_managed_policies():
+    out = desired(render_local(xr("XScheduledBackup"), required=REQUIRED))
+    role = out["backup-role"]
+    trust = json.loads(role["spec"]["forProvider"]["assumeRolePolicy"])
+    (stmt,) = trust["Statement"]
+    assert stmt == {
+        "Effect": "Allow",
+        "Principal": {"Service": "backup.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+    }
+    policies = {out[k]["spec"]["forProvider"]["policyArn"] for k in ROLE_KEYS - {"backup-role"}}
+    assert {p.rsplit("/", 1)[1] for p in policies} == {
+        "AWSBackupServiceRolePolicyForBackup",
+        "AWSBackupServiceRolePolicyForRestores",
+    }
+    assert all(p.startswith("arn:aws:iam::aws:policy/service-role/") for p in policies)
+    for k in ROLE_KEYS:
+        assert schemas.errors(out[k]) == [], k
+    name = role["metadata"]["annotations"]["crossplane.io/external-name"]
+    assert len(name) <= 64 and name.startswith("klutch-backup-")
+
+
+def test_changing_the_role_replaces_the_selection_never_updates_it():
+    """AWS Backup cannot change a selection's role (ForceNew): another role, another
+    Selection (composed-resource name and AWS name), so Crossplane creates the new one and
+    deletes the old; plan and vault stay."""
+    roles = [None, "arn:aws:iam::000000000000:role/a", "arn:aws:iam::000000000000:role/b"]
+    seen = []
+    for role in roles:
+        backup = {"serviceRoleArn": role} if role else {}
+        e = env.with_data(backup=backup)
+        out = desired(render_local(xr("XScheduledBackup"), required=REQUIRED, environment=[e]))
+        key, sel = _selection(out)
+        seen.append((key, sel["name"], out["plan"], out["vault"]))
+        again = desired(render_local(xr("XScheduledBackup"), required=REQUIRED, environment=[e]))
+        assert _selection(again)[0] == key  # stable for one role
+    assert len({k for k, _, _, _ in seen}) == 3
+    assert len({n for _, n, _, _ in seen}) == 3
+    assert all(p == seen[0][2] and v == seen[0][3] for _, _, p, v in seen)
+
+
+def test_the_environments_limits_bound_schedule_and_retention():
+    limits = {"scheduledBackupMaxRetentionDays": 30, "allowedSchedules": ["daily"]}
+    e = [env.with_data(limits=limits)]
+    (msg,) = fatal_messages(
+        render_local(xr("XScheduledBackup", retentionDays=31), required=REQUIRED, environment=e)
     )
-    assert desired(rsp)["selection"]["spec"]["forProvider"]["iamRoleArn"] == role
+    assert msg.startswith("spec.retentionDays:") and "30" in msg
+    (msg,) = fatal_messages(
+        render_local(xr("XScheduledBackup", schedule="hourly"), required=REQUIRED, environment=e)
+    )
+    assert msg.startswith("spec.schedule:") and "'daily'" in msg
+    ok = render_local(xr("XScheduledBackup", retentionDays=30), required=REQUIRED, environment=e)
+    assert not fatal_messages(ok)
 
 
 @pytest.mark.parametrize(("schedule", "cron"), SCHEDULES.items())

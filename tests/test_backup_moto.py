@@ -256,7 +256,8 @@ def test_scheduled_backup_drives_vault_and_plan(aws, spec):
     assert got["TargetBackupVaultName"] == external_name(vault)
 
     # create_backup_selection is not implemented in moto: check its inputs exist instead.
-    sfp = out["selection"]["spec"]["forProvider"]
+    (selection,) = [k for k in out if k.startswith("selection-")]
+    sfp = out[selection]["spec"]["forProvider"]
     assert sfp["planIdSelector"] == {"matchControllerRef": True}
     (db,) = rds.describe_db_instances(DBInstanceIdentifier=SOURCE)["DBInstances"]
     assert sfp["resources"] == [db["DBInstanceArn"]]

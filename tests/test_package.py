@@ -89,6 +89,7 @@ def crossplane_docs() -> list[tuple[str, dict]]:
         FUNCTION_META,
         CONFIGURATION_META,
         *sorted((ROOT / "examples").glob("*/functions.yaml")),
+        xrender.ENVIRONMENT_CONFIG,
     ]:
         out += [(rel(path), doc) for doc in load(path)]
     return out
@@ -242,7 +243,11 @@ def other_example_objects() -> list[tuple[str, dict]]:
     out = []
     for path in sorted((ROOT / "examples").glob("*/*.yaml")):
         if path.name not in {"functions.yaml", "observed.yaml", "required.yaml"}:
-            out += [(rel(path), d) for d in load(path) if not _ours(d)]
+            out += [
+                (rel(path), d)
+                for d in load(path)
+                if not _ours(d) and not d["apiVersion"].endswith(".crossplane.io/v1beta1")
+            ]
     return out
 
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from function import claims, names
 from function.postgresql import ENCRYPTION_ANNOTATION, ROLE_LABEL
+from tests.support import environment as env
 from tests.support.responses import desired, fatal_messages, render_local, status, warnings
 
 XR = {
@@ -492,39 +493,35 @@ def test_reader_endpoints_in_status_come_from_the_observed_replicas():
 
 # --- what the operator allows -------------------------------------------------------------
 
-PUBLIC = {"dbSubnetGroupName": "klutch-public", "vpcSecurityGroupIds": ["sg-0123456789abcdef0"]}
 
-
-def test_publicly_accessible_is_refused_unless_the_operator_allows_it():
-    rsp = render_local(xr_config(publiclyAccessible=True))
+def test_publicly_accessible_is_refused_where_the_region_has_no_public_network():
+    # The example environment has a public network in eu-central-1 only.
+    assert "publicNetwork" not in env.region("eu-west-1")
+    rsp = render_local(xr_config(publiclyAccessible=True, region="eu-west-1"))
     (msg,) = fatal_messages(rsp)
     assert msg.startswith("spec.config.publiclyAccessible:"), msg
     assert "allowed values: false" in msg
+    assert "eu-central-1" in msg  # where public databases are offered
     assert not rsp.desired.resources
 
 
-def test_publicly_accessible_uses_the_operators_public_network():
-    fn_input = {
-        "postgresql": {
-            "publicAccess": PUBLIC,
-            "dbSubnetGroupName": "klutch-private",
-            "vpcSecurityGroupIds": ["sg-private"],
-        }
-    }
-    xr = xr_with(plan=CLUSTER, config={"publiclyAccessible": True})
-    out = desired(render_local(xr, fn_input))
+def test_publicly_accessible_uses_the_regions_public_network():
+    public = env.region("eu-central-1")["publicNetwork"]
+    private = env.region("eu-central-1")["network"]
+    xr = xr_with(plan=CLUSTER, config={"publiclyAccessible": True, "region": "eu-central-1"})
+    out = desired(render_local(xr))
     f = fp(out)
     assert f["publiclyAccessible"] is True
-    assert f["dbSubnetGroupName"] == "klutch-public"
-    assert f["vpcSecurityGroupIds"] == ["sg-0123456789abcdef0"]
+    assert f["dbSubnetGroupName"] == public["dbSubnetGroupName"]
+    assert f["vpcSecurityGroupIds"] == public["vpcSecurityGroupIds"]
     r = fp(out, "replica-1")
     assert r["publiclyAccessible"] is True
-    assert r["vpcSecurityGroupIds"] == ["sg-0123456789abcdef0"]
+    assert r["vpcSecurityGroupIds"] == public["vpcSecurityGroupIds"]
     # Allowed, not forced: a claim that does not ask stays in the private network.
-    private = fp(desired(render_local(XR, fn_input)))
-    assert private["publiclyAccessible"] is False
-    assert private["dbSubnetGroupName"] == "klutch-private"
-    assert private["vpcSecurityGroupIds"] == ["sg-private"]
+    kept = fp(desired(render_local(xr_config(region="eu-central-1"))))
+    assert kept["publiclyAccessible"] is False
+    assert kept["dbSubnetGroupName"] == private["dbSubnetGroupName"]
+    assert kept["vpcSecurityGroupIds"] == private["vpcSecurityGroupIds"]
 
 
 def test_unencrypted_storage_is_refused_unless_the_operator_allows_it():

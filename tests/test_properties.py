@@ -35,8 +35,10 @@ from hypothesis import strategies as st
 
 from function import fn
 from function.core import parse
+from function.environment import Environment
 from function.regions import REGIONS
 from function.settings import Settings
+from tests.support import environment as env
 from tests.support import schemas
 from tests.support.cel import violations
 from tests.support.examples import (
@@ -162,6 +164,12 @@ def _settings(kind: str) -> Settings:
 
 
 @functools.cache
+def _environment() -> Environment:
+    """The examples' EnvironmentConfig, which every render here reads."""
+    return Environment.model_validate(env.example_data())
+
+
+@functools.cache
 def catalogue(kind: str) -> dict[tuple[str, ...], list[str]]:
     """Fields whose allowed values the operator defines (the XRD cannot list them)."""
     s = _settings(kind)
@@ -171,9 +179,10 @@ def catalogue(kind: str) -> dict[tuple[str, ...], list[str]]:
         ("spec", "serviceVersion"): sorted(
             {v for major, ver in s.postgresql.versions.items() for v in (major, *ver.minors)}
         ),
-        # The package's region list (an XRD without the enum is reported by a test below).
-        ("spec", "region"): list(REGIONS),
-        ("spec", "config", "region"): list(REGIONS),
+        # The environment's regions (the XRD offers every AWS region; the operator allows some;
+        # a PostgreSQL instance also needs the region's network).
+        ("spec", "region"): list(_environment().allowedRegions),
+        ("spec", "config", "region"): _environment().postgresql_regions(),
     }
 
 
@@ -181,6 +190,16 @@ def catalogue_violations(kind: str, xr: dict) -> list[str]:
     """Fields of a spec that the operator's catalogue and settings refuse, though the XRD
     cannot (plans and what they allow are the operator's): the function must refuse them,
     naming the field."""
+    e = _environment()
+    if kind == "XScheduledBackup":
+        spec = xr["spec"]
+        out = []
+        if spec.get("retentionDays", 7) > e.limits.scheduledBackupMaxRetentionDays:
+            out.append("spec.retentionDays")
+        return out
+    if kind == "XObjectStorageInstance":
+        region = xr["spec"].get("region")
+        return ["spec.region"] if region and region not in e.allowedRegions else []
     if kind != "XPostgresqlInstance":
         return []
     s = _settings(kind).postgresql
@@ -194,8 +213,15 @@ def catalogue_violations(kind: str, xr: dict) -> list[str]:
     count = (compute.get("replicas") or {}).get("count", plan.defaultReplicas)  # {}: the default
     if count > plan.maxReplicas:
         out.append("spec.config.compute.replicas.count")
-    if config.get("publiclyAccessible") and s.publicAccess is None:
+    region = config.get("region") or e.defaultRegion
+    if region not in e.postgresql_regions():
+        out.append("spec.config.region")
+    elif config.get("publiclyAccessible") and e.regions[region].publicNetwork is None:
         out.append("spec.config.publiclyAccessible")
+    if (config.get("backup") or {}).get("retentionDays", 7) > (
+        e.limits.automatedBackupMaxRetentionDays
+    ):
+        out.append("spec.config.backup.retentionDays")
     if compute.get("encryptedStorage") is False and not s.allowUnencryptedStorage:
         out.append("spec.config.compute.encryptedStorage")
     return out + _restore_violations(kind, spec)
@@ -215,7 +241,7 @@ _RESTORE_SOURCES = {
 def _restore_violations(kind: str, spec: dict) -> list[str]:
     restore = spec.get("restore") or {}
     config = spec.get("config") or {}
-    region = config.get("region") or _settings(kind).defaultRegion
+    region = config.get("region") or _environment().defaultRegion
     database = (config.get("database") or {}).get("name", "app")
     out = []
     if restore and (config.get("encryption") or {}).get("key") is not None:

@@ -121,7 +121,8 @@ def test_every_example_becomes_ready_edits_settle_and_deletion_orphans_only_what
     }
     for key in cp.xrs():
         cp.delete(key)
-    assert not cp.cluster.objects
+    # Only the operator's EnvironmentConfig stays: the claims never owned it.
+    assert [k[1] for k in cp.cluster.objects] == ["EnvironmentConfig"]
     assert set(cp.providers.external) == orphan
 
 
@@ -384,7 +385,8 @@ def test_an_instance_deleted_first_stays_until_what_uses_it_is_gone(user, instan
     _assert_all_ready(cp)
     assert cp.delete(ukey)
     assert cp.stuck == []
-    assert not cp.cluster.objects  # the instance went with the replayed deletion
+    # the instance went with the replayed deletion; the operator's EnvironmentConfig stays
+    assert [k[1] for k in cp.cluster.objects] == ["EnvironmentConfig"]
 
 
 @pytest.mark.parametrize(("user", "instance"), PAIRS, ids=[p[0] for p in PAIRS])
@@ -393,7 +395,7 @@ def test_what_uses_an_instance_deleted_first_goes_cleanly_then_the_instance(user
     assert cp.delete(ukey)
     assert cp.delete(ikey)
     assert cp.refused_deletions == [] and cp.stuck == []
-    assert not cp.cluster.objects
+    assert [k[1] for k in cp.cluster.objects] == ["EnvironmentConfig"]
 
 
 def test_a_backup_keeps_its_instance_only_while_the_snapshot_is_taken():

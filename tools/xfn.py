@@ -79,6 +79,18 @@ def step_request(
     return req
 
 
+def bootstrap(
+    req: fnv1.RunFunctionRequest, selectors: Mapping[str, fnv1.ResourceSelector], fetch: Fetch
+) -> None:
+    """Fetch the step's bootstrap requirements (the Composition step's
+    ``requirements.requiredResources``) into the untagged request, as ``Compose`` does before
+    the tag (composition_functions.go: "Bootstrap requirements are authoritative")."""
+    for name, selector in selectors.items():
+        target = req.required_resources[name]
+        target.Clear()
+        fill(target, fetch(selector))
+
+
 def tag(req: fnv1.RunFunctionRequest) -> None:
     """Set ``meta`` as Crossplane does, once per step, before the requirements loop."""
     req.ClearField("meta")

@@ -81,12 +81,42 @@ class Example:
         return str(self.path.relative_to(ROOT))
 
 
+# The operator's EnvironmentConfig (example values): every example renders through it.
+ENVIRONMENT_CONFIG = EXAMPLES / "environmentconfig" / "environmentconfig.yaml"
+
+
+def environment_configs(root: Path = EXAMPLES) -> list[dict]:
+    """The EnvironmentConfigs of the examples: required by every Composition's step."""
+    path = root / ENVIRONMENT_CONFIG.relative_to(EXAMPLES)
+    return _optional(path)
+
+
+def bootstrap_selectors(composition: dict) -> dict[str, fnv1.ResourceSelector]:
+    """The function step's ``requirements.requiredResources`` (Crossplane fetches them before
+    the first call: ``composition_functions.go`` ``Compose``), as ResourceSelectors."""
+    out: dict[str, fnv1.ResourceSelector] = {}
+    for step in composition["spec"]["pipeline"]:
+        if step["functionRef"]["name"] != FUNCTION_NAME:
+            continue
+        for sel in (step.get("requirements") or {}).get("requiredResources") or []:
+            rs = fnv1.ResourceSelector(api_version=sel["apiVersion"], kind=sel["kind"])
+            if "matchLabels" in sel:
+                rs.match_labels.labels.update(sel["matchLabels"])
+            elif "name" in sel:
+                rs.match_name = sel["name"]
+            if sel.get("namespace"):
+                rs.namespace = sel["namespace"]
+            out[sel["requirementName"]] = rs
+    return out
+
+
 def examples(root: Path = EXAMPLES) -> list[Example]:
     comps = compositions()
     out = []
+    environment = environment_configs(root)
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         observed = _optional(folder / "observed.yaml")
-        required = _optional(folder / "required.yaml")
+        required = _optional(folder / "required.yaml") + environment
         for path in sorted(folder.glob("xr*.yaml")):
             xr = load_all(path)[0]
             ref = (xr.get("spec") or {}).get("compositionRef", {}).get("name")
@@ -102,14 +132,32 @@ def _optional(path: Path) -> list[dict]:
     return load_all(path) if path.exists() else []
 
 
+# The requirementName of the Compositions' bootstrap EnvironmentConfig (function/environment.py
+# REQUIREMENT; tests/test_environment.py checks both agree).
+ENVIRONMENT_REQUIREMENT = "klutch-environment"
+# ``build_request``'s default: the bootstrap requirement resolved to the examples' one.
+EXAMPLE_ENVIRONMENT: Any = object()
+
+
 def build_request(
     xr: dict,
     function_input: dict,
     observed: list[dict] | None = None,
     required: dict[str, list[dict]] | None = None,
+    environment: Any = EXAMPLE_ENVIRONMENT,
 ) -> fnv1.RunFunctionRequest:
     """A RunFunctionRequest as Crossplane sends it to the first pipeline step (see
-    ``tools/xfn.py``), tagged as Crossplane tags it (a hash of its content)."""
+    ``tools/xfn.py``), tagged as Crossplane tags it (a hash of its content).
+
+    ``environment``: what the Compositions' bootstrap requirement ``klutch-environment``
+    resolved to, unless ``required`` names it: the examples' EnvironmentConfig by default,
+    a list of documents, or None for a step without the bootstrap requirement (the function
+    then asks for it on the first call)."""
+    if environment is EXAMPLE_ENVIRONMENT:
+        environment = environment_configs()
+    required = dict(required or {})
+    if environment is not None and ENVIRONMENT_REQUIREMENT not in required:
+        required[ENVIRONMENT_REQUIREMENT] = list(environment)
     state = fnv1.State()
     state.composite.resource.update(xr)
     for doc in observed or []:
@@ -125,7 +173,7 @@ def build_request(
         for key, value in (yaml.safe_load(details) if details else {}).items():
             target.connection_details[key] = str(value).encode()
     req = xfn.step_request(state, function_input)
-    for name, items in (required or {}).items():
+    for name, items in required.items():
         xfn.fill(req.required_resources[name], items)
     xfn.tag(req)
     return req
@@ -144,8 +192,13 @@ def render(
     """One pipeline step as Crossplane runs it: tagged once, then called again with the
     required resources it asks for (found among ``required.yaml``) until its requirements
     settle (``tools/xfn.run_step``)."""
-    req = build_request(ex.xr, function_input(ex.composition), ex.observed)
-    return xfn.run_step(call, req, lambda sel: xfn.select(sel, ex.required), on_call=on_call)
+
+    def fetch(sel: fnv1.ResourceSelector) -> list[dict]:
+        return xfn.select(sel, ex.required)
+
+    req = build_request(ex.xr, function_input(ex.composition), ex.observed, environment=None)
+    xfn.bootstrap(req, bootstrap_selectors(ex.composition), fetch)
+    return xfn.run_step(call, req, fetch, on_call=on_call)
 
 
 def to_documents(xr: dict, rsp: fnv1.RunFunctionResponse) -> list[dict]:

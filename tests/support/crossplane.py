@@ -3,7 +3,8 @@ function the way its function runner does, and the providers of ``providers.py``
 
 Crossplane side, grounded in crossplane v2.3.4 (tag ``v2.3.4``):
 
-- the request flow of one pipeline step (tag once, then the required-resources loop):
+- the request flow of one pipeline step (the Composition's bootstrap requirements fetched,
+  tag once, then the required-resources loop):
   ``tools/xfn.py`` (``composition_functions.go`` ``Compose``,
   ``internal/xfn/required_resources.go``), shared with ``make render``;
 - required resources by selector: ``ExistingRequiredResourcesFetcher.Fetch``
@@ -166,6 +167,12 @@ class ControlPlane:
     last: dict[Key, Step] = field(default_factory=dict)
     clock: int = 0
     on_step: Callable[[Step], None] | None = None
+    # The operator's EnvironmentConfigs, in the cluster from the start (examples/environmentconfig).
+    environment: list[dict] = field(default_factory=xrender.environment_configs)
+
+    def __post_init__(self) -> None:
+        for doc in self.environment:
+            self.cluster.put(copy.deepcopy(doc))
 
     def create(self, xr: dict) -> Key:
         """A legacy cluster-scoped XR, as Crossplane makes it for a claim."""
@@ -307,6 +314,7 @@ class ControlPlane:
             return None
         comp = xrender.compositions()[xr["spec"]["compositionRef"]["name"]]
         req = xfn.step_request(self.observed(key, xr), xrender.function_input(comp))
+        xfn.bootstrap(req, xrender.bootstrap_selectors(comp), self.cluster.fetch)
         step = Step(xr=key[3], calls=[])
         seed = self.requirements.get(key) if self.seed else None
         rsp = xfn.run_step(

@@ -245,6 +245,28 @@ KINDS: dict[tuple[str, str], KindModel] = {
     ("backup.aws.upbound.io", "Selection"): KindModel(
         external_name=FROM_PROVIDER, computed=lambda _b, e: {"id": e}
     ),
+    # The network a PostgresqlInstance renders and the AWS Backup role a ScheduledBackup renders
+    # (config/externalname.go: aws_db_subnet_group and aws_iam_role NameAsIdentifier;
+    # aws_security_group, aws_iam_role_policy_attachment IdentifierFromProvider;
+    # aws_vpc_security_group_ingress_rule vpcSecurityGroupRule(), IdentifierFromProvider with
+    # a stub id before create; none UseAsync in config/cluster/{rds,ec2,iam}/config.go).
+    ("rds.aws.upbound.io", "SubnetGroup"): KindModel(
+        computed=lambda b, e: {"id": e, "arn": _arn("rds", b, f"subgrp:{e}")}
+    ),
+    ("ec2.aws.upbound.io", "SecurityGroup"): KindModel(
+        external_name=FROM_PROVIDER,
+        computed=lambda b, e: {"id": e, "arn": _arn("ec2", b, f"security-group/{e}")},
+    ),
+    ("ec2.aws.upbound.io", "SecurityGroupIngressRule"): KindModel(
+        external_name=FROM_PROVIDER,
+        computed=lambda b, e: {"id": e, "arn": _arn("ec2", b, f"security-group-rule/{e}")},
+    ),
+    ("iam.aws.upbound.io", "Role"): KindModel(
+        computed=lambda b, e: {"id": e, "arn": _arn("iam", b, f"role/{e}")}
+    ),
+    ("iam.aws.upbound.io", "RolePolicyAttachment"): KindModel(
+        external_name=FROM_PROVIDER, computed=lambda _b, e: {"id": e}
+    ),
     # provider-sql
     (SQL_GROUP, "ProviderConfig"): KindModel(ready_condition=False),
     (SQL_GROUP, "Role"): KindModel(details=_role_details),

@@ -34,5 +34,15 @@ def warnings(rsp: fnv1.RunFunctionResponse) -> list[str]:
     return [r.message for r in rsp.results if r.severity == fnv1.SEVERITY_WARNING]
 
 
-def render_local(xr: dict, fn_input: dict | None = None, observed=None, required=None):
-    return local_call(xrender.build_request(xr, fn_input or {}, observed, required))
+def render_local(
+    xr: dict,
+    fn_input: dict | None = None,
+    observed=None,
+    required=None,
+    environment=xrender.EXAMPLE_ENVIRONMENT,
+):
+    """Render once; ``environment``: the EnvironmentConfig documents Crossplane fetched for the
+    Composition's bootstrap requirement (the examples' by default; None: not fetched)."""
+    return local_call(
+        xrender.build_request(xr, fn_input or {}, observed, required, environment=environment)
+    )

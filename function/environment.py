@@ -1,0 +1,413 @@
+"""The account and environment: read at run time from an EnvironmentConfig.
+
+The function's input (``function/settings.py``) says what is true of the product everywhere.
+Everything that belongs to one AWS account and one installation comes from the ``data`` of an
+``EnvironmentConfig`` (``apiextensions.crossplane.io/v1beta1``, cluster-scoped) named by
+``input.environmentConfigName`` (default ``klutch-aws``). The operator changes it with kubectl;
+no package is rebuilt.
+
+How it arrives: the function asks for it by name as a required resource (``requirement``) in
+every response. Crossplane's ``FetchingFunctionRunner`` (crossplane
+``internal/xfn/required_resources.go``) then fetches it and calls again; the Compositions also
+declare it in their step's ``requirements.requiredResources`` so it is there on the first
+call. ``read`` tells the three cases apart:
+
+- the requirement is not resolved yet (first call, no bootstrap): ``None``; the function says
+  it waits and keeps every existing resource (``waiting``);
+- resolved but empty: ``ExistingRequiredResourcesFetcher.Fetch`` returns nothing for a name
+  that is not found, so the EnvironmentConfig does not exist: a fatal naming it;
+- resolved: ``data`` validated as ``Environment``; a bad or missing setting is a fatal naming
+  the EnvironmentConfig and the field.
+
+A fatal result stops the pipeline before anything is applied (``PipelineFatalError``), so bad
+settings never delete or change a claim's existing resources.
+
+The operator guide's EnvironmentConfig table is generated from these models
+(``tools/gen_input_crd.py``, ``make generate``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from fnmatch import fnmatchcase
+from typing import Annotated, Any, Final, Literal, get_args
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from function.core import (
+    Condition,
+    InputError,
+    Rendered,
+    Requirement,
+    Result,
+    Severity,
+    parse,
+)
+from function.regions import REGIONS, region_error
+
+API_VERSION: Final = "apiextensions.crossplane.io/v1beta1"
+KIND: Final = "EnvironmentConfig"
+# The requirement's name: the key of ``required_resources`` in the request, and the
+# ``requirementName`` of every Composition step's bootstrap requirement.
+REQUIREMENT: Final = "klutch-environment"
+DEFAULT_NAME: Final = "klutch-aws"
+
+CONDITION: Final = "EnvironmentReady"
+WAITING_REASON: Final = "WaitingForEnvironment"
+NAMESPACE_PLACEHOLDER: Final = "{namespace}"
+
+
+Schedule = Literal["hourly", "daily", "cron"]
+
+
+class _Strict(BaseModel):
+    """A frozen model that rejects unknown fields."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _known_region(value: str) -> str:
+    if value not in REGIONS:
+        raise ValueError(region_error(value))
+    return value
+
+
+def _cidr(value: str) -> str:
+    try:
+        net = ipaddress.ip_network(value, strict=True)
+    except ValueError as err:
+        raise ValueError(f"not a CIDR block such as 10.0.0.0/16: {err}") from None
+    return str(net)
+
+
+Region = Annotated[str, AfterValidator(_known_region)]
+Cidr = Annotated[str, AfterValidator(_cidr)]
+SubnetId = Annotated[str, Field(pattern=r"^subnet-[0-9a-f]{8,17}$")]
+SecurityGroupId = Annotated[str, Field(pattern=r"^sg-[0-9a-f]{8,17}$")]
+VpcId = Annotated[str, Field(pattern=r"^vpc-[0-9a-f]{8,17}$")]
+AccountId = Annotated[str, Field(pattern=r"^[0-9]{12}$")]
+K8sName = Annotated[
+    str, Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+]
+IAM_ROLE_ARN = r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$"
+# A longest namespace: what a template is checked with (RFC 1123 label, 63 characters).
+_LONGEST_NAMESPACE = "n" * 63
+
+
+class Network(_Strict):
+    """Where a region's instances go: an existing DB subnet group and security groups, or
+    subnets and client CIDRs from which the function renders both (one per instance)."""
+
+    dbSubnetGroupName: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description=(
+            "An existing RDS DB subnet group in this region. Give it with vpcSecurityGroupIds,"
+            " or give vpcId, subnetIds and allowedCidrs instead."
+        ),
+    )
+    vpcSecurityGroupIds: list[SecurityGroupId] = Field(
+        default_factory=list,
+        description="Existing security groups (sg-...) of every instance; with dbSubnetGroupName.",
+    )
+    vpcId: VpcId | None = Field(
+        default=None,
+        description="The VPC (vpc-...) of subnetIds: the rendered security group is created in it.",
+    )
+    subnetIds: list[SubnetId] = Field(
+        default_factory=list,
+        description=(
+            "Subnets (subnet-...) in at least two availability zones of vpcId: each instance"
+            " gets a DB subnet group of them."
+        ),
+    )
+    allowedCidrs: list[Cidr] = Field(
+        default_factory=list,
+        description=(
+            "CIDR blocks (IPv4 or IPv6) allowed to connect: each instance gets a security"
+            " group admitting TCP 5432 from each of them."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _one_way(self) -> Network:
+        existing = self.dbSubnetGroupName is not None or bool(self.vpcSecurityGroupIds)
+        rendered = self.vpcId is not None or bool(self.subnetIds) or bool(self.allowedCidrs)
+        if existing and rendered:
+            raise ValueError(
+                "give either dbSubnetGroupName and vpcSecurityGroupIds (an existing network)"
+                " or vpcId, subnetIds and allowedCidrs (rendered), not both"
+            )
+        if existing and (self.dbSubnetGroupName is None or not self.vpcSecurityGroupIds):
+            raise ValueError("an existing network needs dbSubnetGroupName and vpcSecurityGroupIds")
+        if not existing and (
+            self.vpcId is None or len(self.subnetIds) < 2 or not self.allowedCidrs
+        ):
+            raise ValueError(
+                "a rendered network needs vpcId, at least two subnetIds (RDS: two availability"
+                " zones) and at least one of allowedCidrs"
+            )
+        if len(set(self.subnetIds)) != len(self.subnetIds):
+            raise ValueError("subnetIds must not repeat")
+        if len(set(self.allowedCidrs)) != len(self.allowedCidrs):
+            raise ValueError("allowedCidrs must not repeat")
+        return self
+
+    @property
+    def rendered(self) -> bool:
+        """True when the function renders the subnet group and security group."""
+        return self.dbSubnetGroupName is None
+
+
+class RegionSettings(_Strict):
+    """What a region offers PostgreSQL: its network, and a public one if public databases are
+    allowed there."""
+
+    network: Network | None = Field(
+        default=None,
+        description=(
+            "Network of the region's private instances; without it PostgresqlInstance claims"
+            " cannot use this region."
+        ),
+    )
+    publicNetwork: Network | None = Field(
+        default=None,
+        description=(
+            "Network of publicly accessible instances (public subnets); without it a claim's"
+            " config.publiclyAccessible: true is refused in this region."
+        ),
+    )
+
+
+class BackupEnvironment(_Strict):
+    """AWS Backup (ScheduledBackup)."""
+
+    serviceRoleArn: str | None = Field(
+        default=None,
+        pattern=IAM_ROLE_ARN,
+        description=(
+            "IAM role AWS Backup assumes for scheduled backups. Without it each ScheduledBackup"
+            " renders its own role (trusting backup.amazonaws.com, with AWS's managed policies"
+            " AWSBackupServiceRolePolicyForBackup and AWSBackupServiceRolePolicyForRestores)."
+        ),
+    )
+
+
+class KmsEnvironment(_Strict):
+    """Existing customer-managed KMS keys claims may name (``encryption.key.existing``)."""
+
+    allowedAccounts: list[AccountId] = Field(
+        default_factory=list,
+        description="AWS accounts (12 digits) whose keys claims may name.",
+    )
+    allowedKeyArnPatterns: list[str] = Field(
+        default_factory=list,
+        description=(
+            "Shell-style patterns (* and ?) a named key's ARN must match, e.g."
+            " arn:aws:kms:eu-central-1:*:key/*; empty: any key of allowedAccounts."
+        ),
+    )
+
+
+class Limits(_Strict):
+    """Limits on what claims may ask for."""
+
+    automatedBackupMaxRetentionDays: int = Field(
+        default=35,
+        ge=1,
+        le=35,
+        description="Most days a PostgresqlInstance's config.backup.retentionDays may be.",
+    )
+    scheduledBackupMaxRetentionDays: int = Field(
+        default=365,
+        ge=1,
+        le=36500,
+        description="Most days a ScheduledBackup's retentionDays may be.",
+    )
+    allowedSchedules: list[Schedule] = Field(
+        default_factory=lambda: list(get_args(Schedule)),
+        min_length=1,
+        description=(
+            "Schedules a ScheduledBackup may use: hourly, daily, and cron for any AWS cron"
+            " expression (AWS Backup runs a plan at most hourly)."
+        ),
+    )
+    maxManualBackupsPerInstance: int = Field(
+        default=20,
+        ge=1,
+        le=100,
+        description=(
+            "Most Backup claims (manual snapshots) per PostgresqlInstance; RDS allows 100"
+            " manual snapshots per region and account. Not enforced yet."
+        ),
+    )
+
+
+class Environment(_Strict):
+    """The account and environment: the ``data`` of the operator's EnvironmentConfig."""
+
+    providerConfigName: K8sName = Field(
+        default="default",
+        description=(
+            "The provider-upjet-aws ProviderConfig every AWS managed resource uses (the"
+            " providers' default is named default)."
+        ),
+    )
+    providerConfigNameTemplate: str | None = Field(
+        default=None,
+        description=(
+            "Per-namespace ProviderConfigs: a name with {namespace}, e.g. aws-{namespace}. When"
+            " set, the managed resources of a claim use the ProviderConfig of the claim's"
+            " namespace instead of providerConfigName."
+        ),
+    )
+    defaultRegion: Region = Field(
+        description="Region of PostgresqlInstance claims that name none; one of allowedRegions."
+    )
+    allowedRegions: list[Region] = Field(
+        min_length=1, description="Regions claims may use (spec.region, spec.config.region)."
+    )
+    regions: dict[Region, RegionSettings] = Field(
+        default_factory=dict,
+        description=(
+            "Region -> its PostgreSQL network. New PostgresqlInstance claims may use the"
+            " allowedRegions listed here with a network; existing instances keep working in a"
+            " region listed here that is no longer allowed."
+        ),
+    )
+    backup: BackupEnvironment = Field(default_factory=BackupEnvironment)
+    kms: KmsEnvironment = Field(default_factory=KmsEnvironment)
+    limits: Limits = Field(default_factory=Limits)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Environment:
+        if len(set(self.allowedRegions)) != len(self.allowedRegions):
+            raise ValueError("allowedRegions must not repeat")
+        if self.defaultRegion not in self.allowedRegions:
+            raise ValueError(f"defaultRegion {self.defaultRegion!r} must be one of allowedRegions")
+        template = self.providerConfigNameTemplate
+        if template is not None:
+            problem = template_error(template)
+            if problem:
+                raise ValueError(f"providerConfigNameTemplate: {problem}")
+        return self
+
+    def provider_config_name(self, namespace: str | None) -> str:
+        """The provider-upjet-aws ProviderConfig of a claim in ``namespace``: the template's
+        name for that namespace when one is set, else ``providerConfigName``."""
+        template = self.providerConfigNameTemplate
+        if template is None:
+            return self.providerConfigName
+        if not namespace:
+            raise InputError(
+                "providerConfigNameTemplate is set in the EnvironmentConfig, but this composite"
+                " resource has no claim namespace; create it through its namespaced claim"
+            )
+        return template.replace(NAMESPACE_PLACEHOLDER, namespace)
+
+    def check_region(self, region: str, field: str) -> str:
+        """``region`` if claims may use it, else InputError naming ``field`` and the allowed."""
+        if region not in self.allowedRegions:
+            raise InputError(
+                f"{field}: region {region!r} is not offered here; allowed regions: "
+                + ", ".join(self.allowedRegions)
+            )
+        return region
+
+    def postgresql_regions(self) -> list[str]:
+        """The allowed regions with a PostgreSQL network."""
+        return [r for r in self.allowedRegions if r in self.regions and self.regions[r].network]
+
+    def network(self, region: str, public: bool, field: str, *, exists: bool = False) -> Network:
+        """The network of a PostgreSQL instance in ``region`` (the public one when ``public``),
+        or InputError naming ``field`` (the claim's region field) and what is covered. An
+        instance that ``exists`` may stay in a region no longer allowed that has a network."""
+        covered = self.postgresql_regions()
+        settings = self.regions.get(region)
+        allowed = exists or region in self.allowedRegions
+        if not allowed or settings is None or settings.network is None:
+            raise InputError(
+                f"{field}: region {region!r} is not covered for PostgreSQL by this environment;"
+                f" covered regions: {', '.join(covered) or 'none'}"
+            )
+        if not public:
+            return settings.network
+        if settings.publicNetwork is None:
+            offered = [r for r in covered if self.regions[r].publicNetwork is not None]
+            raise InputError(
+                "spec.config.publiclyAccessible: the platform does not allow publicly accessible"
+                f" databases in region {region!r}; allowed values: false"
+                + (f" (public databases are offered in: {', '.join(offered)})" if offered else "")
+            )
+        return settings.publicNetwork
+
+    def allowed_kms_keys(self) -> KmsEnvironment:
+        """The existing KMS keys claims may name (accounts and ARN patterns)."""
+        return self.kms
+
+    def kms_key_allowed(self, arn: str) -> bool:
+        """True when the key ARN is in an allowed account and matches an allowed pattern (any
+        when no pattern is given). Nothing is allowed when no account is."""
+        parts = arn.split(":")
+        if len(parts) < 6 or parts[4] not in self.kms.allowedAccounts:
+            return False
+        patterns = self.kms.allowedKeyArnPatterns
+        return not patterns or any(fnmatchcase(arn, p) for p in patterns)
+
+
+def template_error(template: str) -> str:
+    """Why ``template`` is no ProviderConfig name template, or "" when it is one."""
+    if template.count(NAMESPACE_PLACEHOLDER) != 1:
+        return f"must contain {NAMESPACE_PLACEHOLDER} exactly once, e.g. aws-{{namespace}}"
+    rest = template.replace(NAMESPACE_PLACEHOLDER, "")
+    if "{" in rest or "}" in rest:
+        return f"only {NAMESPACE_PLACEHOLDER} may be in braces"
+    for namespace in ("a", _LONGEST_NAMESPACE):
+        name = template.replace(NAMESPACE_PLACEHOLDER, namespace)
+        if len(name) > 253 or not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name):
+            return (
+                "must give a Kubernetes object name (lowercase letters, digits, '-' and '.', at"
+                f" most 253 characters) for every namespace, e.g. aws-{{namespace}}; got {name!r}"
+            )
+    return ""
+
+
+def requirement(name: str) -> Requirement:
+    """The EnvironmentConfig ``name``, by name (it is cluster-scoped)."""
+    return Requirement(api_version=API_VERSION, kind=KIND, match_name=name)
+
+
+def where(name: str) -> str:
+    """How messages name the EnvironmentConfig: ``EnvironmentConfig klutch-aws``."""
+    return f"{KIND} {name}"
+
+
+def read(required: Mapping[str, list[dict[str, Any]]], name: str) -> Environment | None:
+    """The environment from the required resources; None while Crossplane has not resolved
+    the requirement yet; InputError when it does not exist or is invalid."""
+    if REQUIREMENT not in required:
+        return None
+    items = required[REQUIREMENT]
+    if not items:
+        raise InputError(
+            f"{where(name)} does not exist: create it (docs/operator-guide.md, 'The"
+            f" environment'), or name another one in the function input's environmentConfigName"
+        )
+    data = items[0].get("data")
+    if not isinstance(data, Mapping):
+        raise InputError(f"{where(name)} data: required, the environment's settings")
+    return parse(Environment, data, f"{where(name)} data")
+
+
+def waiting(name: str, out: Rendered) -> Rendered:
+    """The answer while the EnvironmentConfig is not resolved: ask for it, say so, and keep
+    everything that exists as it is."""
+    what = f"waiting for {where(name)}"
+    out.requirements[REQUIREMENT] = requirement(name)
+    out.results.append(Result(Severity.WARNING, what, WAITING_REASON))
+    out.conditions.append(Condition(CONDITION, False, WAITING_REASON, what))
+    out.keep_desired = True
+    return out

@@ -1,0 +1,324 @@
+"""The account and environment from the operator's EnvironmentConfig (function/environment.py):
+how it arrives (Crossplane's required-resources loop), what a bad or missing one does, two
+regions of one account from one package, and that the package ships no environment value."""
+
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+
+import pytest
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
+
+from function import environment, postgresql
+from function.environment import Environment
+from function.settings import Settings
+from tests.support import environment as env
+from tests.support import schemas
+from tests.support.crossplane import ControlPlane
+from tests.support.examples import examples_of
+from tests.support.responses import desired, fatal_messages, local_call, render_local, warnings
+from tools import xfn, xrender
+
+ROOT = Path(__file__).resolve().parent.parent
+PG = examples_of("XPostgresqlInstance")[0].xr
+S3 = examples_of("XObjectStorageInstance")[0].xr
+
+
+def _with_region(xr: dict, region: str) -> dict:
+    out = copy.deepcopy(xr)
+    out["spec"].setdefault("config", {})["region"] = region
+    return out
+
+
+def _fp(out: dict, key: str = "instance") -> dict:
+    return out[key]["spec"]["forProvider"]
+
+
+# --- how it arrives -----------------------------------------------------------------------
+
+
+def test_every_composition_declares_the_environment_the_function_asks_for():
+    """The bootstrap requirement and the function's own requirement are the same selector, so
+    Crossplane's loop settles after the first call (required_resources.go: proto.Equal)."""
+    for name, comp in xrender.compositions().items():
+        selectors = xrender.bootstrap_selectors(comp)
+        assert set(selectors) == {environment.REQUIREMENT} == {xrender.ENVIRONMENT_REQUIREMENT}
+        wanted = Settings.model_validate(xrender.function_input(comp)).environmentConfigName
+        sel = selectors[environment.REQUIREMENT]
+        assert (sel.api_version, sel.kind, sel.match_name) == (
+            environment.API_VERSION,
+            environment.KIND,
+            wanted,
+        ), name
+
+
+def test_without_the_bootstrap_the_function_asks_waits_and_keeps_what_exists():
+    """First call of a step with no bootstrap requirement: no environment yet. The function
+    asks for it, says it waits, and re-emits what exists; Crossplane fetches it and calls again
+    (FetchingFunctionRunner), and that call renders."""
+    (ex,) = [e for e in examples_of("XServiceBinding")]
+    first = render_local(ex.xr, environment=None, observed=ex.observed)
+    assert not fatal_messages(first)
+    (msg,) = warnings(first)
+    assert msg == "waiting for EnvironmentConfig klutch-aws"
+    sel = first.requirements.resources[environment.REQUIREMENT]
+    assert sel.match_name == "klutch-aws" and sel.kind == "EnvironmentConfig"
+    assert set(first.desired.resources) == {
+        d["metadata"]["annotations"][xrender.NAME_ANNOTATION] for d in ex.observed
+    }
+    calls = []
+    req = xrender.build_request(ex.xr, xrender.function_input(ex.composition), ex.observed)
+    req.required_resources.clear()  # no bootstrap
+    xfn.tag(req)
+    rsp = xfn.run_step(
+        local_call,
+        req,
+        lambda s: xfn.select(s, ex.required),
+        on_call=lambda q, r: calls.append(r),
+    )
+    assert len(calls) >= 2 and not fatal_messages(rsp)
+    assert "waiting for EnvironmentConfig" not in " ".join(warnings(rsp))
+
+
+def test_a_missing_environment_config_is_a_fatal_naming_it():
+    rsp = render_local(PG, required={environment.REQUIREMENT: []})
+    (msg,) = fatal_messages(rsp)
+    assert msg.startswith("EnvironmentConfig klutch-aws does not exist")
+    other = render_local(PG, {"environmentConfigName": "prod"}, required={"klutch-environment": []})
+    assert fatal_messages(other)[0].startswith("EnvironmentConfig prod does not exist")
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        ({"defaultRegion": None}, "data.defaultRegion"),
+        ({"allowedRegions": ["eu-west-1"]}, "data: Value error, defaultRegion"),
+        ({"defaultRegion": "mars-1"}, "data.defaultRegion"),
+        ({"providerConfigNameTemplate": "aws-{ns}"}, "providerConfigNameTemplate"),
+        ({"backup": {"serviceRoleArn": "my-role"}}, "data.backup.serviceRoleArn"),
+        (
+            {"regions": {"eu-west-1": {"network": {"vpcId": "vpc-00000000000000001"}}}},
+            "data.regions.eu-west-1.network",
+        ),
+        ({"limits": {"automatedBackupMaxRetentionDays": 40}}, "limits.automatedBackup"),
+    ],
+)
+def test_a_bad_setting_is_a_fatal_naming_the_environment_config_and_the_field(data, field):
+    e = env.example_data()
+    for key, value in data.items():
+        if value is None:
+            del e[key]
+        else:
+            e[key] = value
+    (msg,) = fatal_messages(render_local(PG, environment=[env.config(e)]))
+    assert msg.startswith("EnvironmentConfig klutch-aws data"), msg
+    assert field.replace("data: Value error, ", "") in msg, msg
+
+
+def test_bad_settings_never_delete_what_a_claim_has():
+    """The twin: claims become Ready, then the operator breaks the environment. The fatal
+    result stops the pipeline; every composed resource stays, unchanged, until it is fixed."""
+    cp = ControlPlane(call=local_call)
+    for ex in xrender.examples():
+        if ex.xr["kind"] in {"XPostgresqlInstance", "XObjectStorageInstance"}:
+            cp.create(ex.xr)
+    cp.until_stable()
+    before = copy.deepcopy(cp.cluster.objects)
+    broken = env.with_data(defaultRegion=None)
+    cp.cluster.put(broken)
+    cp.round()
+    for key, body in before.items():
+        if key[1] == "EnvironmentConfig":
+            continue
+        assert key in cp.cluster.objects, key
+        if not key[0].endswith("anynines.com/v1"):  # composed resources: untouched
+            assert cp.cluster.objects[key]["spec"] == body["spec"], key
+    for key in cp.xrs():
+        synced = {c["type"]: c for c in cp.xr(key)["status"]["conditions"]}["Synced"]
+        assert synced["status"] == "False"
+
+
+# --- two regions of one account, one package ----------------------------------------------
+
+
+def test_two_regions_render_from_the_environment_alone():
+    """The example environment: eu-central-1 names an existing network, eu-west-1 has one
+    rendered. Same package, same Composition input; only the EnvironmentConfig says where."""
+    data = env.example_data()
+    central = data["regions"]["eu-central-1"]["network"]
+    west = data["regions"]["eu-west-1"]["network"]
+    xr = copy.deepcopy(PG)
+    xr["spec"]["plan"] = "cluster-nano"
+
+    a = desired(render_local(_with_region(xr, "eu-central-1")))
+    assert _fp(a)["region"] == "eu-central-1"
+    assert _fp(a)["dbSubnetGroupName"] == central["dbSubnetGroupName"]
+    assert _fp(a)["vpcSecurityGroupIds"] == central["vpcSecurityGroupIds"]
+    assert _fp(a, "replica-1")["vpcSecurityGroupIds"] == central["vpcSecurityGroupIds"]
+    assert not {"subnet-group", "security-group"} & set(a)
+
+    b = desired(render_local(_with_region(xr, "eu-west-1")))
+    aws_keys = [k for k in b if ".aws.upbound.io/" in b[k]["apiVersion"]]
+    assert {_fp(b, k)["region"] for k in aws_keys} == {"eu-west-1"}
+    assert _fp(b)["dbSubnetGroupNameSelector"] == {"matchControllerRef": True}
+    assert _fp(b)["vpcSecurityGroupIdSelector"] == {"matchControllerRef": True}
+    assert _fp(b, "replica-1")["vpcSecurityGroupIdSelector"] == {"matchControllerRef": True}
+    assert "dbSubnetGroupName" not in _fp(b) and "vpcSecurityGroupIds" not in _fp(b)
+    assert _fp(b, "subnet-group")["subnetIds"] == west["subnetIds"]
+    assert _fp(b, "security-group")["vpcId"] == west["vpcId"]
+    rules = [k for k in b if k.startswith("security-group-ingress-")]
+    assert {_fp(b, k)["cidrIpv4"] for k in rules} == set(west["allowedCidrs"])
+    for k in rules:
+        assert (_fp(b, k)["fromPort"], _fp(b, k)["toPort"]) == (5432, 5432)
+        assert _fp(b, k)["ipProtocol"] == "tcp"
+    for body in b.values():
+        assert schemas.errors(body) == [], body["kind"]
+
+    # The operator moves eu-central-1 to a rendered network and a new ProviderConfig: only
+    # the EnvironmentConfig changes.
+    regions = copy.deepcopy(data["regions"])
+    regions["eu-central-1"]["network"] = {
+        "vpcId": "vpc-00000000000000002",
+        "subnetIds": ["subnet-0000000000000000a", "subnet-0000000000000000b"],
+        "allowedCidrs": ["10.30.0.0/16", "fd00::/8"],
+    }
+    changed = env.with_data(regions=regions, providerConfigName="aws-prod")
+    c = desired(render_local(_with_region(xr, "eu-central-1"), environment=[changed]))
+    assert _fp(c, "subnet-group")["subnetIds"] == regions["eu-central-1"]["network"]["subnetIds"]
+    ingress = [_fp(c, k) for k in c if k.startswith("security-group-ingress-")]
+    assert sorted(r.get("cidrIpv4") or r.get("cidrIpv6") for r in ingress) == sorted(
+        ["10.30.0.0/16", "fd00::/8"]
+    )
+    aws = [
+        b
+        for b in c.values()
+        if b["apiVersion"].endswith(".aws.upbound.io/v1beta1")
+        or b["apiVersion"].endswith(".aws.upbound.io/v1beta3")
+    ]
+    assert aws and {b["spec"]["providerConfigRef"]["name"] for b in aws} == {"aws-prod"}
+
+
+def test_ingress_rules_follow_their_cidr_not_their_position():
+    a = postgresql.ingress_key("10.0.0.0/16")
+    assert a == postgresql.ingress_key("10.0.0.0/16") != postgresql.ingress_key("10.1.0.0/16")
+
+
+def test_a_region_the_environment_does_not_cover_is_a_fatal_naming_the_field_and_the_covered():
+    (msg,) = fatal_messages(render_local(_with_region(PG, "us-east-1")))
+    assert msg.startswith("spec.config.region:")
+    assert "eu-central-1" in msg and "eu-west-1" in msg
+    # Allowed, but without a PostgreSQL network there.
+    e = env.with_data(allowedRegions=["eu-central-1", "eu-west-1", "eu-north-1"])
+    (msg,) = fatal_messages(render_local(_with_region(PG, "eu-north-1"), environment=[e]))
+    assert msg.startswith("spec.config.region:") and "eu-north-1" in msg
+    s3 = copy.deepcopy(S3)
+    s3["spec"]["region"] = "us-east-1"
+    (msg,) = fatal_messages(render_local(s3))
+    assert msg.startswith("spec.region:") and "eu-west-1" in msg
+
+
+def test_the_automated_backup_retention_limit():
+    e = env.with_data(limits={"automatedBackupMaxRetentionDays": 7})
+    xr = copy.deepcopy(PG)
+    xr["spec"].setdefault("config", {})["backup"] = {"retentionDays": 8}
+    (msg,) = fatal_messages(render_local(xr, environment=[e]))
+    assert msg.startswith("spec.config.backup.retentionDays:") and "7" in msg
+
+
+def test_per_namespace_provider_configs():
+    e = env.with_data(providerConfigNameTemplate="aws-{namespace}")
+    out = desired(render_local(PG, environment=[e]))
+    ns = PG["metadata"]["labels"]["crossplane.io/claim-namespace"]
+    refs = {
+        b["spec"]["providerConfigRef"]["name"]
+        for b in out.values()
+        if ".aws.upbound.io/" in b["apiVersion"]
+    }
+    assert refs == {f"aws-{ns}"}
+    model = Environment.model_validate(e["data"])
+    assert model.provider_config_name("team-a") == "aws-team-a"
+    for bad in ("aws", "aws-{namespace}-{namespace}", "AWS-{namespace}", "{namespace}{x}"):
+        assert environment.template_error(bad), bad
+
+
+def test_allowed_kms_keys():
+    e = Environment.model_validate(
+        {
+            **env.example_data(),
+            "kms": {
+                "allowedAccounts": ["000000000000"],
+                "allowedKeyArnPatterns": ["arn:aws:kms:eu-*:000000000000:key/*"],
+            },
+        }
+    )
+    key = "arn:aws:kms:eu-west-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    assert e.kms_key_allowed(key)
+    assert not e.kms_key_allowed(key.replace("eu-west-1", "us-east-1"))
+    assert not e.kms_key_allowed(key.replace("000000000000", "111111111111"))
+    assert e.allowed_kms_keys().allowedAccounts == ["000000000000"]
+
+
+def test_settings_that_moved_say_where():
+    with pytest.raises(ValueError, match="moved to the EnvironmentConfig"):
+        Settings.model_validate({"providerConfigName": "default"})
+    (msg,) = fatal_messages(render_local(PG, {"postgresql": {"dbSubnetGroupName": "x"}}))
+    assert "postgresql.dbSubnetGroupName" in msg and "EnvironmentConfig" in msg
+
+
+# --- nothing account-specific ships -------------------------------------------------------
+
+ACCOUNT = re.compile(r"(?<![0-9])[0-9]{12}(?![0-9])")
+RESOURCE_ID = re.compile(r"\b(?:sg|subnet|vpc)-[0-9a-f]{8,17}\b")
+ARN_WITH_ACCOUNT = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]+:[a-z0-9-]*:[0-9]{12}:")
+# The documented example account: AWS never assigns it (account IDs of examples in docs).
+EXAMPLE_ACCOUNT = "000000000000"
+
+
+STATE_FILES = {"required.yaml", "observed.yaml"}
+
+
+def _shipped() -> list[Path]:
+    """Every file of both packages, the function's code (its defaults), and the examples a
+    user applies (claims and XRs), except the examples' EnvironmentConfig."""
+    files = [
+        *(ROOT / "compositions").rglob("*.yaml"),
+        *(ROOT / "xrds").rglob("*.yaml"),
+        *(ROOT / "package").rglob("*.yaml"),
+        *(p for p in (ROOT / "function").glob("*.py") if p.name != "regions.py"),
+    ]
+    for path in (ROOT / "examples").rglob("*.yaml"):
+        # required.yaml / observed.yaml model what the cluster reports to a render (a
+        # provider's status, with moto's account as tests/support/providers.py), never applied.
+        if path != xrender.ENVIRONMENT_CONFIG and path.name not in STATE_FILES:
+            files.append(path)
+    return sorted(files)
+
+
+@pytest.mark.parametrize("path", _shipped(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_environment_value_ships(path):
+    text = path.read_text()
+    assert not RESOURCE_ID.findall(text), path
+    in_package = not str(path.relative_to(ROOT)).startswith("examples/")
+    accounts = set(ACCOUNT.findall(text)) | {
+        m.rsplit(":", 2)[-2] for m in ARN_WITH_ACCOUNT.findall(text)
+    }
+    # The package: no account at all. The examples: only the documented example account.
+    assert accounts <= (set() if in_package else {EXAMPLE_ACCOUNT}), (path, accounts)
+
+
+def test_the_scan_finds_what_it_looks_for():
+    assert RESOURCE_ID.findall("vpcSecurityGroupIds: [sg-0123456789abcdef0]")
+    assert ACCOUNT.findall("arn:aws:iam::123456789012:role/x")
+    assert not ACCOUNT.findall("db-ABC1234567890123")
+
+
+def test_the_example_environment_config_is_valid_and_covers_two_regions():
+    (doc,) = xrender.environment_configs()
+    assert schemas.errors(doc) == []
+    e = Environment.model_validate(doc["data"])
+    assert e.postgresql_regions() == ["eu-central-1", "eu-west-1"]
+    assert not e.regions["eu-central-1"].network.rendered
+    assert e.regions["eu-west-1"].network.rendered
+    assert fnv1  # the protocol module is the one the twin speaks
