@@ -348,6 +348,35 @@ class Environment(_Strict):
         """The existing KMS keys claims may name (accounts and ARN patterns)."""
         return self.kms
 
+    def check_kms_key(self, arn: str, region: str, field: str) -> str:
+        """``arn`` if a claim in ``region`` may encrypt with this existing key, else InputError
+        naming ``field`` and why: the key is in another region (a KMS key encrypts only in its
+        own region), or the operator does not allow it (``kms``: its account, its patterns).
+        Empty ``kms.allowedAccounts`` (the default) allows no existing key at all."""
+        parts = arn.split(":")
+        key_region = parts[3] if len(parts) > 3 else ""
+        if key_region != region:
+            raise InputError(
+                f"{field}: the key is in region {key_region!r}, but this claim's region is"
+                f" {region!r}; a KMS key encrypts only in its own region"
+            )
+        if self.kms_key_allowed(arn):
+            return arn
+        kms = self.kms
+        if not kms.allowedAccounts:
+            why = "this platform allows no existing KMS keys (kms.allowedAccounts is empty)"
+        elif len(parts) < 6 or parts[4] not in kms.allowedAccounts:
+            why = (
+                f"its account is not one whose keys claims may name"
+                f" ({', '.join(kms.allowedAccounts)})"
+            )
+        else:
+            why = "it matches none of the key ARN patterns the platform allows"
+        raise InputError(
+            f"{field}: the key is not allowed: {why}; use encryption.key.managed, or ask the"
+            " operator to allow the key in the EnvironmentConfig's kms settings"
+        )
+
     def kms_key_allowed(self, arn: str) -> bool:
         """True when the key ARN is in an allowed account and matches an allowed pattern (any
         when no pattern is given). Nothing is allowed when no account is."""

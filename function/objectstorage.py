@@ -84,10 +84,13 @@ def render(req: Request) -> Rendered:
     """Render an ObjectStorageInstance (see the module docstring for the field map)."""
     spec = parse(Spec, (req.xr.get("spec") or {}), "spec")
     out = Rendered()
+    asked = spec
     spec = _keep_immutable(req, spec, out)
     if "bucket" not in req.observed:
         # A new bucket only: one that exists stays manageable when its region is withdrawn.
         req.environment.check_region(spec.region, "spec.region")
+    for named in (asked, spec):  # the key asked for, and the one in use
+        _check_existing_key(req, named)
     s = req.settings
     bucket = names.bucket_name(names.identity(req))
     arn_partition = partition(spec.region)
@@ -172,6 +175,17 @@ def render(req: Request) -> Rendered:
     if kms_arn:
         out.status["kmsKeyArn"] = kms_arn
     return out
+
+
+KEY_FIELD = "spec.parameters.encryption.key.existing.id"
+
+
+def _check_existing_key(req: Request, spec: Spec) -> None:
+    """An existing key (asked for, or the bucket's own) must be in the bucket's region and
+    allowed by the environment; else InputError naming the field (``check_kms_key``)."""
+    key = spec.parameters.encryption.key
+    if key and key.existing:
+        req.environment.check_kms_key(key.existing.id, spec.region, KEY_FIELD)
 
 
 def tls_only_policy(bucket_arn: str) -> str:

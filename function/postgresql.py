@@ -535,6 +535,7 @@ def render(req: Request) -> Rendered:
     """Render a PostgresqlInstance (see the module docstring for the field map)."""
     spec = parse(Spec, (req.xr.get("spec") or {}), "spec")
     out = Rendered()
+    asked = spec
     spec = _keep_immutable(req, spec, out)
     s = req.settings
     env = req.environment
@@ -545,6 +546,8 @@ def render(req: Request) -> Rendered:
     network = env.network(
         region, c.publiclyAccessible, "spec.config.region", exists="instance" in req.observed
     )
+    for named in (asked, spec):  # the key asked for, and the one in use
+        _check_existing_key(req, named)
     limit = env.limits.automatedBackupMaxRetentionDays
     if c.backup.retentionDays > limit:
         raise InputError(
@@ -762,6 +765,18 @@ def _status(
     if any(readers):
         status["readerEndpoints"] = [str(r) for r in readers if r]
     return status
+
+
+KEY_FIELD = "spec.config.encryption.key.existing.id"
+
+
+def _check_existing_key(req: Request, spec: Spec) -> None:
+    """An existing key (asked for, or the instance's own) must be in the instance's region and
+    allowed by the environment; else InputError naming the field (``check_kms_key``)."""
+    key = spec.config.encryption.key
+    if key and key.existing:
+        region = spec.config.region or req.environment.defaultRegion
+        req.environment.check_kms_key(key.existing.id, region, KEY_FIELD)
 
 
 def _keep_immutable(req: Request, spec: Spec, out: Rendered) -> Spec:

@@ -31,7 +31,7 @@ XR = {
 
 WHO = names.Identity("klutch", "team-a", "photos", XR["metadata"]["uid"])
 OWNER = claims.ownership_tags(claims.OBJECT_STORAGE_INSTANCE, "team-a", "photos")
-KEY_ARN = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+KEY_ARN = "arn:aws:kms:eu-central-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
 def xr_with(**spec) -> dict:

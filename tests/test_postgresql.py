@@ -28,7 +28,7 @@ XR = {
     "spec": {"serviceVersion": "16", "plan": "single-nano"},
 }
 WHO = names.Identity("klutch", "team-a", "pg-db", XR["metadata"]["uid"])
-KEY_ARN = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+KEY_ARN = "arn:aws:kms:eu-central-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
 def xr_with(**spec) -> dict:

@@ -189,7 +189,7 @@ def test_default_deletion_takes_the_rendered_final_snapshot():
 @mock_aws
 def test_kms_encrypted_instance_is_valid(key):
     xr = copy.deepcopy(XR)
-    arn = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    arn = "arn:aws:kms:eu-central-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     ref = {"managed": {}} if key == "managed" else {"existing": {"id": arn}}
     xr["spec"]["config"]["encryption"] = {"key": ref}
     _out, created, _rds = _provision(xr, kms=True)

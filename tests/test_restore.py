@@ -470,7 +470,7 @@ def test_a_restore_pinned_to_the_sources_minor_is_accepted():
         {"managed": {}},
         {
             "existing": {
-                "id": "arn:aws:kms:eu-central-1:123456789012:key/"
+                "id": "arn:aws:kms:eu-central-1:000000000000:key/"
                 + "0" * 8
                 + "-0000-4000-8000-"
                 + "0" * 12

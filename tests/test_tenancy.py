@@ -23,6 +23,7 @@ from pydantic import TypeAdapter
 from function import claims, names
 from function.core import ObservedResource, Request, short_hash
 from function.settings import Settings
+from tests.support import environment as env
 from tests.support.examples import example_xrs, fn_input, render, required_candidates
 from tests.support.responses import desired, fatal_messages, render_local, status
 from tests.support.schemas import require_schemas, schema_for
@@ -547,7 +548,7 @@ BINDING_XR = {
     },
     "spec": {"instanceRef": "pg-db"},
 }
-KEY_ARN = "arn:aws:kms:eu-central-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+KEY_ARN = "arn:aws:kms:eu-central-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
 def edited(xr: dict, path: str, value: Any) -> dict:
@@ -600,3 +601,84 @@ def test_pydantic_patterns_never_accept_a_trailing_newline():
         adapter.validate_python("ok")
         with pytest.raises(ValueError):
             adapter.validate_python("ok\n")
+
+
+# ------------------------------------------------------------------ existing KMS keys
+
+ALLOWED_ACCOUNT = "000000000000"
+PATTERN = f"arn:aws:kms:eu-central-1:{ALLOWED_ACCOUNT}:key/1234abcd-*"
+KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
+OTHER_KEY_ID = "9999abcd-12ab-34cd-56ef-1234567890ab"
+EXISTING_KEY_FIELD = {
+    "XObjectStorageInstance": "spec.parameters.encryption.key.existing.id",
+    "XPostgresqlInstance": "spec.config.encryption.key.existing.id",
+}
+
+
+def key_arn(region: str = "eu-central-1", account: str = ALLOWED_ACCOUNT, key: str = KEY_ID):
+    return f"arn:aws:kms:{region}:{account}:key/{key}"
+
+
+def with_existing_key(xr: dict, arn: str) -> dict:
+    out = copy.deepcopy(xr)
+    key = {"key": {"existing": {"id": arn}}}
+    if out["kind"] == "XObjectStorageInstance":
+        out["spec"]["parameters"] = {"encryption": {"type": "kms", **key}}
+    else:
+        out["spec"]["config"] = {"region": "eu-central-1", "encryption": key}
+    return out
+
+
+def kms_environment(accounts: list[str], patterns: list[str]) -> list[dict]:
+    kms = {"allowedAccounts": accounts, "allowedKeyArnPatterns": patterns}
+    return [env.with_data(kms=kms)]
+
+
+@pytest.mark.parametrize("xr", [BUCKET_XR, PG_XR], ids=["bucket", "postgresql"])
+@pytest.mark.parametrize(
+    ("arn", "why"),
+    [
+        (key_arn(account="111111111111"), "account is not one"),
+        (key_arn(region="eu-west-1"), "in region 'eu-west-1'"),
+        (key_arn(key=OTHER_KEY_ID), "matches none of the key ARN patterns"),
+    ],
+    ids=["other-account", "other-region", "outside-patterns"],
+)
+def test_an_existing_key_the_platform_does_not_allow_is_refused(xr, arn, why):
+    rsp = render_local(
+        with_existing_key(xr, arn), environment=kms_environment([ALLOWED_ACCOUNT], [PATTERN])
+    )
+    (msg,) = fatal_messages(rsp)
+    assert msg.startswith(EXISTING_KEY_FIELD[xr["kind"]]), msg
+    assert why in msg, msg
+    assert not rsp.desired.resources
+
+
+@pytest.mark.parametrize("xr", [BUCKET_XR, PG_XR], ids=["bucket", "postgresql"])
+def test_no_existing_key_is_allowed_without_allowed_accounts(xr):
+    rsp = render_local(with_existing_key(xr, key_arn()), environment=kms_environment([], []))
+    (msg,) = fatal_messages(rsp)
+    assert msg.startswith(EXISTING_KEY_FIELD[xr["kind"]]) and "allows no existing" in msg, msg
+
+
+@pytest.mark.parametrize("xr", [BUCKET_XR, PG_XR], ids=["bucket", "postgresql"])
+@pytest.mark.parametrize("patterns", [[], [PATTERN]], ids=["any-key", "pattern"])
+def test_an_allowed_existing_key_renders(xr, patterns):
+    arn = key_arn()
+    rsp = render_local(
+        with_existing_key(xr, arn), environment=kms_environment([ALLOWED_ACCOUNT], patterns)
+    )
+    assert not fatal_messages(rsp), fatal_messages(rsp)
+    assert arn in json.dumps(desired(rsp))
+
+
+@pytest.mark.parametrize("xr", [BUCKET_XR, PG_XR], ids=["bucket", "postgresql"])
+def test_an_existing_claim_whose_key_is_no_longer_allowed_is_fatal_and_keeps_everything(xr):
+    arn = key_arn()
+    allowed = kms_environment([ALLOWED_ACCOUNT], [])
+    first = desired(render_local(with_existing_key(xr, arn), environment=allowed))
+    withdrawn = kms_environment(["111111111111"], [])
+    claim = with_existing_key(xr, arn)
+    rsp = render_local(claim, environment=withdrawn, observed=as_observed(first))
+    (msg,) = fatal_messages(rsp)
+    assert msg.startswith(EXISTING_KEY_FIELD[xr["kind"]]), msg
