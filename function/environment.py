@@ -295,6 +295,13 @@ class Environment(_Strict):
                 raise ValueError(f"providerConfigNameTemplate: {problem}")
         return self
 
+    @property
+    def per_namespace_provider_configs(self) -> bool:
+        """True when every claim's managed resources use its namespace's ProviderConfig
+        (``providerConfigNameTemplate``): then AWS IAM, not the function, decides which raw
+        AWS sources (snapshot ARNs, DB identifiers) a namespace may restore."""
+        return self.providerConfigNameTemplate is not None
+
     def provider_config_name(self, namespace: str | None) -> str:
         """The provider-upjet-aws ProviderConfig of a claim in ``namespace``: the template's
         name for that namespace when one is set, else ``providerConfigName``."""

@@ -211,12 +211,12 @@ def raw_sources_allowed(req: Request) -> bool:
 
     DESIGN.md section 5: a raw snapshot ARN or DB identifier is refused unless the operator
     turned on per-namespace ProviderConfigs; then every managed resource of the claim uses its
-    namespace's ProviderConfig and AWS IAM decides what the namespace may restore. That
-    setting (the environment's ``providerConfigNameTemplate``, read from the EnvironmentConfig
-    the function requires) does not exist on this branch yet: until it is wired here, False.
+    namespace's ProviderConfig and AWS IAM decides what the namespace may restore. True exactly
+    when the environment's ``providerConfigNameTemplate`` is set
+    (``Environment.per_namespace_provider_configs``); docs/operator-guide.md shows the IAM
+    policy per namespace that makes it safe.
     """
-    del req
-    return False
+    return req.environment.per_namespace_provider_configs
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,10 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import restore
 from function.core import Request
+from function.environment import Environment
 from function.restore import RESTORE_ANNOTATION
 from function.settings import Settings
+from tests.support import environment as env
 from tests.support import schemas
 from tests.support.cel import messages
 from tests.support.responses import desired, fatal_messages, render_local, status, warnings
@@ -115,7 +117,11 @@ def test_raw_sources_are_rendered_as_given_only_when_the_operator_allows_them(mo
 
 
 def test_raw_sources_are_not_allowed_by_default():
-    assert restore.raw_sources_allowed(Request(xr=xr(), settings=Settings())) is False
+    environment = Environment.model_validate(env.example_data())
+    req = Request(xr=xr(), settings=Settings(), env=environment)
+    assert restore.raw_sources_allowed(req) is False
+    templated = environment.model_copy(update={"providerConfigNameTemplate": "aws-{namespace}"})
+    assert restore.raw_sources_allowed(Request(xr=xr(), settings=Settings(), env=templated))
 
 
 @pytest.mark.parametrize(

@@ -13,6 +13,7 @@ import copy
 import hashlib
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter
 
-from function import claims, names
+from function import claims, environment, names, restore
 from function.core import ObservedResource, Request, short_hash
 from function.settings import Settings
 from tests.support import environment as env
@@ -180,7 +181,7 @@ def test_the_legacy_rule_reads_the_observed_names_only():
     assert names.identity(req(new)).hash_len == names.HASH_HEX
 
 
-def render_in(kind: str, xr: dict, namespace: str, uid: str) -> dict[str, dict]:
+def render_in(kind: str, xr: dict, namespace: str, uid: str, **kw: Any) -> dict[str, dict]:
     """Render ``xr`` as a claim of ``namespace``, with the claims it references (the
     examples' required resources) moved to that namespace too."""
     xr = in_namespace(xr, namespace, uid)
@@ -190,13 +191,15 @@ def render_in(kind: str, xr: dict, namespace: str, uid: str) -> dict[str, dict]:
         if "crossplane.io/claim-namespace" in labels:
             labels["crossplane.io/claim-namespace"] = namespace
     required: dict[str, list[dict]] = {}
-    rsp = render_local(xr, fn_input(kind), None, required)
+    rsp = render_local(xr, fn_input(kind), None, required, **kw)
     for _ in range(5):
         wanted = {n: select(sel, candidates) for n, sel in rsp.requirements.resources.items()}
+        if "environment" in kw:  # the given EnvironmentConfig, not the examples'
+            wanted[environment.REQUIREMENT] = list(kw["environment"])
         if wanted == required:
             break
         required = wanted
-        rsp = render_local(xr, fn_input(kind), None, required)
+        rsp = render_local(xr, fn_input(kind), None, required, **kw)
     assert not fatal_messages(rsp), fatal_messages(rsp)
     return desired(rsp)
 
@@ -682,3 +685,96 @@ def test_an_existing_claim_whose_key_is_no_longer_allowed_is_fatal_and_keeps_eve
     rsp = render_local(claim, environment=withdrawn, observed=as_observed(first))
     (msg,) = fatal_messages(rsp)
     assert msg.startswith(EXISTING_KEY_FIELD[xr["kind"]]), msg
+
+
+# ------------------------------------------------------------------ per-namespace ProviderConfigs
+
+TEMPLATE = "aws-{namespace}"
+PER_NAMESPACE = [env.with_data(providerConfigNameTemplate=TEMPLATE)]
+OPERATOR_GUIDE = Path(__file__).resolve().parents[1] / "docs" / "operator-guide.md"
+TAG_CONDITION = re.compile(r"^(aws:ResourceTag|aws:RequestTag|rds:[a-z-]+-tag)/(?P<key>.+)$")
+
+
+def aws_managed(body: dict) -> bool:
+    return ".aws.upbound.io/" in body["apiVersion"]
+
+
+@pytest.mark.parametrize(("kind", "index", "xr"), CASES, ids=CASE_IDS)
+def test_every_aws_resource_uses_the_namespaces_provider_config(kind, index, xr):
+    out = render_in(kind, xr, "team-a", uid_of(kind, "a"), environment=PER_NAMESPACE)
+    for body in (b for b in out.values() if aws_managed(b)):
+        assert body["spec"]["providerConfigRef"]["name"] == "aws-team-a", body["kind"]
+
+
+@pytest.mark.parametrize(
+    ("restore_spec", "field", "value"),
+    [
+        (
+            {"backup": {"arn": "arn:aws:rds:eu-central-1:000000000000:snapshot:awsbackup:job-1"}},
+            "snapshotIdentifier",
+            "arn:aws:rds:eu-central-1:000000000000:snapshot:awsbackup:job-1",
+        ),
+        (
+            {"pointInTime": {"sourceIdentifier": "legacy-db", "latest": True}},
+            "restoreToPointInTime",
+            {"sourceDbInstanceIdentifier": "legacy-db", "useLatestRestorableTime": True},
+        ),
+    ],
+    ids=["snapshot-arn", "db-identifier"],
+)
+def test_a_raw_restore_source_renders_only_with_per_namespace_provider_configs(
+    restore_spec, field, value
+):
+    xr = copy.deepcopy(PG_XR)
+    xr["spec"]["restore"] = restore_spec
+    no_claims = {r: [] for r in NAMESPACE_CLAIM_REQUIREMENTS}
+    refused = render_local(xr, required=no_claims)
+    (msg,) = fatal_messages(refused)
+    assert msg.startswith("spec.restore."), msg
+    out = desired(render_local(xr, environment=PER_NAMESPACE))
+    assert out["instance"]["spec"]["initProvider"][field] == value
+    assert all(
+        b["spec"]["providerConfigRef"]["name"] == "aws-team-a"
+        for b in out.values()
+        if aws_managed(b)
+    )
+
+
+NAMESPACE_CLAIM_REQUIREMENTS = (
+    restore.BACKUP_REQUIREMENT,
+    restore.SOURCE_REQUIREMENT,
+    restore.SOURCE_BACKUPS_REQUIREMENT,
+)
+
+
+def policy_tag_conditions() -> dict[str, set[str]]:
+    """Tag key -> the values the operator guide's namespace policy requires of it."""
+    text = OPERATOR_GUIDE.read_text()
+    block = text.split("### The IAM policy of a namespace", 1)[1].split("```json", 1)[1]
+    policy = json.loads(block.split("```", 1)[0])
+    found: dict[str, set[str]] = {}
+    for statement in policy["Statement"]:
+        for conditions in statement.get("Condition", {}).values():
+            for key, wanted in conditions.items():
+                m = TAG_CONDITION.match(key)
+                if m:
+                    values = wanted if isinstance(wanted, list) else [wanted]
+                    found.setdefault(m.group("key"), set()).update(values)
+    return found
+
+
+def test_the_namespace_policy_conditions_on_the_ownership_tag():
+    assert policy_tag_conditions() == {claims.NAMESPACE_TAG: {"team-a"}}
+
+
+@pytest.mark.parametrize(("kind", "index", "xr"), CASES, ids=CASE_IDS)
+def test_every_taggable_resource_carries_the_tags_the_namespace_policy_relies_on(kind, index, xr):
+    require_schemas()
+    out = render_in(kind, xr, "team-a", uid_of(kind, "a"), environment=PER_NAMESPACE)
+    conditions = policy_tag_conditions()
+    for name, body in out.items():
+        if not taggable(body):
+            continue
+        tags = body["spec"]["forProvider"]["tags"]
+        for key, values in conditions.items():
+            assert tags.get(key) in values, (name, key)
