@@ -56,6 +56,7 @@ DEFAULT_NAME: Final = "klutch-aws"
 
 CONDITION: Final = "EnvironmentReady"
 WAITING_REASON: Final = "WaitingForEnvironment"
+READ_REASON: Final = "Available"
 NAMESPACE_PLACEHOLDER: Final = "{namespace}"
 
 
@@ -447,3 +448,12 @@ def waiting(name: str, out: Rendered) -> Rendered:
     out.conditions.append(Condition(CONDITION, False, WAITING_REASON, what))
     out.keep_desired = True
     return out
+
+
+def ready(name: str, out: Rendered) -> None:
+    """Say the EnvironmentConfig was read (``EnvironmentReady=True``), so a ``False`` from a
+    call that waited for it does not linger on the XR; and ask for it again, so Crossplane
+    keeps resolving it and the requirements settle (a requirement missing from a response is
+    no longer fetched)."""
+    out.requirements[REQUIREMENT] = requirement(name)
+    out.conditions.append(Condition(CONDITION, True, READ_REASON, f"{where(name)} read"))

@@ -113,9 +113,7 @@ def answer(req: fnv1.RunFunctionRequest, log: Any = None) -> tuple[fnv1.RunFunct
             rendered = renderer(
                 Request(xr=xr, settings=settings, observed=observed, required=required, env=env)
             )
-            # Asked on every call, so Crossplane keeps resolving it and the requirements
-            # settle (a requirement missing from a response is no longer fetched).
-            rendered.requirements[environment.REQUIREMENT] = environment.requirement(env_name)
+            environment.ready(env_name, rendered)
         _encode(req, rsp, rendered, observed)
     except InputError as err:
         response.fatal(rsp, str(err))

@@ -80,6 +80,11 @@ def test_without_the_bootstrap_the_function_asks_waits_and_keeps_what_exists():
     )
     assert len(calls) >= 2 and not fatal_messages(rsp)
     assert "waiting for EnvironmentConfig" not in " ".join(warnings(rsp))
+    env_conditions = lambda r: [c for c in r.conditions if c.type == environment.CONDITION]  # noqa: E731
+    ((waited,), (read,)) = env_conditions(calls[0]), env_conditions(rsp)
+    assert waited.status == fnv1.STATUS_CONDITION_FALSE
+    # once read, the condition says so: a False from the waiting call does not linger
+    assert (read.status, read.reason) == (fnv1.STATUS_CONDITION_TRUE, environment.READ_REASON)
 
 
 def test_a_missing_environment_config_is_a_fatal_naming_it():
