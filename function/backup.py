@@ -33,11 +33,12 @@ from function.claims import (
     Strict,
     resource_tags,
 )
-from function.core import Rendered, Request, parse
-from function.refs import depend, usage, usage_key, xr_name
+from function.core import InputError, Rendered, Request, dig, parse
+from function.refs import depend, namespace_claims, usage, usage_key, xr_name
 from function.resources import RDS_SNAPSHOT, DeletionPolicy, managed
 
 INSTANCE_REQUIREMENT = "postgresql-instance"
+BACKUPS_REQUIREMENT = "namespace-backups"
 SNAPSHOT_USAGE = usage_key("snapshot")
 
 
@@ -88,6 +89,8 @@ def render(req: Request) -> Rendered:
         )
         if found is None:
             return out  # waiting; nothing to keep
+        if not within_limit(req, out, spec):
+            return out  # waiting for the namespace's Backups; nothing to keep
         inst = found.status
         instance_xr = xr_name(found)
         source = {
@@ -134,3 +137,31 @@ def render(req: Request) -> Rendered:
     if at.get("kmsKeyId"):
         out.status["kmsKeyArn"] = at["kmsKeyId"]
     return out
+
+
+def within_limit(req: Request, out: Rendered, spec: Spec) -> bool:
+    """A new snapshot only while the instance has fewer Backups in the namespace than the
+    EnvironmentConfig's ``limits.maxManualBackupsPerInstance`` (this one not counted). False
+    while Crossplane has not resolved the namespace's Backups; an InputError at the limit.
+
+    Only a Backup whose snapshot does not exist yet is checked: one already taken is never
+    refused. Two Backups created in the same instant may both pass (each counts the other
+    only once it exists); the limit bounds cost, it is not a lock.
+    """
+    limit = req.environment.limits.maxManualBackupsPerInstance
+    others = namespace_claims(req, out, BACKUP, field="spec.instanceRef", key=BACKUPS_REQUIREMENT)
+    if others is None:
+        return False
+    me = req.metadata.get("name")
+    count = sum(
+        1
+        for xr in others
+        if dig(xr, "spec.instanceRef") == spec.instanceRef and dig(xr, "metadata.name") != me
+    )
+    if count >= limit:
+        raise InputError(
+            f"spec.instanceRef: PostgresqlInstance {spec.instanceRef} already has {count} "
+            f"Backups in namespace {req.claim_namespace}, the most this platform allows "
+            f"(EnvironmentConfig limits.maxManualBackupsPerInstance: {limit}); delete one first"
+        )
+    return True

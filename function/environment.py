@@ -242,7 +242,8 @@ class Limits(_Strict):
         le=100,
         description=(
             "Most Backup claims (manual snapshots) per PostgresqlInstance; RDS allows 100"
-            " manual snapshots per region and account. Not enforced yet."
+            " manual snapshots per region and account. A new Backup beyond it is refused;"
+            " snapshots already taken are never touched."
         ),
     )
 

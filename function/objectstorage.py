@@ -90,7 +90,7 @@ def render(req: Request) -> Rendered:
         # A new bucket only: one that exists stays manageable when its region is withdrawn.
         req.environment.check_region(spec.region, "spec.region")
     for named in (asked, spec):  # the key asked for, and the one in use
-        _check_existing_key(req, named)
+        _check_existing_key(req, named, spec.region)  # the bucket's region, kept if edited
     s = req.settings
     bucket = names.bucket_name(names.identity(req))
     arn_partition = partition(spec.region)
@@ -180,12 +180,12 @@ def render(req: Request) -> Rendered:
 KEY_FIELD = "spec.parameters.encryption.key.existing.id"
 
 
-def _check_existing_key(req: Request, spec: Spec) -> None:
+def _check_existing_key(req: Request, spec: Spec, region: str) -> None:
     """An existing key (asked for, or the bucket's own) must be in the bucket's region and
     allowed by the environment; else InputError naming the field (``check_kms_key``)."""
     key = spec.parameters.encryption.key
     if key and key.existing:
-        req.environment.check_kms_key(key.existing.id, spec.region, KEY_FIELD)
+        req.environment.check_kms_key(key.existing.id, region, KEY_FIELD)
 
 
 def tls_only_policy(bucket_arn: str) -> str:

@@ -547,7 +547,7 @@ def render(req: Request) -> Rendered:
         region, c.publiclyAccessible, "spec.config.region", exists="instance" in req.observed
     )
     for named in (asked, spec):  # the key asked for, and the one in use
-        _check_existing_key(req, named)
+        _check_existing_key(req, named, region)  # the instance's region, kept if edited
     limit = env.limits.automatedBackupMaxRetentionDays
     if c.backup.retentionDays > limit:
         raise InputError(
@@ -770,12 +770,11 @@ def _status(
 KEY_FIELD = "spec.config.encryption.key.existing.id"
 
 
-def _check_existing_key(req: Request, spec: Spec) -> None:
+def _check_existing_key(req: Request, spec: Spec, region: str) -> None:
     """An existing key (asked for, or the instance's own) must be in the instance's region and
     allowed by the environment; else InputError naming the field (``check_kms_key``)."""
     key = spec.config.encryption.key
     if key and key.existing:
-        region = spec.config.region or req.environment.defaultRegion
         req.environment.check_kms_key(key.existing.id, region, KEY_FIELD)
 
 

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
-from function import names
+from function import backup, names
 from function.scheduledbackup import SCHEDULES, cron_error
 from tests.support import environment as env
 from tests.support import schemas
@@ -18,7 +18,7 @@ from tests.support.responses import desired, fatal_messages, render_local, statu
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = yaml.safe_load((ROOT / "examples/backup/required.yaml").read_text())
-REQUIRED = {"postgresql-instance": [INSTANCE]}
+REQUIRED = {"postgresql-instance": [INSTANCE], backup.BACKUPS_REQUIREMENT: []}
 IDENT = INSTANCE["status"]["identifier"]
 ARN = INSTANCE["status"]["arn"]
 
@@ -65,7 +65,7 @@ def test_backup_asks_for_the_instance_and_waits():
     }
     assert desired(rsp) == {}
     assert warnings(rsp) == ["waiting for PostgresqlInstance pg-db in namespace default"]
-    (cond,) = rsp.conditions
+    (cond,) = [c for c in rsp.conditions if c.type == "DependencyReady"]
     assert cond.message == "waiting for PostgresqlInstance pg-db in namespace default"
     assert (cond.type, cond.status, cond.reason) == (
         "DependencyReady",
@@ -120,7 +120,7 @@ def test_backup_renders_one_retained_snapshot_of_the_instance():
     assert st["databaseName"] == INSTANCE["status"]["databaseName"]
     assert st["region"] == "eu-central-1" and st["instanceIdentifier"] == IDENT
     assert not warnings(rsp)
-    (cond,) = rsp.conditions
+    (cond,) = [c for c in rsp.conditions if c.type == "DependencyReady"]
     assert (cond.type, cond.status, cond.reason) == (
         "DependencyReady",
         fnv1.STATUS_CONDITION_TRUE,
@@ -432,3 +432,48 @@ def test_rendering_is_deterministic():
         deterministic=True
     )
     assert one == two
+
+
+# ------------------------------------------------------------------ the manual-backup limit
+
+
+def _other_backup(name: str, instance: str = "pg-db") -> dict:
+    other = xr("XBackup")
+    other["metadata"] = {**other["metadata"], "name": name, "uid": f"uid-{name}"}
+    other["spec"]["instanceRef"] = instance
+    return other
+
+
+def _with_limit(limit: int) -> list[dict]:
+    data = env.example_data()
+    data["limits"] = {**data.get("limits", {}), "maxManualBackupsPerInstance": limit}
+    return [env.config(data)]
+
+
+def test_a_new_backup_beyond_the_limit_is_refused_naming_the_field_and_the_limit():
+    others = [_other_backup("a-1"), _other_backup("b-2"), _other_backup("c-3", instance="other")]
+    required = {**REQUIRED, backup.BACKUPS_REQUIREMENT: [*others, xr("XBackup")]}
+    rsp = render_local(xr("XBackup"), required=required, environment=_with_limit(2))
+    (msg,) = fatal_messages(rsp)
+    assert msg.startswith("spec.instanceRef: PostgresqlInstance pg-db already has 2 Backups")
+    assert "maxManualBackupsPerInstance: 2" in msg
+    assert desired(rsp) == {}
+    # below the limit (the other instance's Backup and this one not counted), it renders
+    ok = render_local(xr("XBackup"), required=required, environment=_with_limit(3))
+    assert not fatal_messages(ok) and "snapshot" in desired(ok)
+
+
+def test_a_backup_whose_snapshot_exists_is_never_refused_by_the_limit():
+    required = {**REQUIRED, backup.BACKUPS_REQUIREMENT: [_other_backup("a-1")]}
+    rsp = render_local(
+        xr("XBackup"), observed=observed_snapshot(), required=required, environment=_with_limit(1)
+    )
+    assert not fatal_messages(rsp)
+    assert "snapshot" in desired(rsp)
+
+
+def test_a_backup_waits_for_the_namespace_backups_before_taking_a_snapshot():
+    rsp = render_local(xr("XBackup"), required={"postgresql-instance": [INSTANCE]})
+    assert desired(rsp) == {} and not fatal_messages(rsp)
+    sel = rsp.requirements.resources[backup.BACKUPS_REQUIREMENT]
+    assert dict(sel.match_labels.labels) == {"crossplane.io/claim-namespace": "default"}

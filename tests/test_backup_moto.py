@@ -16,7 +16,7 @@ import pytest
 import yaml
 from moto import mock_aws
 
-from function import restore
+from function import backup, restore
 from function.core import Rendered, Request
 from function.settings import Settings
 from tests.support.responses import desired, render_local
@@ -62,7 +62,12 @@ def aws():
 
 
 def rendered(kind: str, **spec) -> dict[str, dict]:
-    return desired(render_local(xr(kind, **spec), required={"postgresql-instance": [INSTANCE]}))
+    return desired(
+        render_local(
+            xr(kind, **spec),
+            required={"postgresql-instance": [INSTANCE], backup.BACKUPS_REQUIREMENT: []},
+        )
+    )
 
 
 def whole(number: float) -> int:

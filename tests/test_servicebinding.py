@@ -64,7 +64,7 @@ def test_waits_while_the_instance_is_not_ready():
     assert not rsp.desired.resources
     says = "waiting for PostgresqlInstance pg-db in namespace default: it is not ready yet"
     assert any(says in r.message for r in rsp.results)
-    (cond,) = rsp.conditions
+    (cond,) = [c for c in rsp.conditions if c.type == "DependencyReady"]
     assert (cond.type, cond.status, cond.reason) == (
         "DependencyReady",
         fnv1.STATUS_CONDITION_FALSE,
@@ -104,7 +104,7 @@ def test_role_and_membership_use_the_instance_provider_config():
         "withInherit": False,  # the instance runs 16.4: explicit on PostgreSQL 16 and newer
     }
     assert not rsp.desired.composite.connection_details  # no password yet
-    (cond,) = rsp.conditions
+    (cond,) = [c for c in rsp.conditions if c.type == "DependencyReady"]
     assert (cond.type, cond.status, cond.reason) == (
         "DependencyReady",
         fnv1.STATUS_CONDITION_TRUE,
