@@ -58,6 +58,7 @@ class Identity:
 
     @property
     def hash(self) -> str:
+        """The suffix of every name: ``hash_len`` hex digits of the uid's SHA-256."""
         return short_hash(self.uid, self.hash_len)
 
 
@@ -119,18 +120,22 @@ def generated(*parts: str, who: Identity, max_len: int) -> str:
 
 
 def bucket_name(who: Identity) -> str:
+    """The S3 bucket: ``<prefix>-<claim>-<hash>``, 3-63 DNS-safe characters."""
     return generated(who.prefix, who.claim, who=who, max_len=BUCKET_MAX)
 
 
 def rds_identifier(who: Identity) -> str:
+    """The primary RDS instance: a letter first, at most 63, no ``--``, no trailing ``-``."""
     return generated(who.prefix, who.claim, who=who, max_len=RDS_IDENTIFIER_MAX)
 
 
 def snapshot_identifier(who: Identity) -> str:
+    """The manual RDS snapshot of one Backup (the DB identifier rules, at most 255)."""
     return generated(who.prefix, who.claim, who=who, max_len=SNAPSHOT_IDENTIFIER_MAX)
 
 
 def iam_user_name(who: Identity) -> str:
+    """The IAM user of one ObjectStorageBinding: prefix, namespace, claim, hash; <= 64."""
     return generated(who.prefix, who.namespace, who.claim, who=who, max_len=IAM_USER_MAX)
 
 
@@ -219,6 +224,7 @@ def db_security_group_name(who: Identity) -> str:
 
 
 def rds_parameter_group_name(who: Identity) -> str:
+    """The TLS-only DB parameter group of one PostgresqlInstance (<= 63, RDS rules)."""
     return generated(who.prefix, who.claim, who=who, max_len=RDS_IDENTIFIER_MAX)
 
 

@@ -170,6 +170,7 @@ class PointInTime(Strict):
 
     @property
     def moment(self) -> datetime | None:
+        """The requested time, parsed; None for ``latest: true``."""
         return parse_time(self.time) if self.time else None
 
 
@@ -203,6 +204,7 @@ class Resolved:
 
     @property
     def restoring(self) -> bool:
+        """The instance is (or was) created from a restore source."""
         return bool(self.init_provider)
 
 
