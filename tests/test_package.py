@@ -444,9 +444,25 @@ def test_configuration_depends_on_the_provider_of_every_rendered_kind():
     assert deps["xpkg.upbound.io/crossplane-contrib/provider-sql"] == ">=v0.16.0"
 
 
+def _minimum_major(path: Path) -> int:
+    version = load(path)[0]["spec"]["crossplane"]["version"]
+    m = re.fullmatch(r">=v(\d+)\.\d+\.\d+(-0)?", version)
+    assert m, f"{rel(path)}: spec.crossplane.version {version!r} is not a '>=vX.Y.Z' minimum"
+    return int(m.group(1))
+
+
 def test_both_packages_state_the_crossplane_versions_they_support():
-    for path in (FUNCTION_META, CONFIGURATION_META):
-        assert load(path)[0]["spec"]["crossplane"]["version"] == ">=v1.17.0-0", rel(path)
+    """The function speaks RunFunction (Crossplane v1.17 on); the Configuration needs what only
+    Crossplane v2 has: a pipeline step's bootstrap requirements (the EnvironmentConfig) and
+    protection.crossplane.io ClusterUsages (DESIGN §1: v2.0+)."""
+    assert _minimum_major(FUNCTION_META) >= 1
+    needs_v2 = any(
+        "requirements" in step
+        for comp in xrender.compositions().values()
+        for step in comp["spec"]["pipeline"]
+    )
+    assert needs_v2
+    assert _minimum_major(CONFIGURATION_META) >= 2
 
 
 # --------------------------------------------------------------- input CRD (see test_generated.py)
