@@ -5,9 +5,8 @@ All protobuf handling lives here; renderers are pure functions of ``core.Request
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import grpc
 from crossplane.function import logging, response
@@ -105,7 +104,7 @@ def answer(req: fnv1.RunFunctionRequest, log: Any = None) -> tuple[fnv1.RunFunct
         observed = _observed(req)
         required = _required(req)
         env_name = settings.environmentConfigName
-        env = _environment(required, env_name)
+        env = _environment(req, required, env_name)
         if env is None:
             # Not resolved yet: ask for it, keep what exists (Crossplane calls again with it).
             rendered = environment.waiting(env_name, Rendered())
@@ -138,38 +137,43 @@ def _input(req: fnv1.RunFunctionRequest) -> dict[str, Any]:
 
 # Parsed operator settings by the serialized input: one Composition's input is the same on
 # every call, so it is validated once, not on every reconcile. Settings are frozen.
+# Parsed once per distinct content, keyed by its deterministic serialization: the operator's
+# input and EnvironmentConfig are the same on nearly every call. InputError is never kept.
+_MEMO_MAX = 64
 _SETTINGS: dict[bytes, Settings] = {}
-_SETTINGS_MAX = 64
+_ENVIRONMENTS: dict[bytes, environment.Environment | None] = {}
+
+T = TypeVar("T")
+
+
+def _memo(memo: dict[bytes, T], key: bytes, make: Callable[[], T]) -> T:
+    """``make()``, kept in ``memo`` under ``key`` (cleared when full)."""
+    if key in memo:
+        return memo[key]
+    value = make()
+    if len(memo) >= _MEMO_MAX:
+        memo.clear()
+    memo[key] = value
+    return value
 
 
 def _settings(req: fnv1.RunFunctionRequest) -> Settings:
     key = req.input.SerializeToString(deterministic=True) if req.HasField("input") else b""
-    settings = _SETTINGS.get(key)
-    if settings is None:
-        settings = parse(Settings, _input(req), "input")  # InputError is not cached
-        if len(_SETTINGS) >= _SETTINGS_MAX:
-            _SETTINGS.clear()
-        _SETTINGS[key] = settings
-    return settings
-
-
-# Parsed environments by EnvironmentConfig name and content: the same on nearly every call.
-_ENVIRONMENTS: dict[tuple[str, str], environment.Environment] = {}
+    return _memo(_SETTINGS, key, lambda: parse(Settings, _input(req), "input"))
 
 
 def _environment(
-    required: dict[str, list[dict[str, Any]]], name: str
+    req: fnv1.RunFunctionRequest, required: dict[str, list[dict[str, Any]]], name: str
 ) -> environment.Environment | None:
-    items = required.get(environment.REQUIREMENT)
-    key = (name, json.dumps(items, sort_keys=True)) if items else None
-    if key is not None and key in _ENVIRONMENTS:
-        return _ENVIRONMENTS[key]
-    env = environment.read(required, name)  # InputError is not cached
-    if key is not None and env is not None:
-        if len(_ENVIRONMENTS) >= _SETTINGS_MAX:
-            _ENVIRONMENTS.clear()
-        _ENVIRONMENTS[key] = env
-    return env
+    """The EnvironmentConfig ``name``, parsed; None until Crossplane resolved it."""
+    if environment.REQUIREMENT not in required:
+        return None  # not kept: the next call brings it
+    # The same source ``_required`` reads (required_resources win over extra_resources).
+    source = req.required_resources.get(environment.REQUIREMENT)
+    if source is None:
+        source = req.extra_resources[environment.REQUIREMENT]
+    key = name.encode() + b"\0" + source.SerializeToString(deterministic=True)
+    return _memo(_ENVIRONMENTS, key, lambda: environment.read(required, name))
 
 
 def _observed(req: fnv1.RunFunctionRequest) -> dict[str, ObservedResource]:

@@ -7,6 +7,7 @@ was created with is read back for the immutable-field guard.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from function import names
@@ -109,3 +110,14 @@ def observed_managed_key(req: Request) -> EncryptionKey:
     generated = names.managed_kms_alias(who, None).removeprefix("alias/")
     user_alias = None if not alias or alias == generated else alias
     return EncryptionKey(managed=ManagedKey(alias=user_alias))
+
+
+def check_existing_keys(
+    req: Request, keys: Iterable[EncryptionKey | None], region: str, field: str
+) -> None:
+    """Every existing key among ``keys`` (the one a claim asks for, and the one its resource
+    already uses) must be in ``region`` (the resource's, kept when the claim edits it) and
+    allowed by the environment; else InputError naming ``field`` (``check_kms_key``)."""
+    for key in keys:
+        if key and key.existing:
+            req.environment.check_kms_key(key.existing.id, region, field)

@@ -32,7 +32,7 @@ from function.claims import (
     resource_tags,
 )
 from function.core import Rendered, Request, Result, Severity, parse
-from function.kms import managed_key_resources, observed_managed_key
+from function.kms import check_existing_keys, managed_key_resources, observed_managed_key
 from function.regions import partition
 from function.resources import (
     S3_BUCKET,
@@ -89,8 +89,8 @@ def render(req: Request) -> Rendered:
     if "bucket" not in req.observed:
         # A new bucket only: one that exists stays manageable when its region is withdrawn.
         req.environment.check_region(spec.region, "spec.region")
-    for named in (asked, spec):  # the key asked for, and the one in use
-        _check_existing_key(req, named, spec.region)  # the bucket's region, kept if edited
+    keys = (asked.parameters.encryption.key, spec.parameters.encryption.key)
+    check_existing_keys(req, keys, spec.region, KEY_FIELD)
     s = req.settings
     bucket = names.bucket_name(names.identity(req))
     arn_partition = partition(spec.region)
@@ -178,14 +178,6 @@ def render(req: Request) -> Rendered:
 
 
 KEY_FIELD = "spec.parameters.encryption.key.existing.id"
-
-
-def _check_existing_key(req: Request, spec: Spec, region: str) -> None:
-    """An existing key (asked for, or the bucket's own) must be in the bucket's region and
-    allowed by the environment; else InputError naming the field (``check_kms_key``)."""
-    key = spec.parameters.encryption.key
-    if key and key.existing:
-        req.environment.check_kms_key(key.existing.id, region, KEY_FIELD)
 
 
 def tls_only_policy(bucket_arn: str) -> str:

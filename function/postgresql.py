@@ -69,7 +69,7 @@ from function.claims import (
 )
 from function.core import InputError, Rendered, Request, Result, Severity, dig, parse, short_hash
 from function.environment import Network
-from function.kms import managed_key_resources, observed_managed_key
+from function.kms import check_existing_keys, managed_key_resources, observed_managed_key
 from function.pgsql import PORT, provider_config
 from function.refs import namespace_claims
 from function.resources import (
@@ -546,8 +546,8 @@ def render(req: Request) -> Rendered:
     network = env.network(
         region, c.publiclyAccessible, "spec.config.region", exists="instance" in req.observed
     )
-    for named in (asked, spec):  # the key asked for, and the one in use
-        _check_existing_key(req, named, region)  # the instance's region, kept if edited
+    keys = (asked.config.encryption.key, spec.config.encryption.key)
+    check_existing_keys(req, keys, region, KEY_FIELD)
     limit = env.limits.automatedBackupMaxRetentionDays
     if c.backup.retentionDays > limit:
         raise InputError(
@@ -768,14 +768,6 @@ def _status(
 
 
 KEY_FIELD = "spec.config.encryption.key.existing.id"
-
-
-def _check_existing_key(req: Request, spec: Spec, region: str) -> None:
-    """An existing key (asked for, or the instance's own) must be in the instance's region and
-    allowed by the environment; else InputError naming the field (``check_kms_key``)."""
-    key = spec.config.encryption.key
-    if key and key.existing:
-        req.environment.check_kms_key(key.existing.id, region, KEY_FIELD)
 
 
 def _keep_immutable(req: Request, spec: Spec, out: Rendered) -> Spec:
