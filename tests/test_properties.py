@@ -199,7 +199,11 @@ def catalogue_violations(kind: str, xr: dict) -> list[str]:
         return out
     if kind == "XObjectStorageInstance":
         region = xr["spec"].get("region")
-        return ["spec.region"] if region and region not in e.allowedRegions else []
+        out = ["spec.region"] if region and region not in e.allowedRegions else []
+        key = _existing_key(xr["spec"].get("parameters"))
+        if key and not _key_fits(e, key, region):
+            out.append("spec.parameters.encryption.key.existing.id")
+        return out
     if kind != "XPostgresqlInstance":
         return []
     s = _settings(kind).postgresql
@@ -224,7 +228,22 @@ def catalogue_violations(kind: str, xr: dict) -> list[str]:
         out.append("spec.config.backup.retentionDays")
     if compute.get("encryptedStorage") is False and not s.allowUnencryptedStorage:
         out.append("spec.config.compute.encryptedStorage")
+    key = _existing_key(config)
+    if key and not _key_fits(e, key, region):
+        out.append("spec.config.encryption.key.existing.id")
     return out + _restore_violations(kind, spec)
+
+
+def _existing_key(group: dict | None) -> str | None:
+    """The ARN of ``<group>.encryption.key.existing.id``, if the claim names one."""
+    key = ((group or {}).get("encryption") or {}).get("key") or {}
+    return (key.get("existing") or {}).get("id")
+
+
+def _key_fits(e, arn: str, region: str | None) -> bool:
+    """An existing key is usable in its own region only (the ARN's fourth field), and only
+    when the operator's EnvironmentConfig allows it (its account, its patterns)."""
+    return arn.split(":")[3] == region and e.kms_key_allowed(arn)
 
 
 # A restore's source (the Backup or PostgresqlInstance it names) fixes the region and the
