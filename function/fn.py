@@ -12,7 +12,6 @@ import grpc
 from crossplane.function import logging, response
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
-from google.protobuf import struct_pb2
 
 from function import (
     backup,
@@ -25,7 +24,7 @@ from function import (
     servicebinding,
 )
 from function.cache import DEFAULT_MAX_BYTES, ResponseCache
-from function.convert import StructView, condition_status, fill_struct, struct_to_dict
+from function.convert import fill_struct, struct_to_dict
 from function.core import (
     Condition,
     InputError,
@@ -34,8 +33,12 @@ from function.core import (
     Request,
     Result,
     Severity,
+    clear_parsed,
+    dig,
+    is_ready,
     parse,
 )
+from function.memo import Memo
 from function.resources import READY_WHEN_EXISTS, Kind, readiness
 from function.settings import Settings
 
@@ -176,15 +179,36 @@ def _environment(
     return _memo(_ENVIRONMENTS, key, lambda: environment.read(required, name))
 
 
+# Observed composed resources and required resources, converted once per distinct content
+# (deterministic serialization: Crossplane's Go client sends maps in random order). A claim
+# whose status changed is observed again with all but one of its resources unchanged.
+# Accounted cost: the key's bytes times RESOURCE_COST_FACTOR, what one entry takes against
+# its serialized size: the key, the Python dicts, the ObservedResource and the memo's slot
+# (tracemalloc, tests/test_memo.py: about 7.5 for the composed resources of a PostgreSQL
+# claim). RSS with every memo full is in docs/benchmarks.md.
+RESOURCE_COST_FACTOR = 8
+OBSERVED_MEMO_BYTES = 4 * 1024 * 1024
+REQUIRED_MEMO_BYTES = 1024 * 1024
+_OBSERVED: Memo[ObservedResource] = Memo(OBSERVED_MEMO_BYTES)
+_REQUIRED: Memo[dict[str, Any]] = Memo(REQUIRED_MEMO_BYTES)
+
+
 def _observed(req: fnv1.RunFunctionRequest) -> dict[str, ObservedResource]:
-    # A renderer reads a few fields of a few observed resources: convert only those.
-    return {
-        name: ObservedResource(
-            resource=StructView(r.resource),
-            connection_details=dict(r.connection_details),
-        )
-        for name, r in req.observed.resources.items()
-    }
+    """Observed composed resources by name (sorted: a protobuf map has no order)."""
+    resources = req.observed.resources
+    out = {}
+    for name in sorted(resources):
+        r = resources[name]
+        key = r.SerializeToString(deterministic=True)
+        observed = _OBSERVED.get(key)
+        if observed is None:
+            observed = ObservedResource(
+                resource=struct_to_dict(r.resource),
+                connection_details=dict(r.connection_details),
+            )
+            _OBSERVED.put(key, observed, RESOURCE_COST_FACTOR * len(key))
+        out[name] = observed
+    return out
 
 
 def _required(req: fnv1.RunFunctionRequest) -> dict[str, list[dict[str, Any]]]:
@@ -192,8 +216,26 @@ def _required(req: fnv1.RunFunctionRequest) -> dict[str, list[dict[str, Any]]]:
     out: dict[str, list[dict[str, Any]]] = {}
     for field in (req.extra_resources, req.required_resources):
         for name, items in field.items():
-            out[name] = [struct_to_dict(i.resource) for i in items.items]
+            out[name] = [_required_item(i) for i in items.items]
     return out
+
+
+def _required_item(item: fnv1.Resource) -> dict[str, Any]:
+    key = item.resource.SerializeToString(deterministic=True)
+    body = _REQUIRED.get(key)
+    if body is None:
+        body = struct_to_dict(item.resource)
+        _REQUIRED.put(key, body, RESOURCE_COST_FACTOR * len(key))
+    return body
+
+
+def clear_memos() -> None:
+    """Forget everything kept between calls (tests compare against a fresh render)."""
+    for memo in (_OBSERVED, _REQUIRED):
+        memo.clear()
+    _SETTINGS.clear()
+    _ENVIRONMENTS.clear()
+    clear_parsed()
 
 
 # Metadata the API server owns; never echoed back as desired state.
@@ -219,12 +261,11 @@ def _encode(
     if out.keep_desired:
         resources = {name: _as_desired(o.resource) for name, o in observed.items()}
     desired = rsp.desired.resources
-    seen = req.observed.resources
     for name, body in resources.items():
         target = desired[name]
         target.resource.Clear()
         fill_struct(target.resource, body)
-        ready = name in seen and _is_ready(observed[name], seen[name].resource)
+        ready = name in observed and _is_ready(observed[name])
         target.ready = fnv1.READY_TRUE if ready else fnv1.READY_FALSE
     if out.status:
         fill_struct(rsp.desired.composite.resource, {"status": out.status})
@@ -248,14 +289,17 @@ def _encode(
         rsp.requirements.resources[name].CopyFrom(sel)
 
 
-def _is_ready(observed: ObservedResource, raw: struct_pb2.Struct) -> bool:
+def _is_ready(observed: ObservedResource) -> bool:
     """Ready as its provider says it: the ``Ready`` condition, or what a kind without one
     publishes instead (``resources.READINESS``)."""
-    view = observed.resource
-    kind = Kind(_text(view.get("apiVersion")), _text(view.get("kind")))
+    return bool(observed.derive("fn.ready", lambda: _readiness(observed.resource)))
+
+
+def _readiness(body: Mapping[str, Any]) -> bool:
+    kind = Kind(_text(body.get("apiVersion")), _text(body.get("kind")))
     if readiness(kind) == READY_WHEN_EXISTS:
-        return not (view.get("metadata") or {}).get("deletionTimestamp")
-    return bool(condition_status(raw, "Ready") == "True")
+        return not dig(body, "metadata.deletionTimestamp")
+    return is_ready(body)
 
 
 def _result(rsp: fnv1.RunFunctionResponse, r: Result) -> None:

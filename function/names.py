@@ -18,12 +18,13 @@ version 2. Every name of one XR follows the same version.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
-from function.core import Request, dig, short_hash
+from function.core import ObservedResource, Request, dig, short_hash
 
 _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 
@@ -56,7 +57,7 @@ class Identity:
         """Named by version 1 (32-bit hashes, the claim's own KMS alias as given)."""
         return self.hash_len == LEGACY_HASH_HEX
 
-    @property
+    @functools.cached_property
     def hash(self) -> str:
         """The suffix of every name: ``hash_len`` hex digits of the uid's SHA-256."""
         return short_hash(self.uid, self.hash_len)
@@ -64,6 +65,10 @@ class Identity:
 
 def identity(req: Request) -> Identity:
     """The identity every name of the request's XR derives from (computed once per render)."""
+    return cast(Identity, req.derive("names.identity", lambda: _identity(req)))
+
+
+def _identity(req: Request) -> Identity:
     return Identity(
         prefix=req.settings.namingPrefix,
         namespace=req.claim_namespace or "",
@@ -89,16 +94,23 @@ def created_with_legacy_names(req: Request) -> bool:
     so it never matches; a new XR has no composed resources yet."""
     if not req.observed or not req.uid:
         return False
-    legacy = re.compile(rf"(?<![0-9a-f]){short_hash(req.uid, LEGACY_HASH_HEX)}(?![0-9a-f])")
+    short = short_hash(req.uid, LEGACY_HASH_HEX)
+    legacy = re.compile(rf"(?<![0-9a-f]){short}(?![0-9a-f])")
     for observed in req.observed.values():
-        body = observed.resource
-        annotations = dig(body, "metadata.annotations")
-        values: list[Any] = [dig(body, p) for p in _NAME_PATHS]
-        if isinstance(annotations, Mapping):
-            values.append(annotations.get(EXTERNAL_NAME))
-        if any(isinstance(v, str) and legacy.search(v) for v in values):
+        values = observed.derive("names.recorded", functools.partial(_recorded_names, observed))
+        if any(short in v and legacy.search(v) for v in values):
             return True
     return False
+
+
+def _recorded_names(observed: ObservedResource) -> tuple[str, ...]:
+    """The names a composed resource records (``_NAME_PATHS`` and its external name)."""
+    body = observed.resource
+    annotations = dig(body, "metadata.annotations")
+    values: list[Any] = [dig(body, p) for p in _NAME_PATHS]
+    if isinstance(annotations, Mapping):
+        values.append(annotations.get(EXTERNAL_NAME))
+    return tuple(v for v in values if isinstance(v, str))
 
 
 def _slug(text: str) -> str:

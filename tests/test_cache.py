@@ -19,7 +19,12 @@ from click.testing import CliRunner
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import fn, main
-from function.cache import DEFAULT_MAX_BYTES, ResponseCache, entry_cost, request_key
+from function.cache import (
+    DEFAULT_MAX_BYTES,
+    ResponseCache,
+    entry_cost,
+    request_key,
+)
 from tools import xfn, xrender
 
 
@@ -245,3 +250,52 @@ def test_a_negative_cache_size_is_refused(flag):
     result = CliRunner().invoke(main.cli, ["--insecure", flag, "-1"])
     assert result.exit_code == 2
     assert flag in result.output
+
+
+def _variants(req: fnv1.RunFunctionRequest) -> dict[str, fnv1.RunFunctionRequest]:
+    """``req`` with one field changed, for every kind of field the key frames."""
+    out: dict[str, fnv1.RunFunctionRequest] = {}
+
+    def variant(label, change):
+        other = copy.deepcopy(req)
+        change(other)
+        out[label] = other
+
+    variant("meta.tag", lambda r: setattr(r.meta, "tag", r.meta.tag + "x"))
+    variant("composite", lambda r: r.observed.composite.resource.update({"x": 1}))
+    variant(
+        "observed resource",
+        lambda r: r.observed.resources[sorted(r.observed.resources)[0]].resource.update({"x": 1}),
+    )
+    variant(
+        "observed name",
+        lambda r: r.observed.resources["other"].CopyFrom(
+            r.observed.resources[sorted(r.observed.resources)[0]]
+        ),
+    )
+    variant("desired", lambda r: r.desired.composite.resource.update({"x": 1}))
+    variant("input", lambda r: r.input.update({"x": 1}))
+    variant("context", lambda r: r.context.update({"x": 1}))
+    variant("required", lambda r: r.required_resources["x"].items.add())
+    variant("extra", lambda r: r.extra_resources["x"].items.add())
+    variant("credentials", lambda r: r.credentials["x"].credential_data.data.update({"k": b"v"}))
+    return out
+
+
+def test_the_key_tells_apart_requests_differing_in_any_field_and_not_map_order():
+    ex = _example("XPostgresqlInstance")
+    req = copy.deepcopy(_step_calls(ex)[-1])
+    for name, desired in fn.run(req).desired.resources.items():  # all of it observed
+        req.observed.resources[name].resource.CopyFrom(desired.resource)
+    assert len(req.observed.resources) > 1
+    keys = {label: request_key(r) for label, r in _variants(req).items()}
+    keys["unchanged"] = request_key(req)
+    assert len(set(keys.values())) == len(keys), keys
+    # The same content with every map filled in the reverse order: the same key.
+    reordered = copy.deepcopy(req)
+    resources = {n: copy.deepcopy(r) for n, r in req.observed.resources.items()}
+    reordered.observed.ClearField("resources")
+    for name in sorted(resources, reverse=True):
+        reordered.observed.resources[name].CopyFrom(resources[name])
+    assert reordered == req
+    assert request_key(reordered) == request_key(req)

@@ -37,7 +37,7 @@ LAYERS: tuple[tuple[str, bool, frozenset[str]], ...] = (
         frozenset({"restore", "iam_policy", "kms", "pgsql", "pg_grants", "refs"}),
     ),
     ("shared model", False, frozenset({"claims", "names", "resources"})),
-    ("base", False, frozenset({"core", "settings", "environment", "regions", "convert"})),
+    ("base", False, frozenset({"core", "settings", "environment", "regions", "convert", "memo"})),
 )
 
 
