@@ -314,6 +314,23 @@ def observe(name: str, body: dict, xr: dict) -> dict:
     return doc
 
 
+def _overlay(doc: dict, reported: dict | None) -> dict:
+    """``doc`` (from ``observe``) with what the example's ``observed.yaml`` says its provider
+    reports: annotations (external name, connection details), ``status.atProvider`` fields
+    and conditions."""
+    if not reported:
+        return doc
+    out = copy.deepcopy(doc)
+    annotations = (reported.get("metadata") or {}).get("annotations") or {}
+    out["metadata"]["annotations"].update(annotations)
+    status = reported.get("status") or {}
+    out["status"]["atProvider"].update(status.get("atProvider") or {})
+    conditions = {c["type"]: c for c in out["status"]["conditions"]}
+    conditions.update({c["type"]: c for c in status.get("conditions") or []})
+    out["status"]["conditions"] = sorted(conditions.values(), key=lambda c: c["type"])
+    return out
+
+
 def _composite_labels(xr: dict) -> dict[str, str]:
     """The labels Crossplane puts on every composed resource
     (``RenderComposedResourceMetadata``)."""
@@ -385,10 +402,11 @@ def settle(subject: Subject, call: xfn.Call = fn.run, rounds: int = 10) -> Settl
     """Reconcile a new claim until it is at rest: every composed resource the function asks
     for observed Ready (``observe``), the XR's status what the last answer said."""
     xr = created(subject.xr)
-    observed = {
+    reported = {
         ((d.get("metadata") or {}).get("annotations") or {})[xrender.NAME_ANNOTATION]: d
         for d in subject.observed
     }
+    observed: dict[str, dict] = {}
     details: dict[str, bytes] = {}
     for _ in range(rounds):
         state = state_of(xr, details, observed)
@@ -398,7 +416,9 @@ def settle(subject: Subject, call: xfn.Call = fn.run, rounds: int = 10) -> Settl
             raise RuntimeError(f"{subject.label}: fatal result: {fatal(rsp)}")
         desired = rsp.desired.resources
         new = {
-            name: observe(name, resource.struct_to_dict(r.resource), xr)
+            name: _overlay(
+                observe(name, resource.struct_to_dict(r.resource), xr), reported.get(name)
+            )
             for name, r in sorted(desired.items())
             if name not in observed
         }
