@@ -85,12 +85,13 @@ PREFIX_RATIO_MAX = 1.3
 
 # Run sizes: (full, --quick).
 SIZES = {
-    "calls": (2000, 600),
-    "seconds": (3.0, 1.0),
-    "reconciles": (300, 100),
-    "starts": (3, 1),
+    "calls": (5000, 600),
+    "seconds": (5.0, 1.0),
+    "reconciles": (500, 100),
+    "starts": (5, 1),
     "warmup": (200, 100),
 }
+SERIES_CALLS_MAX = 2000  # per prefix count
 
 
 class BenchError(RuntimeError):
@@ -781,7 +782,7 @@ def run(args: argparse.Namespace) -> int:
                 flush=True,
             )
         if series:
-            series_rows = measure_series(series, servers, args.calls)
+            series_rows = measure_series(series, servers, min(args.calls, SERIES_CALLS_MAX))
             print("  binding prefix series: done", flush=True)
         long_rss = {name: s.rss_mb() for name, s in servers.items()}
 
