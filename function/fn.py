@@ -39,7 +39,7 @@ from function.core import (
     parse,
 )
 from function.memo import Memo
-from function.resources import READY_WHEN_EXISTS, Kind, readiness
+from function.resources import COMPOSED_SECRET_KEYS, READY_WHEN_EXISTS, SECRET, Kind, readiness
 from function.settings import Settings
 
 Renderer = Callable[[Request], Rendered]
@@ -243,11 +243,27 @@ _SERVER_METADATA = ("uid", "resourceVersion", "generation", "creationTimestamp",
 
 
 def _as_desired(observed: Mapping[str, Any]) -> dict[str, Any]:
-    """An observed composed resource, re-emitted unchanged (no status, no server metadata)."""
+    """An observed composed resource, re-emitted unchanged (no status, no server metadata).
+
+    A Secret's ``data`` is echoed only under the keys the function composes
+    (``resources.COMPOSED_SECRET_KEYS``) and ``stringData`` never: an observed master Secret
+    carries the password the provider wrote, which must not reach the answer (nor its cache).
+    """
     body = {k: v for k, v in observed.items() if k != "status"}
     meta = {k: v for k, v in (observed.get("metadata") or {}).items() if k not in _SERVER_METADATA}
     if meta:
         body["metadata"] = meta
+    if Kind(_text(observed.get("apiVersion")), _text(observed.get("kind"))) == SECRET:
+        body.pop("stringData", None)
+        data = observed.get("data")
+        kept = (
+            {k: v for k, v in data.items() if k in COMPOSED_SECRET_KEYS}
+            if isinstance(data, Mapping)
+            else {}
+        )
+        body.pop("data", None)
+        if kept:
+            body["data"] = kept
     return body
 
 

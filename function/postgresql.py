@@ -54,7 +54,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from function import names, pg_grants, restore
+from function import master_secret, names, pg_grants, restore
 from function.claims import (
     POSTGRESQL_INSTANCE,
     SCHEDULED_BACKUP,
@@ -469,12 +469,12 @@ def instance_parameters(spec: Spec, ctx: Context) -> tuple[dict[str, Any], dict[
         "publiclyAccessible": c.publiclyAccessible,
         **subnet_group(ctx.network),
         **security_groups(ctx.network),
+        # The provider generates the password into the Secret the function composed
+        # (function/master_secret.py), never into one it would own.
         "autoGeneratePassword": True,
-        "passwordSecretRef": {
-            "name": ctx.master_secret,
-            "namespace": ctx.settings.internalSecretNamespace,
-            "key": "password",
-        },
+        "passwordSecretRef": master_secret.password_secret_ref(
+            ctx.master_secret, ctx.settings.internalSecretNamespace
+        ),
         "backupRetentionPeriod": c.backup.retentionDays,
         "copyTagsToSnapshot": True,
         "deleteAutomatedBackups": rules.delete_automated_backups,
@@ -567,6 +567,13 @@ def render(req: Request) -> Rendered:
     if restored is None:  # waiting for the restore source; create nothing yet
         return out
     rules = DELETION[c.deletionPolicy]
+    secrets_ns = s.internalSecretNamespace
+    kept_by: dict[str, str] | None = None
+    if rules.deletion_policy == "Orphan":
+        # The master Secret outlives the claim: the Namespace owns it too.
+        kept_by = master_secret.namespace_owner(req, out, secrets_ns)
+        if kept_by is None:
+            return master_secret.waiting(req, out, secrets_ns)
     tags = resource_tags(req, POSTGRESQL_INSTANCE, c.tags, "spec.config.tags")
     who = names.identity(req)
     ctx = Context(
@@ -588,31 +595,27 @@ def render(req: Request) -> Rendered:
     pc_name = names.sql_provider_config_name(who)
     res = out.resources
 
-    for_provider, init_provider = instance_parameters(spec, ctx)
-    pcn = req.provider_config
-    res["instance"] = managed(
-        RDS_INSTANCE,
-        pcn,
-        for_provider | _parameter_group(req, "instance", ctx),
-        init_provider=init_provider,
-        deletion_policy=rules.deletion_policy,
-        connection_secret=(conn_secret, s.internalSecretNamespace),
+    res[master_secret.KEY] = master_secret.secret(
+        ctx.master_secret,
+        secrets_ns,
+        username=MASTER_USERNAME,
+        database=c.database.name,
+        identifier=ctx.identifier,
+        region=region,
+        claim=f"{req.claim_namespace or ''}/{req.claim_name}",
+        owner=kept_by,
     )
-    # Records the encryption choice: the provider late-initializes kmsKeyId even without one.
-    kind = RESTORED_ENCRYPTION if restored.restoring else _encryption_kind(c.encryption)
-    res["instance"]["metadata"] = {
-        "annotations": {ENCRYPTION_ANNOTATION: kind},
-        "labels": {ROLE_LABEL: PRIMARY},
-    }
-    restore.apply(res["instance"], restored)
+    pcn = req.provider_config
+    # The first reconcile composes only the Secret's peers: the Instance comes once the Secret
+    # exists, else the provider's initializer would create the Secret itself and own it.
     continuous = continuous_backup_days(req, out)
-    if continuous is not None:
-        # AWS Backup continuous backup owns the retention ("you must use your backup plan to
-        # change the retention period", AWS Backup guide, point-in-time-recovery-retention-
-        # period): in initProvider, Terraform ignores it after creation (ignore_changes).
-        inst = res["instance"]["spec"]
-        period = inst["forProvider"].pop("backupRetentionPeriod")
-        inst.setdefault("initProvider", {})["backupRetentionPeriod"] = period
+    if master_secret.instance_may_render(req, "instance"):
+        res["instance"] = _primary(
+            req, spec, ctx, restored, conn_secret=conn_secret, continuous=continuous
+        )
+    # Replicas take no password (no autoGeneratePassword: PasswordGenerator returns before
+    # touching a Secret), so they need not wait for it; each waits for the primary by its
+    # replicateSourceDbSelector.
     for i in range(1, replicas + 1):
         fp = replica_parameters(spec, ctx, i) | _parameter_group(req, replica_key(i), ctx)
         res[replica_key(i)] = managed(RDS_INSTANCE, pcn, fp)
@@ -670,6 +673,43 @@ def render(req: Request) -> Rendered:
     if isinstance(continuous, int) and continuous > 0:
         out.status["backupRetentionDays"] = continuous  # the window AWS Backup keeps
     return out
+
+
+def _primary(
+    req: Request,
+    spec: Spec,
+    ctx: Context,
+    restored: restore.Resolved,
+    *,
+    conn_secret: str,
+    continuous: int | None,
+) -> dict[str, Any]:
+    """The primary rds Instance (a restore's too)."""
+    c = spec.config
+    for_provider, init_provider = instance_parameters(spec, ctx)
+    body = managed(
+        RDS_INSTANCE,
+        req.provider_config,
+        for_provider | _parameter_group(req, "instance", ctx),
+        init_provider=init_provider,
+        deletion_policy=DELETION[c.deletionPolicy].deletion_policy,
+        connection_secret=(conn_secret, ctx.settings.internalSecretNamespace),
+    )
+    # Records the encryption choice: the provider late-initializes kmsKeyId even without one.
+    kind = RESTORED_ENCRYPTION if restored.restoring else _encryption_kind(c.encryption)
+    body["metadata"] = {
+        "annotations": {ENCRYPTION_ANNOTATION: kind},
+        "labels": {ROLE_LABEL: PRIMARY},
+    }
+    restore.apply(body, restored)
+    if continuous is not None:
+        # AWS Backup continuous backup owns the retention ("you must use your backup plan to
+        # change the retention period", AWS Backup guide, point-in-time-recovery-retention-
+        # period): in initProvider, Terraform ignores it after creation (ignore_changes).
+        inst = body["spec"]
+        period = inst["forProvider"].pop("backupRetentionPeriod")
+        inst.setdefault("initProvider", {})["backupRetentionPeriod"] = period
+    return body
 
 
 def continuous_backup_days(req: Request, out: Rendered) -> int | None:

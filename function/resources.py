@@ -44,6 +44,15 @@ CLUSTER_USAGE = Kind("protection.crossplane.io/v1beta1", "ClusterUsage")
 SQL_PROVIDER_CONFIG = Kind("postgresql.sql.crossplane.io/v1alpha1", "ProviderConfig")
 SQL_ROLE = Kind("postgresql.sql.crossplane.io/v1alpha1", "Role")
 SQL_GRANT = Kind("postgresql.sql.crossplane.io/v1alpha1", "Grant")
+# Kubernetes core (group ""): the master password Secret a PostgresqlInstance composes, and the
+# Namespace it requires to keep that Secret (function/master_secret.py). No CRD: the API server
+# serves them.
+SECRET = Kind("v1", "Secret")
+NAMESPACE = Kind("v1", "Namespace")
+CORE_KINDS = frozenset({SECRET, NAMESPACE})
+# The only data keys of a Secret the function composes, and so the only ones it ever echoes of
+# an observed Secret (``fn._as_desired``): never a password, which the provider writes.
+COMPOSED_SECRET_KEYS = frozenset({"username", "dbname"})
 
 # How a kind says it is ready, when not by a ``Ready`` condition. Every upjet MR
 # (provider-upjet-aws) and every provider-sql managed resource (Role, Grant) gets ``Ready``
@@ -52,10 +61,12 @@ SQL_GRANT = Kind("postgresql.sql.crossplane.io/v1alpha1", "Grant")
 # ProviderConfig reconciler (``pkg/reconciler/providerconfig/reconciler.go``, v2.2.1 per
 # provider-sql v0.16.0's go.mod) only counts its users (``status.users``), adds a finalizer
 # and, once deleted while still in use, sets ``Terminating``. It is usable as soon as it
-# exists, so it is ready once observed and not being deleted.
+# exists, so it is ready once observed and not being deleted. A core Secret has no status at
+# all (Kubernetes ``core/v1`` ``Secret``: data, stringData, type, immutable): it is ready once
+# it exists, as the provider can fill it from then on.
 READY_CONDITION = "ReadyCondition"
 READY_WHEN_EXISTS = "ReadyWhenExists"
-READINESS: dict[Kind, str] = {SQL_PROVIDER_CONFIG: READY_WHEN_EXISTS}
+READINESS: dict[Kind, str] = {SQL_PROVIDER_CONFIG: READY_WHEN_EXISTS, SECRET: READY_WHEN_EXISTS}
 
 
 def readiness(kind: Kind) -> str:

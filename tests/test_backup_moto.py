@@ -19,7 +19,7 @@ from moto import mock_aws
 from function import backup, restore
 from function.core import Rendered, Request
 from function.settings import Settings
-from tests.support.responses import desired, render_local
+from tests.support.responses import desired, render_created
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE = yaml.safe_load((ROOT / "examples/backup/required.yaml").read_text())
@@ -63,7 +63,7 @@ def aws():
 
 def rendered(kind: str, **spec) -> dict[str, dict]:
     return desired(
-        render_local(
+        render_created(
             xr(kind, **spec),
             required={"postgresql-instance": [INSTANCE], backup.BACKUPS_REQUIREMENT: []},
         )

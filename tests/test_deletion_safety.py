@@ -1,134 +1,105 @@
 """What deleting a claim does to the data: one table, every deletion policy of every claim.
 
-Each row renders the kind's first example with one ``deletionPolicy`` and states, for every
-composed resource, the exact Crossplane ``deletionPolicy`` and the provider fields that decide
-what AWS deletes: Bucket ``forceDestroy``, RDS ``skipFinalSnapshot`` /
-``finalSnapshotIdentifier`` / ``deleteAutomatedBackups``, KMS ``deletionWindowInDays``, Backup
-vault ``forceDestroy``. A row whose kind is not rendered yet is skipped.
+The table is the operator guide's (docs/operator-guide.md, "What deleting a claim keeps"): this
+module reads it, so the docs and the checks cannot drift apart. Each (claim, deletionPolicy)
+renders the kind's first example with that policy, and every composed resource has a row with
+the exact Crossplane ``deletionPolicy`` and the provider fields that decide what AWS deletes:
+Bucket ``forceDestroy``, RDS ``skipFinalSnapshot`` / ``finalSnapshotIdentifier`` /
+``deleteAutomatedBackups``, KMS ``deletionWindowInDays``. The ``master-secret`` rows are also
+checked against the control-plane twin deleting such a claim: kept (with its password) exactly
+where the table says so. A row whose kind is not rendered yet is skipped.
 """
 
 from __future__ import annotations
 
 import copy
 import re
+from pathlib import Path
+from typing import get_args
 
 import pytest
+import yaml
 
 from function import fn, names
-from tests.support.examples import example_xrs, render
+from function.claims import DatabaseDeletion
+from function.master_secret import KEY as MASTER_SECRET
+from tests.support.crossplane import ControlPlane
+from tests.support.examples import example_xrs, render_created
 from tests.support.responses import desired, fatal_messages
 
-ANY = object()
+OPERATOR_GUIDE = Path(__file__).resolve().parents[1] / "docs" / "operator-guide.md"
+MARKER = "<!-- deletion-safety table:"
 FINAL = re.compile(rf"^klutch-[a-z0-9-]+-final-[0-9a-f]{{{names.HASH_HEX}}}$")
-
-S3_CONFIG = (
-    "public-access-block",
-    "ownership-controls",
-    "bucket-policy",
-    "lifecycle",
-    "encryption",
-)
+# How the table writes a field value that is not YAML.
+SPECIAL = {"<final>": FINAL, "unset": None}
 
 
-def s3(policy: str, keep: bool) -> dict:
-    p = "Orphan" if keep else "Delete"
-    row = {name: (p, {}) for name in S3_CONFIG}
-    row["bucket"] = (p, {"forceDestroy": not keep})
-    row["kms-key"] = (p, {"deletionWindowInDays": 30})
-    row["kms-alias"] = (p, {})
-    return row
+def _cells(line: str) -> list[str]:
+    return [c.strip().replace("&lt;", "<").replace("&gt;", ">") for c in line.strip("|").split("|")]
 
 
-PG_SQL = {"group-role": ("Orphan", {}), "group-schema-grant": ("Orphan", {})}
-PG_SQL["group-database-grant"] = ("Orphan", {})
-PG_SQL["provider-config"] = (None, {})
+def _fields(cell: str) -> dict:
+    out = {}
+    for item in filter(None, (i.strip() for i in cell.split(","))):
+        key, _, value = item.partition(":")
+        value = value.strip()
+        out[key.strip()] = SPECIAL[value] if value in SPECIAL else yaml.safe_load(value)
+    return out
 
-# Where each kind's claim has its deletionPolicy (and the settings besides it).
+
+def docs_rows() -> list[dict]:
+    """Every row of the operator guide's deletion-safety table."""
+    lines = OPERATOR_GUIDE.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith(MARKER))
+    header = [c.lower() for c in _cells(lines[at + 1])]
+    rows = []
+    for line in lines[at + 3 :]:
+        if not line.startswith("|"):
+            break
+        row = dict(zip(header, _cells(line), strict=True))
+        policy = row["mr deletionpolicy"]
+        rows.append(
+            {
+                "kind": "X" + row["claim"],
+                "policy": row["claim deletionpolicy"],
+                "resource": row["composed resource"],
+                "mr_policy": None if policy == "none" else policy,
+                "fields": _fields(row["provider fields"]),
+                "after": row["after the claim is deleted"],
+            }
+        )
+    return rows
+
+
+ROWS = docs_rows()
+# kind, claim deletionPolicy -> composed resource -> (MR deletionPolicy, provider fields)
+TABLE_BY: dict[tuple[str, str], dict[str, tuple]] = {}
+for _row in ROWS:
+    TABLE_BY.setdefault((_row["kind"], _row["policy"]), {})[_row["resource"]] = (
+        _row["mr_policy"],
+        _row["fields"],
+    )
+
+# Where each kind's claim has its deletionPolicy, and the settings besides it (None: the
+# example's): a managed KMS key, so that its rows are rendered too.
 SETTINGS_FIELD = {
     "XObjectStorageInstance": "parameters",
     "XPostgresqlInstance": "config",
     "XBackup": "config",
 }
 PG_KEY = {"encryption": {"key": {"managed": {}}}}
+SETTINGS = {
+    "XObjectStorageInstance": {"encryption": {"type": "kms", "key": {"managed": {}}}},
+    "XPostgresqlInstance": PG_KEY,
+    "XBackup": None,
+}
+TABLE = [(kind, policy, SETTINGS[kind], expected) for (kind, policy), expected in TABLE_BY.items()]
 
-# kind, claim deletionPolicy, the claim's settings besides it (spec.parameters or spec.config;
-# None: the example's), expected per resource.
-TABLE = [
-    (
-        "XObjectStorageInstance",
-        "DeleteInstanceKeepBucket",
-        {"encryption": {"type": "kms", "key": {"managed": {}}}},
-        s3("DeleteInstanceKeepBucket", keep=True),
-    ),
-    (
-        "XObjectStorageInstance",
-        "EmptyBucketAndDelete",
-        {"encryption": {"type": "kms", "key": {"managed": {}}}},
-        s3("EmptyBucketAndDelete", keep=False),
-    ),
-    (
-        "XPostgresqlInstance",
-        "SnapshotAndDelete",
-        PG_KEY,
-        {
-            **PG_SQL,
-            "instance": (
-                "Delete",
-                {
-                    "skipFinalSnapshot": False,
-                    "finalSnapshotIdentifier": FINAL,
-                    "deleteAutomatedBackups": False,
-                },
-            ),
-            "parameter-group": ("Delete", {}),
-            "kms-key": ("Orphan", {"deletionWindowInDays": 30}),
-            "kms-alias": ("Orphan", {}),
-        },
-    ),
-    (
-        "XPostgresqlInstance",
-        "Delete",
-        PG_KEY,
-        {
-            **PG_SQL,
-            "instance": (
-                "Delete",
-                {
-                    "skipFinalSnapshot": True,
-                    "finalSnapshotIdentifier": None,
-                    "deleteAutomatedBackups": True,
-                },
-            ),
-            "parameter-group": ("Delete", {}),
-            # Retained Backup snapshots, AWS Backup recovery points and restored copies may
-            # still be encrypted with it: never scheduled for deletion by the claim.
-            "kms-key": ("Orphan", {"deletionWindowInDays": 30}),
-            "kms-alias": ("Orphan", {}),
-        },
-    ),
-    (
-        "XPostgresqlInstance",
-        "Orphan",
-        PG_KEY,
-        {
-            **PG_SQL,
-            "instance": (
-                "Orphan",
-                {
-                    "skipFinalSnapshot": False,
-                    "finalSnapshotIdentifier": FINAL,
-                    "deleteAutomatedBackups": False,
-                },
-            ),
-            "parameter-group": ("Orphan", {}),
-            "kms-key": ("Orphan", {"deletionWindowInDays": 30}),
-            "kms-alias": ("Orphan", {}),
-        },
-    ),
-    # The ClusterUsage while the snapshot is taken is Crossplane's: no deletionPolicy.
-    ("XBackup", "Retain", None, {"snapshot": ("Orphan", {}), "usage-snapshot": (None, {})}),
-    ("XBackup", "Delete", None, {"snapshot": ("Delete", {}), "usage-snapshot": (None, {})}),
-]
+
+def test_the_table_covers_every_deletion_policy_of_every_claim():
+    policies = {p for k, p, _, _ in TABLE if k == "XPostgresqlInstance"}
+    assert policies == set(get_args(DatabaseDeletion))
+    assert {k for k, _, _, _ in TABLE} == set(SETTINGS_FIELD)
 
 
 RENDERED = {k.xr_kind for k in fn.RENDERERS}
@@ -158,15 +129,15 @@ def test_deletion_table(kind, policy, parameters, expected):
         params.clear()
         params.update(parameters)
     params["deletionPolicy"] = policy
-    rsp = render(kind, xr)
+    rsp = render_created(kind, xr)
     assert not fatal_messages(rsp)
     out = desired(rsp)
     assert set(out) == set(expected), "every composed resource has a row"
     for name, (deletion_policy, fields) in expected.items():
-        spec = out[name]["spec"]
+        spec = out[name].get("spec") or {}
         assert spec.get("deletionPolicy") == deletion_policy, name
         for field, want in fields.items():
-            got = spec["forProvider"].get(field)
+            got = (spec.get("forProvider") or {}).get(field)
             assert _matches(want, got), f"{name}.forProvider.{field}: {got!r}"
 
 
@@ -175,10 +146,10 @@ def test_no_example_deletes_a_key_at_once_or_skips_a_final_snapshot_silently(ex)
     """Any example: KMS keys wait 30 days; an RDS instance without a snapshot was asked for
     (a read replica holds no data of its own: the primary's snapshot and backups have it)."""
     kind = ex["kind"]
-    out = desired(render(kind, ex))
+    out = desired(render_created(kind, ex))
     assert out, "the example renders something"
     for name, body in out.items():
-        fp = body["spec"].get("forProvider") or {}
+        fp = (body.get("spec") or {}).get("forProvider") or {}
         if body["kind"] == "Key" and body["apiVersion"].startswith("kms."):
             assert fp.get("deletionWindowInDays") == 30, name
         if body["kind"] == "Instance" and body["apiVersion"].startswith("rds."):
@@ -215,14 +186,35 @@ def test_deletion_table_of_a_cluster(kind, policy, config, expected):
         "deletionPolicy": policy,
         "compute": {"replicas": {"count": 2}},
     }
-    rsp = render(kind, xr)
+    rsp = render_created(kind, xr)
     assert not fatal_messages(rsp)
     out = desired(rsp)
     want = {**expected, "replica-1": REPLICA, "replica-2": REPLICA}
     assert set(out) == set(want), "every composed resource has a row"
     for name, (deletion_policy, fields) in want.items():
-        spec = out[name]["spec"]
+        spec = out[name].get("spec") or {}
         assert spec.get("deletionPolicy") == deletion_policy, name
         for field, wanted in fields.items():
-            got = spec["forProvider"].get(field)
+            got = (spec.get("forProvider") or {}).get(field)
             assert _matches(wanted, got), f"{name}.forProvider.{field}: {got!r}"
+
+
+SECRET_ROWS = [r for r in ROWS if r["resource"] == MASTER_SECRET]
+
+
+@pytest.mark.parametrize("row", SECRET_ROWS, ids=[r["policy"] for r in SECRET_ROWS])
+def test_the_master_secret_survives_a_deletion_exactly_as_the_table_says(row):
+    """The twin creates the example PostgresqlInstance with the row's policy, deletes it, and
+    finds its master Secret kept (with the password) only where the table says **kept**."""
+    xr = copy.deepcopy(example_xrs(row["kind"])[0])
+    xr["spec"].setdefault("config", {})["deletionPolicy"] = row["policy"]
+    cp = ControlPlane(call=fn.run)
+    key = cp.create(xr)
+    cp.until_stable()
+    secret_key = cp.composed[key][MASTER_SECRET]
+    assert cp.cluster.get(secret_key)["data"]["password"]
+    cp.delete(key)
+    kept = cp.cluster.get(secret_key)
+    assert (kept is not None) is row["after"].startswith("**kept**"), row
+    if kept is not None:
+        assert kept["data"]["password"]

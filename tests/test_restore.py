@@ -17,10 +17,10 @@ from function.settings import Settings
 from tests.support import environment as env
 from tests.support import schemas
 from tests.support.cel import messages
-from tests.support.responses import desired, fatal_messages, render_local, status, warnings
+from tests.support.responses import desired, fatal_messages, render_created, status, warnings
 
 ROOT = Path(__file__).resolve().parent.parent
-BACKUP_XR, SOURCE_XR = yaml.safe_load_all(
+BACKUP_XR, SOURCE_XR, *_ = yaml.safe_load_all(
     (ROOT / "examples/postgresqlinstance/required.yaml").open()
 )
 SOURCE_ID = SOURCE_XR["status"]["identifier"]
@@ -60,13 +60,13 @@ def instance(rsp) -> dict:
 
 
 def test_no_restore_renders_no_restore_fields():
-    spec = instance(render_local(xr()))["spec"]
+    spec = instance(render_created(xr()))["spec"]
     assert not {"snapshotIdentifier", "restoreToPointInTime"} & set(spec.get("initProvider", {}))
     assert not {"snapshotIdentifier", "restoreToPointInTime"} & set(spec["forProvider"])
 
 
 def test_restore_from_a_backup_claim_uses_its_snapshot_in_init_provider():
-    rsp = render_local(xr({"backup": {"name": "pg-db-before-migration"}}), required=REQUIRED)
+    rsp = render_created(xr({"backup": {"name": "pg-db-before-migration"}}), required=REQUIRED)
     body = instance(rsp)
     assert body["spec"]["initProvider"]["snapshotIdentifier"] == SNAPSHOT_ID
     assert "snapshotIdentifier" not in body["spec"]["forProvider"]
@@ -83,7 +83,7 @@ def test_restore_from_a_backup_claim_uses_its_snapshot_in_init_provider():
 
 def test_restore_from_an_arn_a_backup_of_the_namespace_published():
     for published in (BACKUP_XR["status"]["snapshotArn"], SNAPSHOT_ID):
-        rsp = render_local(xr({"backup": {"arn": published}}), required=REQUIRED)
+        rsp = render_created(xr({"backup": {"arn": published}}), required=REQUIRED)
         assert instance(rsp)["spec"]["initProvider"]["snapshotIdentifier"] == SNAPSHOT_ID
     sel = rsp.requirements.resources["restore-backup"]
     # Every Backup of the claim's own namespace, none of any other.
@@ -99,7 +99,7 @@ def test_restore_from_an_arn_a_backup_of_the_namespace_published():
     ],
 )
 def test_restore_from_an_arn_no_backup_of_the_namespace_published_is_fatal(arn):
-    rsp = render_local(xr({"backup": {"arn": arn}}), required=REQUIRED)
+    rsp = render_created(xr({"backup": {"arn": arn}}), required=REQUIRED)
     (msg,) = fatal_messages(rsp)
     assert msg.startswith("spec.restore.backup.arn:") and "no Backup of this namespace" in msg
     assert desired(rsp) == {}
@@ -108,10 +108,10 @@ def test_restore_from_an_arn_no_backup_of_the_namespace_published_is_fatal(arn):
 def test_raw_sources_are_rendered_as_given_only_when_the_operator_allows_them(monkeypatch):
     arn = "arn:aws:rds:eu-central-1:123456789012:snapshot:awsbackup:job-1234abcd"
     monkeypatch.setattr(restore, "raw_sources_allowed", lambda _req: True)
-    body = instance(render_local(xr({"backup": {"arn": arn}})))
+    body = instance(render_created(xr({"backup": {"arn": arn}})))
     assert body["spec"]["initProvider"]["snapshotIdentifier"] == arn
     assert "engineVersion" not in body["spec"]["forProvider"]  # the source's is not known
-    rsp = render_local(xr({"pointInTime": {"sourceIdentifier": "legacy-db", "latest": True}}))
+    rsp = render_created(xr({"pointInTime": {"sourceIdentifier": "legacy-db", "latest": True}}))
     rtp = instance(rsp)["spec"]["initProvider"]["restoreToPointInTime"]
     assert rtp == {"sourceDbInstanceIdentifier": "legacy-db", "useLatestRestorableTime": True}
 
@@ -132,14 +132,14 @@ def test_raw_sources_are_not_allowed_by_default():
     ],
 )
 def test_point_in_time_is_an_object_in_init_provider(point, expected):
-    body = instance(render_local(xr(pit(**point)), required=REQUIRED))
+    body = instance(render_created(xr(pit(**point)), required=REQUIRED))
     rtp = body["spec"]["initProvider"]["restoreToPointInTime"]
     assert rtp == {"sourceDbInstanceIdentifier": SOURCE_ID, **expected}
     assert schemas.errors(body) == []  # rds Instance v1beta3: restoreToPointInTime is an object
 
 
 def test_point_in_time_from_an_identifier_an_instance_of_the_namespace_published():
-    rsp = render_local(
+    rsp = render_created(
         xr({"pointInTime": {"sourceIdentifier": SOURCE_ID, "latest": True}}),
         required={**REQUIRED, "restore-source-backups": []},
     )
@@ -150,14 +150,14 @@ def test_point_in_time_from_an_identifier_an_instance_of_the_namespace_published
     # The source's bounds apply as with sourceInstanceRef.
     old = {"pointInTime": {"sourceIdentifier": SOURCE_ID, "time": "2025-06-03T00:00:00Z"}}
     (msg,) = fatal_messages(
-        render_local(xr(old), required={**REQUIRED, "restore-source-backups": []})
+        render_created(xr(old), required={**REQUIRED, "restore-source-backups": []})
     )
     assert msg.startswith("spec.restore.pointInTime.time") and "retention" in msg
 
 
 @pytest.mark.parametrize("identifier", ["legacy-db", "klutch-other-tenant-0a1b2c3d"])
 def test_point_in_time_from_an_identifier_nobody_in_the_namespace_published_is_fatal(identifier):
-    rsp = render_local(
+    rsp = render_created(
         xr({"pointInTime": {"sourceIdentifier": identifier, "latest": True}}),
         required={**REQUIRED, "restore-source-backups": [BACKUP_XR]},
     )
@@ -223,7 +223,7 @@ def test_point_in_time_from_an_identifier_nobody_in_the_namespace_published_is_f
     ],
 )
 def test_bad_restore_is_fatal_and_named(restore, field, says):
-    rsp = render_local(xr(restore), required=REQUIRED)
+    rsp = render_created(xr(restore), required=REQUIRED)
     msgs = fatal_messages(rsp)
     assert len(msgs) == 1, msgs
     assert msgs[0].startswith(field) and says in msgs[0], msgs[0]
@@ -231,13 +231,13 @@ def test_bad_restore_is_fatal_and_named(restore, field, says):
 
 
 def test_a_time_after_the_latest_restorable_time_without_a_request_time_is_fatal():
-    rsp = render_local(xr(pit(time="2025-06-10T11:58:00Z"), created=None), required=REQUIRED)
+    rsp = render_created(xr(pit(time="2025-06-10T11:58:00Z"), created=None), required=REQUIRED)
     (msg,) = fatal_messages(rsp)
     assert msg.startswith("spec.restore.pointInTime.time") and "latest restorable time" in msg
 
 
 def test_a_time_not_yet_restorable_but_before_the_request_waits():
-    rsp = render_local(xr(pit(time="2025-06-10T11:58:00Z")), required=REQUIRED)
+    rsp = render_created(xr(pit(time="2025-06-10T11:58:00Z")), required=REQUIRED)
     assert not fatal_messages(rsp)
     assert desired(rsp) == {}
     assert any("latest restorable time (2025-06-10T11:55:00Z)" in w for w in warnings(rsp))
@@ -251,7 +251,7 @@ def test_a_time_not_yet_restorable_but_before_the_request_waits():
     ],
 )
 def test_a_backup_name_that_does_not_exist_waits_with_a_clear_message(required, says):
-    rsp = render_local(xr({"backup": {"name": "pg-db-before-migration"}}), required=required)
+    rsp = render_created(xr({"backup": {"name": "pg-db-before-migration"}}), required=required)
     assert not fatal_messages(rsp)
     assert desired(rsp) == {}
     assert any(says in w for w in warnings(rsp)), warnings(rsp)
@@ -261,7 +261,7 @@ def test_a_backup_name_that_does_not_exist_waits_with_a_clear_message(required, 
 def test_a_backup_without_a_snapshot_yet_waits():
     pending = copy.deepcopy(BACKUP_XR)
     pending["status"] = {"conditions": [{"type": "Ready", "status": "False", "reason": "Creating"}]}
-    rsp = render_local(
+    rsp = render_created(
         xr({"backup": {"name": "pg-db-before-migration"}}), required={"restore-backup": [pending]}
     )
     assert desired(rsp) == {}
@@ -274,7 +274,7 @@ def test_a_backup_without_a_snapshot_yet_waits():
 def test_a_ready_backup_without_a_snapshot_identifier_waits():
     incomplete = copy.deepcopy(BACKUP_XR)
     del incomplete["status"]["snapshotIdentifier"]
-    rsp = render_local(
+    rsp = render_created(
         xr({"backup": {"name": "pg-db-before-migration"}}),
         required={"restore-backup": [incomplete]},
     )
@@ -285,7 +285,7 @@ def test_a_ready_backup_without_a_snapshot_identifier_waits():
 def test_only_the_primary_of_a_cluster_is_restored():
     body = xr({"backup": {"name": "pg-db-before-migration"}})
     body["spec"]["plan"] = "cluster-nano"
-    out = desired(render_local(body, required=REQUIRED))
+    out = desired(render_created(body, required=REQUIRED))
     assert out["instance"]["spec"]["initProvider"]["snapshotIdentifier"] == SNAPSHOT_ID
     replica = out["replica-1"]
     assert "initProvider" not in replica["spec"]
@@ -294,7 +294,7 @@ def test_only_the_primary_of_a_cluster_is_restored():
 
 
 def test_a_missing_source_instance_waits():
-    rsp = render_local(xr(pit(latest=True)), required={"restore-source": []})
+    rsp = render_created(xr(pit(latest=True)), required={"restore-source": []})
     assert desired(rsp) == {} and not fatal_messages(rsp)
     assert any("PostgresqlInstance pg-db in namespace default" in w for w in warnings(rsp))
 
@@ -321,7 +321,7 @@ def test_changing_restore_after_creation_changes_nothing_and_warns():
     init = {"dbName": "app", "username": "klutch", "snapshotIdentifier": SNAPSHOT_ID}
     observed = observed_instance(init, '{"backup":{"name":"pg-db-before-migration"}}')
     # Unchanged: no warning, same fields, no requirement needed any more.
-    same = render_local(xr(created_with), observed=observed)
+    same = render_created(xr(created_with), observed=observed)
     assert instance(same)["spec"]["initProvider"]["snapshotIdentifier"] == SNAPSHOT_ID
     assert not [w for w in warnings(same) if "spec.restore" in w]
     assert "restore-backup" not in same.requirements.resources
@@ -332,7 +332,7 @@ def test_changing_restore_after_creation_changes_nothing_and_warns():
         {"backup": {"name": "a", "arn": "b"}},
         None,
     ):
-        rsp = render_local(xr(edit), observed=observed)
+        rsp = render_created(xr(edit), observed=observed)
         assert not fatal_messages(rsp)
         body = instance(rsp)
         assert body["spec"]["initProvider"]["snapshotIdentifier"] == SNAPSHOT_ID
@@ -345,7 +345,7 @@ def test_changing_restore_after_creation_changes_nothing_and_warns():
 
 def test_adding_restore_to_an_existing_instance_is_ignored():
     observed = observed_instance({"dbName": "app", "username": "klutch"}, None)
-    rsp = render_local(xr({"backup": {"arn": "snap-1"}}), observed=observed)
+    rsp = render_created(xr({"backup": {"arn": "snap-1"}}), observed=observed)
     init = instance(rsp)["spec"]["initProvider"]
     assert "snapshotIdentifier" not in init
     assert any("created without a restore" in w for w in warnings(rsp))
@@ -412,12 +412,12 @@ def _with_database(doc: dict, name: str) -> dict:
 )
 def test_restore_must_name_the_database_the_source_brings(restore_spec, requirement, source):
     required = {**REQUIRED, requirement: [_with_database(source, "orders")]}
-    (msg,) = fatal_messages(render_local(xr(restore_spec), required=required))
+    (msg,) = fatal_messages(render_created(xr(restore_spec), required=required))
     assert msg.startswith("spec.config.database.name:")
     assert "'orders'" in msg
     same = xr(restore_spec)
     same["spec"]["config"] = {"database": {"name": "orders"}}
-    assert not fatal_messages(render_local(same, required=required))
+    assert not fatal_messages(render_created(same, required=required))
 
 
 # --- what AWS and Terraform accept (issue 16 item 1) -----------------------------------
@@ -436,7 +436,7 @@ def test_a_restore_starts_at_the_source_engine_version_not_the_major(restore_spe
     """terraform-provider-aws internal/service/rds/instance.go (resourceInstanceCreate,
     snapshot_identifier branch) sends engine_version with the new master password in one
     ModifyDBInstance; "16" would resolve to the region's default minor and fail."""
-    body = instance(render_local(xr(restore_spec), required=REQUIRED))
+    body = instance(render_created(xr(restore_spec), required=REQUIRED))
     fp = body["spec"]["forProvider"]
     assert fp["engineVersion"] == _source_version() == SOURCE_XR["status"]["engineVersion"]
     assert fp["autoMinorVersionUpgrade"] is True  # the claim asked for a major
@@ -446,7 +446,7 @@ def test_a_restore_starts_at_the_source_engine_version_not_the_major(restore_spe
 def test_a_restore_from_a_source_of_unknown_version_renders_none():
     unknown = copy.deepcopy(BACKUP_XR)
     del unknown["status"]["engineVersion"]
-    rsp = render_local(
+    rsp = render_created(
         xr({"backup": {"name": "pg-db-before-migration"}}), required={"restore-backup": [unknown]}
     )
     assert "engineVersion" not in instance(rsp)["spec"]["forProvider"]
@@ -456,7 +456,7 @@ def test_a_restore_from_a_source_of_unknown_version_renders_none():
 def test_a_restore_whose_service_version_is_not_the_sources_is_fatal(version):
     body = xr({"backup": {"name": "pg-db-before-migration"}})
     body["spec"]["serviceVersion"] = version
-    rsp = render_local(body, required=REQUIRED)
+    rsp = render_created(body, required=REQUIRED)
     msgs = fatal_messages(rsp)
     assert len(msgs) == 1 and msgs[0].startswith("spec.serviceVersion"), msgs
     assert desired(rsp) == {}
@@ -465,7 +465,7 @@ def test_a_restore_whose_service_version_is_not_the_sources_is_fatal(version):
 def test_a_restore_pinned_to_the_sources_minor_is_accepted():
     body = xr({"backup": {"name": "pg-db-before-migration"}})
     body["spec"]["serviceVersion"] = _source_version()
-    rsp = render_local(body, required=REQUIRED)
+    rsp = render_created(body, required=REQUIRED)
     assert not fatal_messages(rsp)
     assert instance(rsp)["spec"]["forProvider"]["engineVersion"] == _source_version()
 
@@ -495,14 +495,14 @@ def test_a_restore_with_a_kms_key_is_fatal(restore_spec, key):
     the copy keeps its source's key, and the rds Instance's kmsKeyId is ForceNew."""
     body = xr(restore_spec)
     body["spec"]["config"]["encryption"] = {"key": key}
-    rsp = render_local(body, required=REQUIRED)
+    rsp = render_created(body, required=REQUIRED)
     (msg,) = fatal_messages(rsp)
     assert msg.startswith("spec.config.encryption.key:") and "source" in msg
     assert desired(rsp) == {}
 
 
 def test_a_restore_renders_no_key_of_its_own_and_leaves_encryption_to_the_source():
-    rsp = render_local(xr({"backup": {"name": "pg-db-before-migration"}}), required=REQUIRED)
+    rsp = render_created(xr({"backup": {"name": "pg-db-before-migration"}}), required=REQUIRED)
     out = desired(rsp)
     assert not {"kms-key", "kms-alias"} & set(out)
     spec = out["instance"]["spec"]
@@ -540,7 +540,7 @@ def restored_observed(version: str = "16.4") -> list[dict]:
 
 
 def test_a_restored_instance_keeps_its_version_and_reports_the_key_it_really_has():
-    rsp = render_local(
+    rsp = render_created(
         xr({"backup": {"name": "pg-db-before-migration"}}), observed=restored_observed()
     )
     assert not fatal_messages(rsp)
@@ -553,7 +553,7 @@ def test_a_restored_instance_keeps_its_version_and_reports_the_key_it_really_has
     # Adding a key later changes nothing and says so.
     body = xr({"backup": {"name": "pg-db-before-migration"}})
     body["spec"]["config"]["encryption"] = {"key": {"managed": {}}}
-    rsp = render_local(body, observed=restored_observed())
+    rsp = render_created(body, observed=restored_observed())
     assert not fatal_messages(rsp) and "kms-key" not in desired(rsp)
     assert any(w.startswith("spec.config.encryption is immutable") for w in warnings(rsp))
 
@@ -561,7 +561,7 @@ def test_a_restored_instance_keeps_its_version_and_reports_the_key_it_really_has
 def test_a_restored_instance_whose_major_changes_keeps_its_major():
     body = xr({"backup": {"name": "pg-db-before-migration"}})
     body["spec"]["serviceVersion"] = "17"
-    rsp = render_local(body, observed=restored_observed())
+    rsp = render_created(body, observed=restored_observed())
     assert instance(rsp)["spec"]["forProvider"]["engineVersion"] == "16.4"
     assert any(w.startswith("spec.serviceVersion is immutable") for w in warnings(rsp))
 
@@ -581,7 +581,7 @@ GONE = {"restore-source": [], "restore-source-backups": [BACKUP_XR]}
     ids=["by-name", "by-identifier"],
 )
 def test_a_deleted_instance_is_restored_from_its_retained_backups_by_resource_id(source):
-    rsp = render_local(
+    rsp = render_created(
         xr({"pointInTime": {**source, "time": "2025-06-10T08:30:00Z"}}), required=GONE
     )
     assert not fatal_messages(rsp)
@@ -597,7 +597,7 @@ def test_a_deleted_instance_is_restored_from_its_retained_backups_by_resource_id
 def test_a_deleted_instance_without_a_backup_that_recorded_it_waits():
     unrecorded = copy.deepcopy(BACKUP_XR)
     del unrecorded["status"]["instanceResourceId"]
-    rsp = render_local(
+    rsp = render_created(
         xr(pit(latest=True)),
         required={"restore-source": [], "restore-source-backups": [unrecorded]},
     )
@@ -611,9 +611,9 @@ def test_two_deleted_instances_of_one_name_are_fatal_until_one_is_named():
     other["status"]["instanceResourceId"] = "db-OLDEROLDEROLDEROLDEROLDE1"
     other["status"]["instanceIdentifier"] = "klutch-pg-db-0a1b2c3d"
     required = {"restore-source": [], "restore-source-backups": [BACKUP_XR, other]}
-    (msg,) = fatal_messages(render_local(xr(pit(latest=True)), required=required))
+    (msg,) = fatal_messages(render_created(xr(pit(latest=True)), required=required))
     assert msg.startswith("spec.restore.pointInTime.sourceInstanceRef")
     assert "sourceIdentifier" in msg and "klutch-pg-db-0a1b2c3d" in msg
     named = {"pointInTime": {"sourceIdentifier": "klutch-pg-db-0a1b2c3d", "latest": True}}
-    rtp = instance(render_local(xr(named), required=required))["spec"]["initProvider"]
+    rtp = instance(render_created(xr(named), required=required))["spec"]["initProvider"]
     assert rtp["restoreToPointInTime"]["sourceDbiResourceId"] == "db-OLDEROLDEROLDEROLDEROLDE1"

@@ -26,6 +26,9 @@ from tests.support.schemas import SCHEMAS, schema_for
 from tools import xfn
 
 FLOWS = {"v2.3.4": False, "seeded": True}
+# What the operator made and no claim owns: the EnvironmentConfig and the Namespace of the
+# internal Secrets (a deleted database's master Secret is kept only with deletionPolicy Orphan).
+OPERATORS = ["EnvironmentConfig", "Namespace"]
 
 
 class CheckedCall:
@@ -119,10 +122,31 @@ def test_every_example_becomes_ready_edits_settle_and_deletion_orphans_only_what
         for k, b in cp.cluster.objects.items()
         if k not in cp.composed and (b.get("spec") or {}).get("deletionPolicy") == "Orphan"
     }
+    orphan_claims = {
+        (xr["metadata"]["labels"]["crossplane.io/claim-namespace"], xr["metadata"]["name"])
+        for k in cp.xrs()
+        if ((xr := cp.xr(k))["spec"].get("config") or {}).get("deletionPolicy") == "Orphan"
+    }
     for key in cp.xrs():
         cp.delete(key)
-    # Only the operator's EnvironmentConfig stays: the claims never owned it.
-    assert [k[1] for k in cp.cluster.objects] == ["EnvironmentConfig"]
+    # Only the operator's EnvironmentConfig and the internal Secrets' Namespace stay (the
+    # claims never owned them), and the master Secret of each orphaned database, with its
+    # password, owned by that Namespace alone.
+    kept = {k: b for k, b in cp.cluster.objects.items() if k[1] == "Secret"}
+    assert sorted({k[1] for k in cp.cluster.objects} - {"Secret"}) == [
+        "EnvironmentConfig",
+        "Namespace",
+    ]
+    assert {
+        (
+            b["metadata"]["labels"]["crossplane.io/claim-namespace"],
+            b["metadata"]["labels"]["crossplane.io/composite"],
+        )
+        for b in kept.values()
+    } == orphan_claims
+    for b in kept.values():
+        assert b["data"]["password"]
+        assert [r["kind"] for r in b["metadata"]["ownerReferences"]] == ["Namespace"]
     assert set(cp.providers.external) == orphan
 
 
@@ -181,7 +205,7 @@ def test_a_provider_config_is_ready_once_it_exists_never_by_a_fabricated_conditi
     configs = [
         b
         for (api, kind, _, _), b in cp.cluster.objects.items()
-        if readiness(Kind(api, kind)) == READY_WHEN_EXISTS
+        if readiness(Kind(api, kind)) == READY_WHEN_EXISTS and kind == "ProviderConfig"
     ]
     assert configs
     for body in configs:
@@ -385,8 +409,8 @@ def test_an_instance_deleted_first_stays_until_what_uses_it_is_gone(user, instan
     _assert_all_ready(cp)
     assert cp.delete(ukey)
     assert cp.stuck == []
-    # the instance went with the replayed deletion; the operator's EnvironmentConfig stays
-    assert [k[1] for k in cp.cluster.objects] == ["EnvironmentConfig"]
+    # the instance went with the replayed deletion; what the operator made stays
+    assert [k[1] for k in cp.cluster.objects] == OPERATORS
 
 
 @pytest.mark.parametrize(("user", "instance"), PAIRS, ids=[p[0] for p in PAIRS])
@@ -395,7 +419,7 @@ def test_what_uses_an_instance_deleted_first_goes_cleanly_then_the_instance(user
     assert cp.delete(ukey)
     assert cp.delete(ikey)
     assert cp.refused_deletions == [] and cp.stuck == []
-    assert [k[1] for k in cp.cluster.objects] == ["EnvironmentConfig"]
+    assert [k[1] for k in cp.cluster.objects] == OPERATORS
 
 
 def test_a_backup_keeps_its_instance_only_while_the_snapshot_is_taken():

@@ -27,9 +27,17 @@ Crossplane side, grounded in crossplane v2.3.4 (tag ``v2.3.4``):
 The API server: a write that changes nothing keeps ``resourceVersion`` (so "stable" means no
 write changed anything); deleting an XR deletes its composed resources (owner references,
 foreground deletion), and the providers then delete or keep the external resource by
-``deletionPolicy``. Legacy cluster-scoped XRs carry the claim labels
-``crossplane.io/claim-name`` and ``crossplane.io/claim-namespace``; claims themselves are not
-modelled.
+``deletionPolicy``. Deleting the XR only removes Crossplane's finalizer (``reconciler.go``:
+``meta.WasDeleted`` -> ``RemoveFinalizer``); the rest is Kubernetes' garbage collector
+(``Cluster.collect_garbage``): an object is deleted only once every owner in its
+``ownerReferences`` is absent ("If ALL objects in the list have been deleted, this object will
+be garbage collected", ``ObjectMeta.ownerReferences``); with one owner left, the dangling
+references are removed and the object stays (kubernetes ``pkg/controller/garbagecollector/
+garbagecollector.go`` ``attemptToDeleteItem``); a namespaced owner counts only in the
+dependent's namespace, and a cluster-scoped dependent cannot have one (kubernetes.io
+"Owners and dependents"). The Namespaces of the internal Secrets exist from the start.
+Legacy cluster-scoped XRs carry the claim labels ``crossplane.io/claim-name`` and
+``crossplane.io/claim-namespace``; claims themselves are not modelled.
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ from typing import Any
 from crossplane.function import resource
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
+from function.settings import Settings
 from tests.support.providers import SQL_GROUP, Providers
 from tools import xfn, xrender
 
@@ -64,6 +73,9 @@ class Cluster:
     objects: dict[Key, dict] = field(default_factory=dict)
     secrets: dict[tuple[str, str], dict[str, bytes]] = field(default_factory=dict)
     version: int = 0
+    # object uid -> owner uids of ownerReferences another field manager than Crossplane set
+    # (the provider's PasswordGenerator): Crossplane's server-side apply never removes them.
+    foreign_owner_refs: dict[str, set[str]] = field(default_factory=dict)
 
     def put(self, body: dict) -> bool:
         """Create or update; True when something changed (then a new resourceVersion)."""
@@ -87,6 +99,38 @@ class Cluster:
 
     def delete(self, key: Key) -> dict | None:
         return self.objects.pop(key, None)
+
+    def collect_garbage(self) -> list[Key]:
+        """Kubernetes' garbage collector until nothing changes; the keys it deleted."""
+        deleted: list[Key] = []
+        changed = True
+        while changed:
+            changed = False
+            for key in sorted(self.objects):
+                body = self.objects[key]
+                refs = body["metadata"].get("ownerReferences") or []
+                if not refs:
+                    continue
+                solid = [r for r in refs if self._owner_exists(key, r)]
+                if not solid:
+                    del self.objects[key]
+                    deleted.append(key)
+                    changed = True
+                elif len(solid) < len(refs):
+                    body = copy.deepcopy(body)
+                    body["metadata"]["ownerReferences"] = solid
+                    self.put(body)
+                    changed = True
+        return deleted
+
+    def _owner_exists(self, dependent: Key, ref: dict) -> bool:
+        for (api, kind, ns, _), owner in self.objects.items():
+            if owner["metadata"].get("uid") != ref.get("uid"):
+                continue
+            if (api, kind) in NAMESPACED:
+                return ns == dependent[2] != ""
+            return True
+        return False
 
     def fetch(self, selector: fnv1.ResourceSelector) -> list[dict]:
         """Required resources as ExistingRequiredResourcesFetcher.Fetch finds them."""
@@ -134,6 +178,10 @@ class Cluster:
         )
 
 
+# Kinds of the twin that are namespaced (every other kind it holds is cluster-scoped).
+NAMESPACED = {("v1", "Secret")}
+
+
 def _uid(*parts: str) -> str:
     h = hashlib.sha256("/".join(parts).encode()).hexdigest()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
@@ -170,9 +218,15 @@ class ControlPlane:
     # The operator's EnvironmentConfigs, in the cluster from the start (examples/environmentconfig).
     environment: list[dict] = field(default_factory=xrender.environment_configs)
 
+    # object uid -> owner uids of the ownerReferences Crossplane applied last (its field
+    # manager's entries: an entry it stops applying is removed unless another manager has it).
+    applied_owner_refs: dict[str, set[str]] = field(default_factory=dict)
+
     def __post_init__(self) -> None:
         for doc in self.environment:
             self.cluster.put(copy.deepcopy(doc))
+        for name in internal_secret_namespaces():
+            self.cluster.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
 
     def create(self, xr: dict) -> Key:
         """A legacy cluster-scoped XR, as Crossplane makes it for a claim."""
@@ -216,6 +270,8 @@ class ControlPlane:
         if body["kind"] == USAGE_KIND:
             self.cluster.put(self._usage_tick(body))
             return
+        if body["apiVersion"] == "v1":
+            return  # a core object (the master Secret): no provider reconciles it
         self.cluster.put(self.providers.tick(body, self.cluster, self.now()))
 
     # --- Crossplane's usage controller and admission webhook ---------------------------
@@ -358,6 +414,8 @@ class ControlPlane:
         for name, r in sorted(rsp.desired.resources.items()):
             body = resource.struct_to_dict(r.resource)
             ckey = composed.get(name)
+            if ckey is None and (body.get("metadata") or {}).get("name"):
+                ckey = key_of(body)  # a named object that may exist already: applied onto it
             existing = self.cluster.get(ckey) if ckey else None
             composed[name] = self._apply_one(xr, name, body, existing)
             ready[name] = r.ready == fnv1.READY_TRUE
@@ -383,7 +441,10 @@ class ControlPlane:
             if label in (xr_meta.get("labels") or {}):
                 labels[label] = xr_meta["labels"][label]
         meta.setdefault("annotations", {})[NAME_ANNOTATION] = name
+        # meta.AddControllerReference: the function's owner references, plus the XR's.
+        rendered = [r for r in meta.get("ownerReferences") or [] if r.get("uid") != xr_meta["uid"]]
         meta["ownerReferences"] = [
+            *rendered,
             {
                 "apiVersion": xr["apiVersion"],
                 "kind": xr["kind"],
@@ -391,11 +452,22 @@ class ControlPlane:
                 "uid": xr_meta["uid"],
                 "controller": True,
                 "blockOwnerDeletion": True,
-            }
+            },
         ]
         owned = self.providers.owned.get(existing["metadata"]["uid"], set()) if existing else set()
         merged = _server_side_apply(existing, body, owned)
+        applied = {r["uid"] for r in meta["ownerReferences"]}
+        if existing is not None:
+            uid = existing["metadata"]["uid"]
+            meta["ownerReferences"] = _merge_owner_refs(
+                existing["metadata"].get("ownerReferences") or [],
+                meta["ownerReferences"],
+                self.applied_owner_refs.get(uid, set()),
+                self.cluster.foreign_owner_refs.get(uid, set()),
+            )
+            merged["metadata"]["ownerReferences"] = meta["ownerReferences"]
         self.cluster.put(merged)
+        self.applied_owner_refs[merged["metadata"]["uid"]] = applied
         return key_of(merged)
 
     def _delete_composed(self, ckey: Key) -> None:
@@ -468,7 +540,8 @@ class ControlPlane:
             return False
         composed = self.composed.pop(key, {})
         usages = [k for k in composed.values() if k[1] == USAGE_KIND]
-        for ckey in sorted(set(composed.values()) - set(usages)):
+        core = [k for k in composed.values() if k[0] == "v1"]  # the garbage collector's
+        for ckey in sorted(set(composed.values()) - set(usages) - set(core)):
             self._delete_composed(ckey)
         for ckey in sorted(usages):
             usage = self.cluster.get(ckey)
@@ -479,7 +552,16 @@ class ControlPlane:
         if ref:
             self.cluster.secrets.pop((ref.get("namespace") or "", ref["name"]), None)
         self.requirements.pop(key, None)
+        self.cluster.collect_garbage()
         return True
+
+    def delete_namespace(self, name: str) -> None:
+        """Delete a Namespace: everything in it goes (the namespace controller), then the
+        garbage collector runs."""
+        self.cluster.delete(("v1", "Namespace", "", name))
+        for key in [k for k in self.cluster.objects if k[2] == name]:
+            self.cluster.delete(key)
+        self.cluster.collect_garbage()
 
     # --- reading the outcome ----------------------------------------------------------
 
@@ -514,13 +596,39 @@ def _condition(typ: str, status: str, reason: str, message: str = "") -> dict[st
     return c
 
 
+def _merge_owner_refs(
+    existing: list[dict], desired: list[dict], applied_before: set[str], foreign: set[str]
+) -> list[dict]:
+    """``ownerReferences`` after Crossplane's server-side apply: a list map keyed by ``uid``
+    (``x-kubernetes-list-map-keys: [uid]``), so its entries win, others' entries stay ("it will
+    merge rather than replace owner references", ``composition_functions.go``), and an entry
+    only Crossplane applied before and applies no more is removed."""
+    want = {r["uid"] for r in desired}
+    kept = [
+        r
+        for r in existing
+        if r["uid"] not in want and (r["uid"] not in applied_before or r["uid"] in foreign)
+    ]
+    return [*kept, *desired]
+
+
 def _server_side_apply(existing: dict | None, desired: dict, provider_fields: set[str]) -> dict:
     """Crossplane's apply with force: its spec replaces, its labels and annotations win,
     what others own (status, an external name a provider set, finalizers, ``forProvider``
-    fields the provider resolved and Crossplane does not set) stays."""
+    fields the provider resolved and Crossplane does not set) stays. A Secret has no spec: its
+    ``data`` keys win, keys others wrote (the provider's ``password``) stay."""
     if existing is None:
         return desired
     out = copy.deepcopy(existing)
+    if "spec" not in desired and "spec" not in existing:
+        out["data"] = {**(existing.get("data") or {}), **(desired.get("data") or {})}
+        for field_name in ("type", "immutable"):
+            if field_name in desired:
+                out[field_name] = desired[field_name]
+        meta, want = out["metadata"], desired["metadata"]
+        meta.setdefault("labels", {}).update(want.get("labels") or {})
+        meta.setdefault("annotations", {}).update(want.get("annotations") or {})
+        return out
     old_fp = (existing.get("spec") or {}).get("forProvider") or {}
     out["spec"] = copy.deepcopy(desired.get("spec") or {})
     new_fp = out["spec"].get("forProvider")
@@ -537,6 +645,18 @@ def _server_side_apply(existing: dict | None, desired: dict, provider_fields: se
     meta.setdefault("annotations", {}).update(want.get("annotations") or {})
     meta["ownerReferences"] = want["ownerReferences"]
     return out
+
+
+def internal_secret_namespaces() -> list[str]:
+    """The ``internalSecretNamespace`` of every Composition's function input (the default
+    when unset)."""
+    default = Settings().internalSecretNamespace
+    return sorted(
+        {
+            xrender.function_input(comp).get("internalSecretNamespace") or default
+            for comp in xrender.compositions().values()
+        }
+    )
 
 
 def example_xrs() -> list[dict]:

@@ -14,6 +14,7 @@ import functools
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import fn
+from tests.support.responses import applied_core_objects
 from tests.support.xrds import xrd_api_versions
 from tools import xrender
 
@@ -88,6 +89,16 @@ def answer(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
     for r in first.results:
         assert not r.message.startswith(INTERNAL_ERROR), r.message
     return first
+
+
+def render_created(
+    kind: str, xr: dict, observed: list[dict] | None = None
+) -> fnv1.RunFunctionResponse:
+    """``render`` as the reconcile after the first: the core objects the first one composed
+    (the master Secret: Crossplane applies it, no provider needed) are observed, so
+    everything is rendered (the primary rds Instance waits for its Secret)."""
+    first = render(kind, xr, observed)
+    return render(kind, xr, applied_core_objects(first, observed))
 
 
 def render(kind: str, xr: dict, observed: list[dict] | None = None) -> fnv1.RunFunctionResponse:

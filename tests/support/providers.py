@@ -48,12 +48,21 @@ One provider reconcile of a managed resource (MR) is one ``tick``. Grounded in:
 - AWS refuses a bucket sub-resource for a bucket that does not exist (S3 ``NoSuchBucket`` on
   every ``PutBucket*`` call): the create fails and is retried; each refusal is recorded.
 
+- The rds Instance's initializer ``PasswordGenerator`` (``password_generator``): provider-upjet-
+  aws v2.6.0 ``config/cluster/common/common.go``, wired in ``config/cluster/rds/config.go`` with
+  ``spec.forProvider.passwordSecretRef`` and ``spec.forProvider.autoGeneratePassword``. It runs
+  before reference resolution on every reconcile (crossplane-runtime v2.2.0
+  ``pkg/reconciler/managed/reconciler.go``: ``r.managed.Initialize`` before
+  ``ResolveReferences``). Upjet reads the password back from that Secret into the Terraform
+  state, so the Instance's ``password`` connection detail is the Secret's password.
+
 Not modelled: selectors nested in lists (``rule[].…Selector``: resolved at once here), late
 initialization, update diffs, other AWS-side failures.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -111,8 +120,9 @@ def _rds_instance(body: dict, ext: str) -> dict[str, Any]:
     }
 
 
-def _rds_details(body: dict, ext: str, _cluster: Any) -> dict[str, bytes]:
+def _rds_details(body: dict, ext: str, cluster: Any) -> dict[str, bytes]:
     at = _rds_instance(body, ext)
+    master = secret_value(cluster, _fp(body).get("passwordSecretRef"))
     out = {
         "endpoint": at["endpoint"],
         "address": at["address"],
@@ -121,10 +131,72 @@ def _rds_details(body: dict, ext: str, _cluster: Any) -> dict[str, bytes]:
         "username": str(_fp(body).get("username") or "postgres"),
         # autoGeneratePassword: the provider wrote it to passwordSecretRef; upjet reads it back
         # into the state, so it is a connection detail and a sensitive attribute.
-        "password": f"pw-{_h(ext, 'master', n=20)}",
+        "password": master or f"pw-{_h(ext, 'master', n=20)}",
     }
     out["attribute.password"] = out["password"]
     return {k: v.encode() for k, v in out.items()}
+
+
+SECRET_API = ("v1", "Secret")
+
+
+def secret_key(namespace: str, name: str) -> tuple[str, str, str, str]:
+    """The cluster key of the Secret ``namespace/name``."""
+    return (*SECRET_API, namespace, name)
+
+
+def secret_value(cluster: Any, ref: Any) -> str | None:
+    """The value a ``SecretKeySelector`` (``{name, namespace, key}``) names, decoded; None when
+    the Secret or the key is missing."""
+    if not isinstance(ref, dict):
+        return None
+    body = cluster.get(secret_key(ref.get("namespace") or "", ref.get("name") or ""))
+    value = ((body or {}).get("data") or {}).get(ref.get("key") or "")
+    return base64.b64decode(value).decode() if value else None
+
+
+def password_generator(body: dict, cluster: Any) -> None:
+    """provider-upjet-aws v2.6.0 ``config/cluster/common/common.go`` ``PasswordGenerator``, for
+    ``spec.forProvider.passwordSecretRef`` / ``spec.forProvider.autoGeneratePassword``:
+
+    - no selector, or the Secret exists with the key set: nothing ("Password is already set");
+    - the toggle not true: nothing;
+    - else a new password (``password.Generate()``; here derived from the MR's uid) under the
+      key. Only when the Secret did not exist (``!meta.WasCreated(s)``) is the MR added as its
+      owner, ``meta.AsOwner`` (apiVersion, kind, name, uid: no controller flag): "We don't want
+      to own the Secret if it is created by someone else". Written with
+      ``NewAPIPatchingApplicator(client).Apply``: create, or a merge patch of the Secret as it
+      was read plus the key (its owner references unchanged).
+    """
+    sel = _fp(body).get("passwordSecretRef")
+    if not isinstance(sel, dict):
+        return
+    key = secret_key(sel.get("namespace") or "", sel.get("name") or "")
+    s = cluster.get(key)
+    if s is not None and ((s.get("data") or {}).get(sel.get("key") or "")):
+        return
+    if _fp(body).get("autoGeneratePassword") is not True:
+        return
+    meta = body["metadata"]
+    pw = f"pw-{_h(meta['uid'], 'generated', n=24)}"
+    created = s is None
+    if s is None:  # !meta.WasCreated(s): ours, so owned by the MR
+        owner = {
+            "apiVersion": body["apiVersion"],
+            "kind": body["kind"],
+            "name": meta["name"],
+            "uid": meta["uid"],
+        }
+        s = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": key[3], "namespace": key[2], "ownerReferences": [owner]},
+        }
+    s.setdefault("data", {})[sel.get("key") or ""] = base64.b64encode(pw.encode()).decode()
+    cluster.put(s)
+    if created:
+        # The provider's field manager owns that entry: a server-side apply of others keeps it.
+        cluster.foreign_owner_refs.setdefault(s["metadata"]["uid"], set()).add(meta["uid"])
 
 
 def _access_key_details(_body: dict, ext: str, _cluster: Any) -> dict[str, bytes]:
@@ -415,6 +487,8 @@ class Providers:
             # Connect fails: the ProviderConfig or its Secret is not there yet.
             return _set_conditions(body, [condition("Synced", "False", "ReconcileError", at)])
         uid = body["metadata"]["uid"]
+        if _group_kind(body) == ("rds.aws.upbound.io", "Instance"):
+            password_generator(body, cluster)  # Initialize, before ResolveReferences
         body, written, error = resolve_references(body, list(cluster.objects.values()))
         self.owned.setdefault(uid, set()).update(written)
         if error:

@@ -46,3 +46,45 @@ def render_local(
     return local_call(
         xrender.build_request(xr, fn_input or {}, observed, required, environment=environment)
     )
+
+
+NAME_ANNOTATION = "crossplane.io/composition-resource-name"
+
+
+def applied_core_objects(rsp: fnv1.RunFunctionResponse, observed=None) -> list[dict]:
+    """``observed`` plus the core objects (apiVersion ``v1``: the master Secret) the response
+    desired and ``observed`` lacks, as Crossplane observes them on its next reconcile: it
+    applied them (they need no provider), with the composition-resource-name annotation
+    (``RenderComposedResourceMetadata``)."""
+    out = list(observed or [])
+    have = {((d.get("metadata") or {}).get("annotations") or {}).get(NAME_ANNOTATION) for d in out}
+    for name, body in sorted(desired(rsp).items()):
+        if body["apiVersion"] == "v1" and name not in have:
+            meta = body.setdefault("metadata", {})
+            meta.setdefault("annotations", {})[NAME_ANNOTATION] = name
+            out.append(body)
+    return out
+
+
+def render_created(
+    xr: dict,
+    fn_input: dict | None = None,
+    observed=None,
+    required=None,
+    environment=xrender.EXAMPLE_ENVIRONMENT,
+):
+    """Render as the reconcile after the first: what Crossplane applied without a provider
+    (the master Secret) is observed, so everything is rendered (the primary rds Instance
+    waits for its Secret, function/master_secret.py)."""
+    required = dict(required or {})
+    first = render_local(xr, fn_input, observed, required, environment)
+    for name, sel in first.requirements.resources.items():
+        if name not in required and sel.kind == "Namespace":
+            required[name] = xrender.select(sel, namespaces())
+            first = render_local(xr, fn_input, observed, required, environment)
+    return render_local(xr, fn_input, applied_core_objects(first, observed), required, environment)
+
+
+def namespaces() -> list[dict]:
+    """The Namespaces the examples' required.yaml files hold (what Crossplane finds)."""
+    return [d for ex in xrender.examples() for d in ex.required if d.get("kind") == "Namespace"]
