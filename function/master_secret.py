@@ -42,6 +42,7 @@ import base64
 from typing import Any, Final
 
 from function.core import InputError, Rendered, Request, Requirement, Result, Severity
+from function.refs import keep_while_waiting
 from function.resources import NAMESPACE, SECRET
 
 # The composed-resource name of the Secret.
@@ -141,8 +142,7 @@ def waiting(req: Request, out: Rendered, namespace: str) -> Rendered:
     out.results.append(
         Result(Severity.WARNING, f"waiting for the Namespace {namespace}", WAITING_REASON)
     )
-    out.keep_desired = bool(req.observed)
-    return out
+    return keep_while_waiting(req, out)
 
 
 def instance_may_render(req: Request, instance_key: str) -> bool:

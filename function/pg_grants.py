@@ -31,8 +31,7 @@ from typing import Any
 
 from function import names
 from function.core import ObservedResource
-from function.pgsql import sql_managed
-from function.resources import SQL_GRANT, SQL_ROLE, Kind
+from function.resources import SQL_GRANT, SQL_ROLE, Kind, managed
 
 GROUP_ROLE = names.PG_GROUP_ROLE
 # The keys of the per-binding resources; the binding's Secret waits until all are Ready.
@@ -52,7 +51,7 @@ def group_resources(provider_config: str, database: str) -> dict[str, dict[str, 
     """
 
     def orphan(kind: Kind, fp: dict[str, Any], **kw: Any) -> dict[str, Any]:
-        return sql_managed(kind, provider_config, fp, deletion_policy="Orphan", **kw)
+        return managed(kind, provider_config, fp, deletion_policy="Orphan", **kw)
 
     return {
         "group-role": orphan(
@@ -92,7 +91,7 @@ def binding_resources(
     if server_major is not None and server_major >= WITH_INHERIT_SINCE:
         membership["withInherit"] = False
     return {
-        BINDING_ROLE: sql_managed(
+        BINDING_ROLE: managed(
             SQL_ROLE,
             provider_config,
             {
@@ -104,7 +103,7 @@ def binding_resources(
             external_name=role,
             connection_secret=secret,
         ),
-        BINDING_MEMBERSHIP: sql_managed(SQL_GRANT, provider_config, membership),
+        BINDING_MEMBERSHIP: managed(SQL_GRANT, provider_config, membership),
     }
 
 
