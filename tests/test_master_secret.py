@@ -18,6 +18,7 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from function import fn, master_secret
 from function.postgresql import MASTER_USERNAME
 from tests.support import providers
+from tests.support.claims import postgresql_xr
 from tests.support.crossplane import ControlPlane, example_xrs
 from tests.support.responses import (
     applied_core_objects,
@@ -27,19 +28,7 @@ from tests.support.responses import (
     warnings,
 )
 
-XR = {
-    "apiVersion": "rds.aws.anynines.com/v1",
-    "kind": "XPostgresqlInstance",
-    "metadata": {
-        "name": "pg-db-x7k2p",
-        "uid": "0b0b5c1e-3f6e-4a47-9c7a-2d1f2e3a4b5c",
-        "labels": {
-            "crossplane.io/claim-name": "pg-db",
-            "crossplane.io/claim-namespace": "team-a",
-        },
-    },
-    "spec": {"serviceVersion": "16", "plan": "single-nano"},
-}
+XR = postgresql_xr()
 NAMESPACE = {
     "apiVersion": "v1",
     "kind": "Namespace",

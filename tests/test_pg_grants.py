@@ -21,6 +21,7 @@ import pytest
 from function import names, pg_grants
 from function.servicebinding import INSTANCE_REQUIREMENT
 from tests.support import pg
+from tests.support.claims import postgresql_xr
 from tests.support.responses import desired, render_local
 from tools import xrender
 
@@ -38,23 +39,14 @@ DEPENDENT_OBJECTS_STILL_EXIST = "2BP01"
 # `ALTER ROLE ... SET role` names (seen here on 16.2; 16.14 and 18.4 keep the group).
 DISCARD_ALL_DROPS_ROLE = {(16, 2)}
 
-INSTANCE_XR = {
-    "apiVersion": "rds.aws.anynines.com/v1",
-    "kind": "XPostgresqlInstance",
-    "metadata": {
-        "name": "pg-db-x7k2p",
-        "uid": "0b0b5c1e-3f6e-4a47-9c7a-2d1f2e3a4b5c",
-        "labels": {
-            "crossplane.io/claim-name": "pg-db",
-            "crossplane.io/claim-namespace": "default",
-        },
-    },
-    "spec": {
+INSTANCE_XR = postgresql_xr(
+    namespace="default",
+    spec={
         "serviceVersion": "16",
         "plan": "single-nano",
         "config": {"database": {"name": DATABASE}},
     },
-}
+)
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "servicebinding"
 BINDING_XR = xrender.load_all(EXAMPLES / "xr.yaml")[0]
 INSTANCE_STATUS = xrender.load_all(EXAMPLES / "required.yaml")[0]

@@ -12,21 +12,10 @@ from hypothesis import strategies as st
 from function import claims, names
 from function.postgresql import ENCRYPTION_ANNOTATION, ROLE_LABEL
 from tests.support import environment as env
+from tests.support.claims import postgresql_xr
 from tests.support.responses import desired, fatal_messages, render_created, status, warnings
 
-XR = {
-    "apiVersion": "rds.aws.anynines.com/v1",
-    "kind": "XPostgresqlInstance",
-    "metadata": {
-        "name": "pg-db-x7k2p",
-        "uid": "0b0b5c1e-3f6e-4a47-9c7a-2d1f2e3a4b5c",
-        "labels": {
-            "crossplane.io/claim-name": "pg-db",
-            "crossplane.io/claim-namespace": "team-a",
-        },
-    },
-    "spec": {"serviceVersion": "16", "plan": "single-nano"},
-}
+XR = postgresql_xr()
 WHO = names.Identity("klutch", "team-a", "pg-db", XR["metadata"]["uid"])
 KEY_ARN = "arn:aws:kms:eu-central-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 

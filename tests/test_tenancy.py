@@ -25,6 +25,7 @@ from function import claims, environment, names, restore
 from function.core import ObservedResource, Request, short_hash
 from function.settings import Settings
 from tests.support import environment as env
+from tests.support.claims import postgresql_xr
 from tests.support.examples import example_xrs, fn_input, required_candidates
 from tests.support.examples import render_created as render
 from tests.support.responses import desired, fatal_messages, render_created, status
@@ -322,19 +323,7 @@ BUCKET_XR = {
     },
     "spec": {"service": "aws-s3", "plan": "standard", "region": "eu-central-1"},
 }
-PG_XR = {
-    "apiVersion": "rds.aws.anynines.com/v1",
-    "kind": "XPostgresqlInstance",
-    "metadata": {
-        "name": "pg-db-x7k2p",
-        "uid": uid_of("pg-db", "team-a"),
-        "labels": {
-            "crossplane.io/claim-name": "pg-db",
-            "crossplane.io/claim-namespace": "team-a",
-        },
-    },
-    "spec": {"serviceVersion": "16", "plan": "single-nano"},
-}
+PG_XR = postgresql_xr(uid=uid_of("pg-db", "team-a"))
 
 
 def with_alias(xr: dict, alias: str | None, namespace: str, uid: str) -> dict:

@@ -226,6 +226,16 @@ def _role_details(body: dict, ext: str, cluster: Any) -> dict[str, bytes]:
     }
 
 
+_S3 = "s3.aws.upbound.io"
+# The bucket's sub-resources: each names its bucket and takes the provider's id as its name.
+BUCKET_SUB_RESOURCES = (
+    "BucketServerSideEncryptionConfiguration",
+    "BucketPublicAccessBlock",
+    "BucketOwnershipControls",
+    "BucketPolicy",
+    "BucketLifecycleConfiguration",
+)
+
 KINDS: dict[tuple[str, str], KindModel] = {
     # s3 (config/cluster/s3/config.go; aws_s3_bucket: ParameterAsIdentifier("bucket"))
     ("s3.aws.upbound.io", "Bucket"): KindModel(
@@ -241,13 +251,7 @@ KINDS: dict[tuple[str, str], KindModel] = {
         ("s3.aws.upbound.io", k): KindModel(
             external_name=FROM_PROVIDER, computed=lambda _b, e: {"id": e}
         )
-        for k in (
-            "BucketServerSideEncryptionConfiguration",
-            "BucketPublicAccessBlock",
-            "BucketOwnershipControls",
-            "BucketPolicy",
-            "BucketLifecycleConfiguration",
-        )
+        for k in BUCKET_SUB_RESOURCES
     },
     # kms (config/cluster/kms/config.go: aws_kms_alias UseAsync; externalname.go kmsAlias())
     ("kms.aws.upbound.io", "Key"): KindModel(
@@ -353,19 +357,9 @@ ARN = "status.atProvider.arn"  # common.ARNExtractor(), resource.ExtractParamPat
 EXTERNAL = "external-name"  # reference.ExternalName()
 IDENTIFIER = "spec.forProvider.identifier"  # resource.ExtractParamPath("identifier", false)
 
-_S3 = "s3.aws.upbound.io"
 # (group, kind) of the referencing MR -> its top-level field -> (referenced group/kind, extractor)
 REFERENCES: dict[tuple[str, str], dict[str, tuple[tuple[str, str], str]]] = {
-    **{
-        (_S3, k): {"bucket": ((_S3, "Bucket"), ID)}
-        for k in (
-            "BucketServerSideEncryptionConfiguration",
-            "BucketPublicAccessBlock",
-            "BucketOwnershipControls",
-            "BucketPolicy",
-            "BucketLifecycleConfiguration",
-        )
-    },
+    **{(_S3, k): {"bucket": ((_S3, "Bucket"), ID)} for k in BUCKET_SUB_RESOURCES},
     ("kms.aws.upbound.io", "Alias"): {"targetKeyId": (("kms.aws.upbound.io", "Key"), EXTERNAL)},
     ("rds.aws.upbound.io", "Instance"): {
         "kmsKeyId": (("kms.aws.upbound.io", "Key"), ARN),
