@@ -38,8 +38,7 @@ build_etcd() {
   local dir; dir=$(wrapper "etcd-$ETCD_VERSION" "module klutch.e2e/etcd
 go 1.26
 require go.etcd.io/etcd/server/v3 $ETCD_VERSION")
-  (cd "$dir" && go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >/dev/null 2>&1 \
-    && go build "${FLAGS[@]}" -o "$out.tmp" go.etcd.io/etcd/server/v3) && mv "$out.tmp" "$out"
+  (cd "$dir" && go build "${FLAGS[@]}" -o "$out.tmp" go.etcd.io/etcd/server/v3) && mv "$out.tmp" "$out"
 }
 
 build_kube() {
@@ -58,8 +57,7 @@ go 1.26
 require k8s.io/kubernetes $KUBE_VERSION
 $replaces")
   mkdir -p "$out"
-  (cd "$dir" && go get "k8s.io/kubernetes@$KUBE_VERSION" >/dev/null 2>&1 \
-    && go build "${FLAGS[@]}" -o "$out/" k8s.io/kubernetes/cmd/kube-apiserver \
+  (cd "$dir" && go build "${FLAGS[@]}" -o "$out/" k8s.io/kubernetes/cmd/kube-apiserver \
          k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl)
 }
 
@@ -73,18 +71,19 @@ require (
 	github.com/crossplane/crossplane/v2 $CROSSPLANE_VERSION
 	github.com/crossplane/crossplane/apis/v2 $CROSSPLANE_VERSION
 )")
-  (cd "$dir" && go get "github.com/crossplane/crossplane/v2@$CROSSPLANE_VERSION" \
-      "github.com/crossplane/crossplane/apis/v2@$CROSSPLANE_VERSION" >/dev/null 2>&1 \
-    && go build "${FLAGS[@]}" -o "$out.tmp" github.com/crossplane/crossplane/v2/cmd/crossplane) \
+  (cd "$dir" && go build "${FLAGS[@]}" -o "$out.tmp" github.com/crossplane/crossplane/v2/cmd/crossplane) \
     && mv "$out.tmp" "$out"
 }
 
-build_go_install() { # NAME MODULE/PATH VERSION
+build_main() { # NAME MODULE VERSION PACKAGE: a main package of a module without replace directives
   local out="$BIN/$1-$3"; [[ -x $out ]] && return
   log "$1 $3"
-  local gobin; gobin=$(mktemp -d)
-  GOBIN="$gobin" go install "${FLAGS[@]}" "$2@$3"
-  mv "$gobin"/* "$out"; rmdir "$gobin"
+  # Not `go install mod@version`: it loads the module's deprecation from the proxy's version list,
+  # which the proxy here refuses for some modules (403); a pinned require needs no list.
+  local dir; dir=$(wrapper "$1-$3" "module klutch.e2e/$1
+go 1.26
+require $2 $3")
+  (cd "$dir" && go build "${FLAGS[@]}" -o "$out.tmp" "$4") && mv "$out.tmp" "$out"
 }
 
 for step in "${@:-etcd kube crossplane cli provider-sql}"; do
@@ -93,8 +92,9 @@ for step in "${@:-etcd kube crossplane cli provider-sql}"; do
       etcd) build_etcd ;;
       kube) build_kube ;;
       crossplane) build_crossplane ;;
-      cli) build_go_install crossplane-cli github.com/crossplane/cli/v2/cmd/crossplane "$CLI_VERSION" ;;
-      provider-sql) build_go_install provider-sql github.com/crossplane-contrib/provider-sql/cmd/provider "$PROVIDER_SQL_VERSION" ;;
+      cli) build_main crossplane-cli github.com/crossplane/cli/v2 "$CLI_VERSION" github.com/crossplane/cli/v2/cmd/crossplane ;;
+      provider-sql) build_main provider-sql github.com/crossplane-contrib/provider-sql "$PROVIDER_SQL_VERSION" \
+        github.com/crossplane-contrib/provider-sql/cmd/provider ;;
       *) echo "e2e build: unknown part $s" >&2; exit 2 ;;
     esac
   done
