@@ -36,7 +36,7 @@ from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from function.core import (
+from function.answer import (
     Condition,
     InputError,
     Rendered,
