@@ -77,6 +77,9 @@ class Rendered:
     # When set, ``resources`` is ignored and every observed composed resource is
     # re-emitted unchanged, so nothing is deleted while a dependency is unavailable.
     keep_desired: bool = False
+    # The claim waits for something (another claim, the EnvironmentConfig, a resource held back
+    # until another is ready): ``fn.py`` then says the XR is not ready, whatever it keeps.
+    waiting: bool = False
 
 
 M = TypeVar("M", bound=pydantic.BaseModel)

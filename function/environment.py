@@ -448,6 +448,7 @@ def waiting(name: str, out: Rendered) -> Rendered:
     out.results.append(Result(Severity.WARNING, what, WAITING_REASON))
     out.conditions.append(Condition(CONDITION, False, WAITING_REASON, what))
     out.keep_desired = True
+    out.waiting = True
     return out
 
 

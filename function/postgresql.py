@@ -571,6 +571,8 @@ def render(req: Request) -> Rendered:
     continuous = continuous_backup_days(req, out)
     if master_secret.instance_may_render(req, "instance"):
         res["instance"] = _primary(req, spec, ctx, restored, continuous=continuous)
+    else:
+        out.waiting = True  # for the Secret: the XR is not ready without its Instance
     res.update(_replicas(req, spec, ctx))
     res["parameter-group"] = _parameter_group_resource(req, spec, ctx)
     res.update(_network(req, spec, ctx))
