@@ -36,7 +36,7 @@ from typing import Annotated, Any, Final, Literal, get_args
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from function.core import (
+from function.answer import (
     Condition,
     InputError,
     Rendered,
@@ -448,6 +448,7 @@ def waiting(name: str, out: Rendered) -> Rendered:
     out.results.append(Result(Severity.WARNING, what, WAITING_REASON))
     out.conditions.append(Condition(CONDITION, False, WAITING_REASON, what))
     out.keep_desired = True
+    out.waiting = True
     return out
 
 
