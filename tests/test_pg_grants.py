@@ -369,11 +369,16 @@ def test_a_server_runs_from_binaries_only_root_may_reach(tmp_path):
     ``mktemp -d`` folder, or in /root) are staged where ``nobody`` can run them."""
     if os.geteuid() != 0:
         pytest.skip("only root runs the server as another user (nobody)")
-    smallest = BINARIES[0]
+    wheels = [b for b in BINARIES if "wheel" in b.source]  # a clone's .venv holds these
+    smallest = (wheels or BINARIES)[0]
     private = tmp_path / "private"
     private.mkdir(mode=0o700)
-    tree = private / smallest.bindir.parent.name
-    shutil.copytree(smallest.bindir.parent, tree, symlinks=True)
+    source = smallest.bindir.parent  # <site-packages>/<package>/pginstall*
+    tree = private / source.parent.name / source.name
+    shutil.copytree(source, tree, symlinks=True)
+    libs = source.parent.parent / f"{source.parent.name}.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, private / libs.name, symlinks=True)
     hidden = pg.Binaries(tree / "bin", smallest.version, smallest.source)
     assert not pg.may("nobody", hidden.bindir / "initdb")
     runnable = pg.staged(hidden, "nobody")

@@ -8,11 +8,11 @@ their ``pginstall*/bin`` directories are used) and Debian's ``/usr/lib/postgresq
 removes everything afterwards. PostgreSQL refuses to run as root, so under root the server
 runs as ``nobody``, and ``nobody`` must reach the binaries: the wheels' binaries live in the
 clone's ``.venv``, and a clone under a folder only root may enter (``mktemp -d`` makes them
-0700, so does ``/root``) hides them from ``nobody`` (``PermissionError ... bin/initdb``). Then the
-build's whole install tree (``bin``, ``lib``, ``share``: PostgreSQL finds its libraries and
-data relative to ``bin``) is copied once per test run to a folder ``nobody`` can reach
-(``staged``), and the data directory is made there too; a build ``nobody`` can reach is used in
-place.
+0700, so does ``/root``) hides them from ``nobody`` (``PermissionError ... bin/initdb``). Then
+the build's whole install tree (``bin``, ``lib``, ``share``: PostgreSQL finds its libraries
+and data relative to ``bin``; and a wheel's bundled ``<package>.libs``) is copied once per test
+run to a folder ``nobody`` can reach (``staged``), and the data directory is made there too; a
+build ``nobody`` can reach is used in place.
 
 Emulator. ``ProviderSQL`` applies our rendered provider-sql Role and Grant objects with the SQL
 provider-sql v0.16.0 issues, and follows crossplane-runtime's managed reconciler: Observe,
@@ -199,9 +199,15 @@ def staged(binaries: Binaries, user: str) -> Binaries:
     if binaries.bindir not in _STAGED:
         base = Path(tempfile.mkdtemp(prefix=f"klutch-{binaries.label}-bin-", dir=shared_tmp(user)))
         atexit.register(shutil.rmtree, base, True)
-        tree = base / binaries.bindir.parent.name
-        shutil.copytree(binaries.bindir.parent, tree, symlinks=True)
-        for path in [base, tree, *tree.rglob("*")]:
+        source = binaries.bindir.parent  # <site-packages>/<package>/pginstall*
+        tree = base / source.parent.name / source.name
+        shutil.copytree(source, tree, symlinks=True)
+        # A wheel's binaries load the libraries auditwheel bundled beside the package (their
+        # RPATH is $ORIGIN/../../../<package>.libs): the same layout is kept.
+        libs = source.parent.parent / f"{source.parent.name}.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, base / libs.name, symlinks=True)
+        for path in [base, *base.rglob("*")]:
             if not path.is_symlink():
                 mode = path.stat().st_mode
                 run = path.is_dir() or mode & stat.S_IXUSR
