@@ -1,32 +1,50 @@
-# Every target creates the virtual environment it needs: a fresh machine needs only python3.
+# Every target creates the virtual environment it needs: a fresh machine needs only Python 3.11+
+# with its venv module (Debian/Ubuntu: apt install python3-venv) and make.
 PYTHON ?= python3
+# .venv-run: the function's own dependencies (pyproject's dependencies, plus PyYAML for the
+# example files): make render, make run. .venv: the development set: tests, lint, generate.
+RUN_VENV  := .venv-run
+RUN_PY    := $(RUN_VENV)/bin/python
+RUN_STAMP := $(RUN_VENV)/.installed-run
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
+# Stops with what is missing: Python older than 3.11, or no venv module (python3-venv).
+NEED_PYTHON = @$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { echo "make: $(PYTHON) must be Python 3.11 or newer (set PYTHON=python3.11 ...)" >&2; exit 1; }; $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { echo "make: $(PYTHON) has no venv module; on Debian/Ubuntu: apt install python3-venv" >&2; exit 1; }
 IMAGE  ?= function-klutch-aws:dev
 XPKG   ?= _output/function-klutch-aws.xpkg
 
-.PHONY: help venv test render run lint typecheck generate format bench build xpkg xpkg-stage xpkg-configuration clean
+.PHONY: help venv venv-run test render run lint typecheck generate format bench build xpkg xpkg-stage xpkg-configuration clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
+	$(NEED_PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
+$(RUN_STAMP): pyproject.toml
+	$(NEED_PYTHON)
+	$(PYTHON) -m venv $(RUN_VENV)
+	$(RUN_PY) -m pip install -q --upgrade pip
+	$(RUN_PY) -m pip install -q -e '.[render]'
+	touch $@
+
 venv: $(STAMP) ## Create .venv with the function and its test tools
+
+venv-run: $(RUN_STAMP) ## Create .venv-run with the function's own dependencies only (make render, make run)
 
 test: $(STAMP) ## Run every test (unit, protocol, schema, AWS semantics, properties)
 	$(PY) -m pytest -q
 
-render: $(STAMP) ## Render every example through the function (started locally, called over gRPC)
-	$(PY) tools/render.py examples
+render: $(RUN_STAMP) ## Render every example at rest through the function (started locally, called over gRPC)
+	$(RUN_PY) tools/render.py examples
 
-run: $(STAMP) ## Serve the function insecurely on :9443, for `crossplane render`
-	$(VENV)/bin/function --insecure --debug
+run: $(RUN_STAMP) ## Serve the function insecurely on :9443, for `crossplane render`
+	$(RUN_VENV)/bin/function --insecure --debug
 
 lint: $(STAMP) ## ruff lint and format check; mypy --strict on function/; the import layers of function/ (docs/architecture.md); test modules import helpers from tests/support only
 	$(VENV)/bin/ruff check function tests tools
@@ -88,4 +106,4 @@ xpkg-configuration: ## Build only the Configuration package (needs the crossplan
 	crossplane xpkg build --package-root=$(CFG_ROOT) --examples-root=$(CFG_ROOT)/examples --package-file=$(CFG_XPKG)
 
 clean: ## Remove the virtual environment and build output
-	rm -rf $(VENV) _output .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) $(RUN_VENV) _output .pytest_cache .ruff_cache .mypy_cache .hypothesis

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import yaml
 from pydantic import BaseModel
 
 from function.settings import Settings
+from tests.support import examples
 from tests.support.responses import local_call
 from tools import xrender
 
@@ -85,15 +85,9 @@ def test_readme_first_screen_shows_the_two_commands():
 EXCERPT = re.compile(r"^# (?:\.venv/bin/python )?tools/render\.py (examples/[\w-]+)\s*$")
 
 
-@functools.cache
 def rendered(folder: str) -> list[str]:
     """What ``tools/render.py <folder>`` prints for that folder, as lines."""
-    out = []
-    for ex in xrender.examples():
-        if str(ex.path.parent.relative_to(ROOT)) == folder:
-            out.append(f"# {ex.name}")
-            out.append(xrender.dump(xrender.to_documents(ex.xr, xrender.render(local_call, ex))))
-    return "\n".join(out).splitlines()
+    return examples.rendered(folder).splitlines()
 
 
 def excerpts() -> list[tuple[str, str, list[str]]]:

@@ -202,7 +202,7 @@ def render(
 
 
 def to_documents(xr: dict, rsp: fnv1.RunFunctionResponse) -> list[dict]:
-    """The XR with its new status, the composed resources, then the results."""
+    """The XR with its new status, the composed resources in name order, then the results."""
     composite = resource.struct_to_dict(rsp.desired.composite.resource)
     out_xr = {
         "apiVersion": xr["apiVersion"],
@@ -218,7 +218,7 @@ def to_documents(xr: dict, rsp: fnv1.RunFunctionResponse) -> list[dict]:
         }
     docs = [out_xr]
     xr_name = xr["metadata"]["name"]
-    for name, r in rsp.desired.resources.items():
+    for name, r in sorted(rsp.desired.resources.items()):
         body = resource.struct_to_dict(r.resource)
         meta = body.setdefault("metadata", {})
         meta.setdefault("annotations", {})[NAME_ANNOTATION] = name
@@ -255,8 +255,24 @@ def tidy(value: Any) -> Any:
     return value
 
 
+_CONDITION = ("type", "status", "reason", "message", "lastTransitionTime")
+
+
+def _conditions_as_kubectl(doc: dict) -> dict:
+    """A status condition reads type first, as ``kubectl get -o yaml`` prints it."""
+    conditions = (doc.get("status") or {}).get("conditions")
+    if isinstance(conditions, list):
+        doc["status"]["conditions"] = [
+            {k: c[k] for k in (*_CONDITION, *sorted(set(c) - set(_CONDITION))) if k in c}
+            for c in conditions
+        ]
+    return doc
+
+
 def dump(docs: list[dict]) -> str:
-    return "".join("---\n" + yaml.safe_dump(tidy(d), sort_keys=False) for d in docs)
+    return "".join(
+        "---\n" + yaml.safe_dump(_conditions_as_kubectl(tidy(d)), sort_keys=False) for d in docs
+    )
 
 
 def free_port() -> int:
