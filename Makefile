@@ -78,13 +78,27 @@ build: ## Build the runtime container image (needs docker with a running engine)
 	@docker info >/dev/null 2>&1 || { echo "make build: docker is installed but no Docker engine is running; start one to build $(IMAGE)" >&2; exit 1; }
 	docker build -t $(IMAGE) .
 
+# Where the packages are published: one setting. The Function's package is
+# $(XPKG_REPOSITORY)/function-klutch-aws, the Configuration's
+# $(XPKG_REPOSITORY)/configuration-klutch-aws. Crossplane names the Function it installs for the
+# Configuration after the package path without its registry host ("/" -> "-"), and every
+# Composition calls it by that name: xpkg-stage writes both into the staged package files.
+XPKG_REPOSITORY ?= xpkg.upbound.io/anynines
+XPKG_VERSION    ?= v0.1.0
+FUNCTION_PACKAGE      := $(XPKG_REPOSITORY)/function-klutch-aws
+CONFIGURATION_PACKAGE := $(XPKG_REPOSITORY)/configuration-klutch-aws
+FUNCTION_NAME := $(subst /,-,$(patsubst $(firstword $(subst /, ,$(XPKG_REPOSITORY)))/%,%,$(FUNCTION_PACKAGE)))
+# What the files in this repository say (the default repository).
+REPO_FUNCTION_PACKAGE := xpkg.upbound.io/anynines/function-klutch-aws
+REPO_FUNCTION_NAME    := anynines-function-klutch-aws
+
 # Package roots, staged so that each `crossplane xpkg build` sees exactly one package's files.
 PKG_STAGE ?= _output/package
 FN_ROOT  := $(PKG_STAGE)/function
 CFG_ROOT := $(PKG_STAGE)/configuration
 CFG_XPKG ?= _output/configuration-klutch-aws.xpkg
 
-xpkg-stage: ## Stage both package roots under _output/package (needs no tools)
+xpkg-stage: ## Stage both package roots under _output/package for XPKG_REPOSITORY (needs no tools)
 	rm -rf $(FN_ROOT) $(CFG_ROOT)
 	mkdir -p $(FN_ROOT)/input $(CFG_ROOT)/xrds $(CFG_ROOT)/compositions
 	cp package/crossplane.yaml $(FN_ROOT)/crossplane.yaml
@@ -92,6 +106,8 @@ xpkg-stage: ## Stage both package roots under _output/package (needs no tools)
 	cp package/configuration/crossplane.yaml $(CFG_ROOT)/crossplane.yaml
 	cp xrds/*.yaml $(CFG_ROOT)/xrds/
 	cp compositions/*.yaml $(CFG_ROOT)/compositions/
+	sed -i -e 's#$(REPO_FUNCTION_PACKAGE)#$(FUNCTION_PACKAGE)#g' -e 's#$(REPO_FUNCTION_NAME)#$(FUNCTION_NAME)#g' \
+	  $(FN_ROOT)/crossplane.yaml $(CFG_ROOT)/crossplane.yaml $(CFG_ROOT)/compositions/*.yaml
 
 xpkg: ## Build the Function package (image embedded) and the Configuration package (needs the crossplane CLI and docker)
 	@command -v crossplane >/dev/null 2>&1 || { echo "make xpkg: the crossplane CLI is not installed; see https://docs.crossplane.io/latest/cli/" >&2; exit 1; }
@@ -99,6 +115,9 @@ xpkg: ## Build the Function package (image embedded) and the Configuration packa
 	@$(MAKE) --no-print-directory xpkg-stage
 	crossplane xpkg build --package-root=$(FN_ROOT) --examples-root=$(FN_ROOT)/examples --embed-runtime-image=$(IMAGE) --package-file=$(XPKG)
 	crossplane xpkg build --package-root=$(CFG_ROOT) --examples-root=$(CFG_ROOT)/examples --package-file=$(CFG_XPKG)
+	@echo "push: crossplane xpkg push -f $(XPKG) $(FUNCTION_PACKAGE):$(XPKG_VERSION)"
+	@echo "push: crossplane xpkg push -f $(CFG_XPKG) $(CONFIGURATION_PACKAGE):$(XPKG_VERSION)"
+	@echo "Compositions call the Function $(FUNCTION_NAME)"
 
 xpkg-configuration: ## Build only the Configuration package (needs the crossplane CLI)
 	@command -v crossplane >/dev/null 2>&1 || { echo "make xpkg-configuration: the crossplane CLI is not installed; see https://docs.crossplane.io/latest/cli/" >&2; exit 1; }
