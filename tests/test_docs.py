@@ -180,3 +180,39 @@ def test_operator_guide_lists_every_setting_with_its_default(path, default):
     if isinstance(default, str | int | bool) and not isinstance(default, dict):
         shown = yaml.safe_dump(default).splitlines()[0] if not isinstance(default, str) else default
         assert f"`{shown}`" in row.group(1), f"{path}: default {default!r} not shown"
+
+
+# --------------------------------------------------------------- crossplane render commands
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.replace("\\\n", " ").split())
+
+
+def main_examples() -> dict[Path, xrender.Example]:
+    """Each example folder's XR (``xr.yaml``, else its first)."""
+    out: dict[Path, xrender.Example] = {}
+    for ex in xrender.examples():
+        if ex.path.parent not in out or ex.path.name == "xr.yaml":
+            out[ex.path.parent] = ex
+    return out
+
+
+@pytest.mark.parametrize("folder", sorted(main_examples()), ids=lambda p: p.name)
+def test_readmes_give_each_folder_the_crossplane_render_command_that_works(folder):
+    """The command passes the EnvironmentConfig every Composition requires and the folder's
+    required and observed resources (without them crossplane render answers with a fatal)."""
+    command = xrender.crossplane_render_command(main_examples()[folder])
+    assert "--required-resources=examples/environmentconfig/environmentconfig.yaml" in command
+    assert ("required.yaml" in command) == (folder / "required.yaml").exists()
+    assert _flat(command) in _flat((folder / "README.md").read_text())
+    assert _flat(command) in _flat((ROOT / "README.md").read_text())
+
+
+def test_every_crossplane_render_command_shown_is_one_that_works():
+    shown = set()
+    for doc in [*DOCS, *sorted((ROOT / "examples").glob("*/README.md"))]:
+        joined = doc.read_text().replace("\\\n", " ")
+        shown |= {_flat(m) for m in re.findall(r"crossplane render examples/[^`\n]*", joined)}
+    works = {_flat(xrender.crossplane_render_command(ex)) for ex in main_examples().values()}
+    assert shown and shown <= works

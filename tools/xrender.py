@@ -128,6 +128,39 @@ def examples(root: Path = EXAMPLES) -> list[Example]:
     return out
 
 
+def composition_file(name: str) -> Path:
+    """The file in ``compositions/`` that holds the Composition ``name``."""
+    for path in sorted(COMPOSITIONS.glob("*.yaml")):
+        if any(d.get("metadata", {}).get("name") == name for d in load_all(path)):
+            return path
+    raise LookupError(f"no Composition {name} in compositions/")
+
+
+def crossplane_render_command(ex: Example) -> str:
+    """The ``crossplane render`` command that renders ``ex`` as this repository renders it
+    (from the repository's root, ``make run`` serving the function): the Compositions'
+    requirement needs the EnvironmentConfig, and a folder's ``required.yaml`` and
+    ``observed.yaml`` are what Crossplane would fetch and observe."""
+    folder = ex.path.parent
+
+    def rel(path: Path) -> str:
+        return str(path.relative_to(ROOT))
+
+    parts = [
+        "crossplane render",
+        rel(ex.path),
+        rel(composition_file(ex.xr["spec"]["compositionRef"]["name"])),
+        rel(folder / "functions.yaml"),
+        "--include-function-results",
+        f"--required-resources={rel(ENVIRONMENT_CONFIG)}",
+    ]
+    if (folder / "required.yaml").exists():
+        parts.append(f"--required-resources={rel(folder / 'required.yaml')}")
+    if (folder / "observed.yaml").exists():
+        parts.append(f"--observed-resources={rel(folder / 'observed.yaml')}")
+    return " \\\n  ".join([" ".join(parts[:4]), *parts[4:]])
+
+
 def _optional(path: Path) -> list[dict]:
     return load_all(path) if path.exists() else []
 
