@@ -18,8 +18,9 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from function import main
 from function.settings import Settings
-from tests.support import examples
+from tests.support import examples, guide
 from tests.support.responses import local_call
 from tools import xrender
 
@@ -216,3 +217,53 @@ def test_every_crossplane_render_command_shown_is_one_that_works():
         shown |= {_flat(m) for m in re.findall(r"crossplane render examples/[^`\n]*", joined)}
     works = {_flat(xrender.crossplane_render_command(ex)) for ex in main_examples().values()}
     assert shown and shown <= works
+
+
+def test_the_answer_size_stated_is_what_the_examples_at_rest_give():
+    """The operator guide and ``function --help`` state one range for a cached answer's size,
+    and it holds every example's answer at rest."""
+    sizes = [len(step.response.SerializeToString()) for step in examples.at_rest().last.values()]
+    (option,) = [p for p in main.cli.params if p.name == "cache_bytes"]
+    stated = {
+        re.search(r"1 to (\d+) KB per answer", text).group(1)
+        for text in (
+            option.help,
+            OPERATOR_GUIDE.read_text(),
+            (ROOT / "function" / "cache.py").read_text(),
+        )
+    }
+    assert len(stated) == 1
+    (kb,) = stated
+    assert min(sizes) >= 1024 and max(sizes) <= int(kb) * 1024, (min(sizes), max(sizes))
+
+
+def test_operator_guide_install_steps_run_in_order_and_grant_namespaces_before_claims():
+    """Sections 1-5 are steps: every file applied is defined before (a ``# file:`` block) or
+    is a repository file, and the ClusterRole that lets Crossplane read Namespaces (every
+    ``deletionPolicy: Orphan`` claim requires one) is applied before the first claim."""
+    text = OPERATOR_GUIDE.read_text()
+    install = text[: text.index("## 6.")]
+    steps = guide.steps(install)
+    defined: dict[str, list[dict]] = {}
+    applied: list[str] = []
+    for step in steps:
+        if step.kind == "file":
+            defined[step.name] = list(yaml.safe_load_all(step.text))
+        for args in step.commands() if step.kind == "sh" else []:
+            if args[:2] == ["kubectl", "apply"]:
+                name = args[args.index("-f") + 1]
+                assert name in defined or (ROOT / name).is_file(), name
+                applied.append(name)
+    roles = [
+        (name, doc)
+        for name, docs in defined.items()
+        for doc in docs
+        if doc and doc["kind"] == "ClusterRole"
+    ]
+    assert len(roles) == 1 and "kind: ClusterRole" not in text[len(install) :]
+    name, role = roles[0]
+    assert role["metadata"]["labels"]["rbac.crossplane.io/aggregate-to-crossplane"] == "true"
+    (rule,) = role["rules"]
+    assert rule["resources"] == ["namespaces"] and {"get", "list", "watch"} <= set(rule["verbs"])
+    assert applied.index(name) < applied.index("first-db.yaml")
+    assert applied.index("packages.yaml") < applied.index("first-db.yaml")
