@@ -267,3 +267,17 @@ def test_operator_guide_install_steps_run_in_order_and_grant_namespaces_before_c
     assert rule["resources"] == ["namespaces"] and {"get", "list", "watch"} <= set(rule["verbs"])
     assert applied.index(name) < applied.index("first-db.yaml")
     assert applied.index("packages.yaml") < applied.index("first-db.yaml")
+
+
+def test_operator_guide_add_a_plan_example_is_a_valid_input():
+    """The "Add a plan" input parses with the plan model, whose storage types are the ones
+    AWS accepts without provisioned IOPS (a plan sets none)."""
+    text = OPERATOR_GUIDE.read_text()
+    section = text[text.index("## 7. Add a plan") : text.index("## 8.")]
+    (block,) = [b for b in FENCE.findall(section) if "plans:" in b]
+    fn_input = yaml.safe_load(block)["input"]
+    settings = Settings.model_validate(fn_input)
+    assert settings.postgresql.plans
+    io2 = {**fn_input["postgresql"]["plans"]["cluster-xlarge"], "storageType": "io2"}
+    with pytest.raises(ValueError, match="storageType"):
+        Settings.model_validate({**fn_input, "postgresql": {"plans": {"x": io2}}})
