@@ -728,3 +728,13 @@ def test_dockerfile_copies_only_files_that_exist_and_are_not_ignored():
             for src in sources:
                 assert (ROOT / src).exists(), src
                 assert src.rstrip("/") in allowed, f"{src} is excluded by .dockerignore"
+
+
+def test_no_text_says_a_claims_tags_override_the_platforms():
+    """A claim tag with a key of the operator's defaultTags is refused (function/claims.py
+    resource_tags), so no comment or page may say claim tags override them."""
+    texts = [*yaml_files("compositions", "examples", "package"), *ROOT.glob("*.md")]
+    texts += [*(ROOT / "docs").glob("*.md")]
+    for path in texts:
+        found = re.search(r"tags? override|override (?:them|the platform)", path.read_text())
+        assert not found, f"{rel(path)}: {found.group(0) if found else ''}"
