@@ -1,7 +1,7 @@
 """Everything the project ships is valid for the Crossplane that installs it.
 
 - XRDs, Compositions and the examples' ``functions.yaml`` against Crossplane's CRDs, the
-  package metadata against Crossplane's meta schemas (``../shared/schemas/crossplane-v2.3.4``);
+  package metadata against Crossplane's meta schemas (crossplane v2.3.4, tests/support/schemas.py);
 - every example claim and XR against the schema its own XRD defines, plus the fields
   Crossplane adds to claims and XRs, with unknown fields rejected as ``kubectl apply`` does
   (server-side strict field validation); the bad claims in ``tests/data/bad-claims`` rejected;

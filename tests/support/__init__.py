@@ -3,7 +3,8 @@ control-plane twin, which ``make render`` runs too, is ``tools/twin.py`` with
 ``tools/providers.py``.)
 
 - ``responses``: calling the function in-process and reading its response;
-- ``schemas``: upstream CRD schemas from ``../shared/schemas`` and validation against them;
+- ``schemas``: upstream CRD schemas (Go modules by version, else ``../shared/schemas``) and
+  validation against them;
 - ``xrds``: the XRDs in ``xrds/`` and the spec schema of each kind;
 - ``cel``: the XRDs' CEL rules, evaluated as the API server would;
 - ``examples``: the examples per kind, rendered as Crossplane would (with required resources);
