@@ -281,3 +281,15 @@ def test_operator_guide_add_a_plan_example_is_a_valid_input():
     io2 = {**fn_input["postgresql"]["plans"]["cluster-xlarge"], "storageType": "io2"}
     with pytest.raises(ValueError, match="storageType"):
         Settings.model_validate({**fn_input, "postgresql": {"plans": {"x": io2}}})
+
+
+def test_user_guide_states_the_restore_rules_the_function_enforces():
+    """tests/test_restore.py checks the function refuses a restore naming another database
+    or another major; the guide says both, and no example says otherwise."""
+    text = USER_GUIDE.read_text()
+    section = text[text.index("### 5. Restore") : text.index("### 6. Clean up")]
+    flat = " ".join(section.split())
+    assert "`config.database.name` must be the source's database" in flat
+    assert "`serviceVersion` must be the source's major" in flat
+    for path in sorted((ROOT / "examples").rglob("*.yaml")):
+        assert "at least the snapshot" not in path.read_text(), path
