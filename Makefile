@@ -1,32 +1,50 @@
-# Every target creates the virtual environment it needs: a fresh machine needs only python3.
+# Every target creates the virtual environment it needs: a fresh machine needs only Python 3.11+
+# with its venv module (Debian/Ubuntu: apt install python3-venv) and make.
 PYTHON ?= python3
+# .venv-run: the function's own dependencies (pyproject's dependencies, plus PyYAML for the
+# example files): make render, make run. .venv: the development set: tests, lint, generate.
+RUN_VENV  := .venv-run
+RUN_PY    := $(RUN_VENV)/bin/python
+RUN_STAMP := $(RUN_VENV)/.installed-run
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
+# Stops with what is missing: Python older than 3.11, or no venv module (python3-venv).
+NEED_PYTHON = @$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { echo "make: $(PYTHON) must be Python 3.11 or newer (set PYTHON=python3.11 ...)" >&2; exit 1; }; $(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || { echo "make: $(PYTHON) has no venv module; on Debian/Ubuntu: apt install python3-venv" >&2; exit 1; }
 IMAGE  ?= function-klutch-aws:dev
 XPKG   ?= _output/function-klutch-aws.xpkg
 
-.PHONY: help venv test render run lint typecheck generate format bench build xpkg xpkg-stage xpkg-configuration clean
+.PHONY: help venv venv-run test render run lint typecheck generate format bench build xpkg xpkg-stage xpkg-configuration clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
+	$(NEED_PYTHON)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
+$(RUN_STAMP): pyproject.toml
+	$(NEED_PYTHON)
+	$(PYTHON) -m venv $(RUN_VENV)
+	$(RUN_PY) -m pip install -q --upgrade pip
+	$(RUN_PY) -m pip install -q -e '.[render]'
+	touch $@
+
 venv: $(STAMP) ## Create .venv with the function and its test tools
+
+venv-run: $(RUN_STAMP) ## Create .venv-run with the function's own dependencies only (make render, make run)
 
 test: $(STAMP) ## Run every test (unit, protocol, schema, AWS semantics, properties)
 	$(PY) -m pytest -q
 
-render: $(STAMP) ## Render every example through the function (started locally, called over gRPC)
-	$(PY) tools/render.py examples
+render: $(RUN_STAMP) ## Render every example at rest through the function (started locally, called over gRPC)
+	$(RUN_PY) tools/render.py examples
 
-run: $(STAMP) ## Serve the function insecurely on :9443, for `crossplane render`
-	$(VENV)/bin/function --insecure --debug
+run: $(RUN_STAMP) ## Serve the function insecurely on :9443, for `crossplane render`
+	$(RUN_VENV)/bin/function --insecure --debug
 
 lint: $(STAMP) ## ruff lint and format check; mypy --strict on function/; the import layers of function/ (import-linter contracts in pyproject.toml, docs/architecture.md); test modules import helpers from tests/support only
 	$(VENV)/bin/ruff check function tests tools
@@ -60,13 +78,27 @@ build: ## Build the runtime container image (needs docker with a running engine)
 	@docker info >/dev/null 2>&1 || { echo "make build: docker is installed but no Docker engine is running; start one to build $(IMAGE)" >&2; exit 1; }
 	docker build -t $(IMAGE) .
 
+# Where the packages are published: one setting. The Function's package is
+# $(XPKG_REPOSITORY)/function-klutch-aws, the Configuration's
+# $(XPKG_REPOSITORY)/configuration-klutch-aws. Crossplane names the Function it installs for the
+# Configuration after the package path without its registry host ("/" -> "-"), and every
+# Composition calls it by that name: xpkg-stage writes both into the staged package files.
+XPKG_REPOSITORY ?= xpkg.upbound.io/anynines
+XPKG_VERSION    ?= v0.1.0
+FUNCTION_PACKAGE      := $(XPKG_REPOSITORY)/function-klutch-aws
+CONFIGURATION_PACKAGE := $(XPKG_REPOSITORY)/configuration-klutch-aws
+FUNCTION_NAME := $(subst /,-,$(patsubst $(firstword $(subst /, ,$(XPKG_REPOSITORY)))/%,%,$(FUNCTION_PACKAGE)))
+# What the files in this repository say (the default repository).
+REPO_FUNCTION_PACKAGE := xpkg.upbound.io/anynines/function-klutch-aws
+REPO_FUNCTION_NAME    := anynines-function-klutch-aws
+
 # Package roots, staged so that each `crossplane xpkg build` sees exactly one package's files.
 PKG_STAGE ?= _output/package
 FN_ROOT  := $(PKG_STAGE)/function
 CFG_ROOT := $(PKG_STAGE)/configuration
 CFG_XPKG ?= _output/configuration-klutch-aws.xpkg
 
-xpkg-stage: ## Stage both package roots under _output/package (needs no tools)
+xpkg-stage: ## Stage both package roots under _output/package for XPKG_REPOSITORY (needs no tools)
 	rm -rf $(FN_ROOT) $(CFG_ROOT)
 	mkdir -p $(FN_ROOT)/input $(CFG_ROOT)/xrds $(CFG_ROOT)/compositions
 	cp package/crossplane.yaml $(FN_ROOT)/crossplane.yaml
@@ -74,6 +106,8 @@ xpkg-stage: ## Stage both package roots under _output/package (needs no tools)
 	cp package/configuration/crossplane.yaml $(CFG_ROOT)/crossplane.yaml
 	cp xrds/*.yaml $(CFG_ROOT)/xrds/
 	cp compositions/*.yaml $(CFG_ROOT)/compositions/
+	sed -i -e 's#$(REPO_FUNCTION_PACKAGE)#$(FUNCTION_PACKAGE)#g' -e 's#$(REPO_FUNCTION_NAME)#$(FUNCTION_NAME)#g' \
+	  $(FN_ROOT)/crossplane.yaml $(CFG_ROOT)/crossplane.yaml $(CFG_ROOT)/compositions/*.yaml
 
 xpkg: ## Build the Function package (image embedded) and the Configuration package (needs the crossplane CLI and docker)
 	@command -v crossplane >/dev/null 2>&1 || { echo "make xpkg: the crossplane CLI is not installed; see https://docs.crossplane.io/latest/cli/" >&2; exit 1; }
@@ -81,6 +115,9 @@ xpkg: ## Build the Function package (image embedded) and the Configuration packa
 	@$(MAKE) --no-print-directory xpkg-stage
 	crossplane xpkg build --package-root=$(FN_ROOT) --examples-root=$(FN_ROOT)/examples --embed-runtime-image=$(IMAGE) --package-file=$(XPKG)
 	crossplane xpkg build --package-root=$(CFG_ROOT) --examples-root=$(CFG_ROOT)/examples --package-file=$(CFG_XPKG)
+	@echo "push: crossplane xpkg push -f $(XPKG) $(FUNCTION_PACKAGE):$(XPKG_VERSION)"
+	@echo "push: crossplane xpkg push -f $(CFG_XPKG) $(CONFIGURATION_PACKAGE):$(XPKG_VERSION)"
+	@echo "Compositions call the Function $(FUNCTION_NAME)"
 
 xpkg-configuration: ## Build only the Configuration package (needs the crossplane CLI)
 	@command -v crossplane >/dev/null 2>&1 || { echo "make xpkg-configuration: the crossplane CLI is not installed; see https://docs.crossplane.io/latest/cli/" >&2; exit 1; }
@@ -88,4 +125,4 @@ xpkg-configuration: ## Build only the Configuration package (needs the crossplan
 	crossplane xpkg build --package-root=$(CFG_ROOT) --examples-root=$(CFG_ROOT)/examples --package-file=$(CFG_XPKG)
 
 clean: ## Remove the virtual environment and build output
-	rm -rf $(VENV) _output .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) $(RUN_VENV) _output .pytest_cache .ruff_cache .mypy_cache .hypothesis

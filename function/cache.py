@@ -34,7 +34,7 @@ from collections.abc import Callable
 
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
-# 8 MiB: the answers of a few thousand claims (1 to 5 KB each), as the 2,048 entries before.
+# 8 MiB: the answers of about a thousand claims (1 to 12 KB per answer, the examples at rest).
 DEFAULT_MAX_BYTES = 8 * 1024 * 1024
 # Python's own cost of one entry beyond the answer's and the key's bytes: two bytes objects'
 # headers (33 bytes each) and an OrderedDict slot and link (about 100 bytes); measured in

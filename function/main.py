@@ -18,7 +18,7 @@ from function.cache import DEFAULT_MAX_BYTES
     show_default=True,
     envvar="FUNCTION_CACHE_BYTES",
     help="Memory for answers kept by request content, so an unchanged claim is not rendered "
-    "again (1 to 10 KB per claim; 0 turns the cache off).",
+    "again (1 to 12 KB per answer; 0 turns the cache off).",
 )
 @click.option(
     "--cache-entries",

@@ -36,8 +36,12 @@ class PostgresqlPlan(_Strict):
     maxAllocatedStorage: int = Field(
         ge=20, le=65536, description="GiB storage autoscaling limit (at least allocatedStorage)."
     )
-    storageType: Literal["gp2", "gp3", "io1", "io2"] = Field(
-        default="gp3", description="RDS storage type."
+    # io1 and io2 need provisioned IOPS (AWS refuses CreateDBInstance without Iops), which a
+    # plan cannot set: only the general-purpose types are offered.
+    storageType: Literal["gp2", "gp3"] = Field(
+        default="gp3",
+        description="RDS storage type: gp3 or gp2 (general purpose). io1 and io2 need "
+        "provisioned IOPS, which a plan does not set.",
     )
     multiAz: bool = Field(default=False, description="A standby in a second availability zone.")
     maxReplicas: int = Field(

@@ -1,6 +1,7 @@
-"""Shared fixtures: the real server over gRPC on 127.0.0.1.
+"""Shared fixtures: the real server over gRPC on 127.0.0.1; and the summary, which says
+where the upstream CRD schemas came from (``tests/support/schemas.py``).
 
-Fixtures only: helpers that test modules import live in ``tests/support``.
+Fixtures and hooks only: helpers that test modules import live in ``tests/support``.
 """
 
 from __future__ import annotations
@@ -9,8 +10,15 @@ import time
 
 import pytest
 
+from tests.support import schemas
 from tests.support.responses import Call
 from tools import xrender
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Where the upstream CRD schemas came from (also under ``pytest -q``)."""
+    for line in schemas.describe():
+        terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session")

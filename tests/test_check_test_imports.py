@@ -1,4 +1,5 @@
-"""tools/check_test_imports.py: test modules import helpers from tests/support, not each other."""
+"""tools/check_test_imports.py: test modules import helpers from tests/support, not each other;
+tools import nothing of tests."""
 
 from __future__ import annotations
 
@@ -48,3 +49,27 @@ def test_the_repository_passes():
     assert [
         p for f in check_test_imports.default_files() for p in check_test_imports.problems(f)
     ] == []
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "from tests.support import providers",
+        "from tests.support.crossplane import ControlPlane",
+        "import tests",
+        "def f():\n    import tests.support.pg\n",
+    ],
+)
+def test_a_tool_importing_the_test_package_is_reported(tmp_path, source):
+    path = tmp_path / "tools" / "x.py"
+    path.parent.mkdir()
+    path.write_text(source + "\n")
+    found = check_test_imports.problems(path)
+    assert found and all("move what both need to tools/" in f for f in found)
+
+
+def test_a_tool_may_import_tools_and_the_function(tmp_path):
+    path = tmp_path / "tools" / "x.py"
+    path.parent.mkdir()
+    path.write_text("from tools import twin, xrender\nfrom function import fn\n")
+    assert check_test_imports.problems(path) == []

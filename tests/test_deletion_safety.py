@@ -23,9 +23,9 @@ import yaml
 from function import fn, names
 from function.claims import DatabaseDeletion
 from function.master_secret import KEY as MASTER_SECRET
-from tests.support.crossplane import ControlPlane
 from tests.support.examples import example_xrs, render_created, render_primary_ready
 from tests.support.responses import desired, fatal_messages
+from tools.twin import ControlPlane
 
 OPERATOR_GUIDE = Path(__file__).resolve().parents[1] / "docs" / "operator-guide.md"
 MARKER = "<!-- deletion-safety table:"

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import functools
 import re
 from pathlib import Path
 
@@ -19,7 +18,9 @@ import pytest
 import yaml
 from pydantic import BaseModel
 
+from function import main
 from function.settings import Settings
+from tests.support import examples, guide
 from tests.support.responses import local_call
 from tools import xrender
 
@@ -85,15 +86,9 @@ def test_readme_first_screen_shows_the_two_commands():
 EXCERPT = re.compile(r"^# (?:\.venv/bin/python )?tools/render\.py (examples/[\w-]+)\s*$")
 
 
-@functools.cache
 def rendered(folder: str) -> list[str]:
     """What ``tools/render.py <folder>`` prints for that folder, as lines."""
-    out = []
-    for ex in xrender.examples():
-        if str(ex.path.parent.relative_to(ROOT)) == folder:
-            out.append(f"# {ex.name}")
-            out.append(xrender.dump(xrender.to_documents(ex.xr, xrender.render(local_call, ex))))
-    return "\n".join(out).splitlines()
+    return examples.rendered(folder).splitlines()
 
 
 def excerpts() -> list[tuple[str, str, list[str]]]:
@@ -186,3 +181,115 @@ def test_operator_guide_lists_every_setting_with_its_default(path, default):
     if isinstance(default, str | int | bool) and not isinstance(default, dict):
         shown = yaml.safe_dump(default).splitlines()[0] if not isinstance(default, str) else default
         assert f"`{shown}`" in row.group(1), f"{path}: default {default!r} not shown"
+
+
+# --------------------------------------------------------------- crossplane render commands
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.replace("\\\n", " ").split())
+
+
+def main_examples() -> dict[Path, xrender.Example]:
+    """Each example folder's XR (``xr.yaml``, else its first)."""
+    out: dict[Path, xrender.Example] = {}
+    for ex in xrender.examples():
+        if ex.path.parent not in out or ex.path.name == "xr.yaml":
+            out[ex.path.parent] = ex
+    return out
+
+
+@pytest.mark.parametrize("folder", sorted(main_examples()), ids=lambda p: p.name)
+def test_readmes_give_each_folder_the_crossplane_render_command_that_works(folder):
+    """The command passes the EnvironmentConfig every Composition requires and the folder's
+    required and observed resources (without them crossplane render answers with a fatal)."""
+    command = xrender.crossplane_render_command(main_examples()[folder])
+    assert "--required-resources=examples/environmentconfig/environmentconfig.yaml" in command
+    assert ("required.yaml" in command) == (folder / "required.yaml").exists()
+    assert _flat(command) in _flat((folder / "README.md").read_text())
+    assert _flat(command) in _flat((ROOT / "README.md").read_text())
+
+
+def test_every_crossplane_render_command_shown_is_one_that_works():
+    shown = set()
+    for doc in [*DOCS, *sorted((ROOT / "examples").glob("*/README.md"))]:
+        joined = doc.read_text().replace("\\\n", " ")
+        shown |= {_flat(m) for m in re.findall(r"crossplane render examples/[^`\n]*", joined)}
+    works = {_flat(xrender.crossplane_render_command(ex)) for ex in main_examples().values()}
+    assert shown and shown <= works
+
+
+def test_the_answer_size_stated_is_what_the_examples_at_rest_give():
+    """The operator guide and ``function --help`` state one range for a cached answer's size,
+    and it holds every example's answer at rest."""
+    sizes = [len(step.response.SerializeToString()) for step in examples.at_rest().last.values()]
+    (option,) = [p for p in main.cli.params if p.name == "cache_bytes"]
+    stated = {
+        re.search(r"1 to (\d+) KB per answer", text).group(1)
+        for text in (
+            option.help,
+            OPERATOR_GUIDE.read_text(),
+            (ROOT / "function" / "cache.py").read_text(),
+        )
+    }
+    assert len(stated) == 1
+    (kb,) = stated
+    assert min(sizes) >= 1024 and max(sizes) <= int(kb) * 1024, (min(sizes), max(sizes))
+
+
+def test_operator_guide_install_steps_run_in_order_and_grant_namespaces_before_claims():
+    """Sections 1-5 are steps: every file applied is defined before (a ``# file:`` block) or
+    is a repository file, and the ClusterRole that lets Crossplane read Namespaces (every
+    ``deletionPolicy: Orphan`` claim requires one) is applied before the first claim."""
+    text = OPERATOR_GUIDE.read_text()
+    install = text[: text.index("## 6.")]
+    steps = guide.steps(install)
+    defined: dict[str, list[dict]] = {}
+    applied: list[str] = []
+    for step in steps:
+        if step.kind == "file":
+            defined[step.name] = list(yaml.safe_load_all(step.text))
+        for args in step.commands() if step.kind == "sh" else []:
+            if args[:2] == ["kubectl", "apply"]:
+                name = args[args.index("-f") + 1]
+                assert name in defined or (ROOT / name).is_file(), name
+                applied.append(name)
+    roles = [
+        (name, doc)
+        for name, docs in defined.items()
+        for doc in docs
+        if doc and doc["kind"] == "ClusterRole"
+    ]
+    assert len(roles) == 1 and "kind: ClusterRole" not in text[len(install) :]
+    name, role = roles[0]
+    assert role["metadata"]["labels"]["rbac.crossplane.io/aggregate-to-crossplane"] == "true"
+    (rule,) = role["rules"]
+    assert rule["resources"] == ["namespaces"] and {"get", "list", "watch"} <= set(rule["verbs"])
+    assert applied.index(name) < applied.index("first-db.yaml")
+    assert applied.index("packages.yaml") < applied.index("first-db.yaml")
+
+
+def test_operator_guide_add_a_plan_example_is_a_valid_input():
+    """The "Add a plan" input parses with the plan model, whose storage types are the ones
+    AWS accepts without provisioned IOPS (a plan sets none)."""
+    text = OPERATOR_GUIDE.read_text()
+    section = text[text.index("## 7. Add a plan") : text.index("## 8.")]
+    (block,) = [b for b in FENCE.findall(section) if "plans:" in b]
+    fn_input = yaml.safe_load(block)["input"]
+    settings = Settings.model_validate(fn_input)
+    assert settings.postgresql.plans
+    io2 = {**fn_input["postgresql"]["plans"]["cluster-xlarge"], "storageType": "io2"}
+    with pytest.raises(ValueError, match="storageType"):
+        Settings.model_validate({**fn_input, "postgresql": {"plans": {"x": io2}}})
+
+
+def test_user_guide_states_the_restore_rules_the_function_enforces():
+    """tests/test_restore.py checks the function refuses a restore naming another database
+    or another major; the guide says both, and no example says otherwise."""
+    text = USER_GUIDE.read_text()
+    section = text[text.index("### 5. Restore") : text.index("### 6. Clean up")]
+    flat = " ".join(section.split())
+    assert "`config.database.name` must be the source's database" in flat
+    assert "`serviceVersion` must be the source's major" in flat
+    for path in sorted((ROOT / "examples").rglob("*.yaml")):
+        assert "at least the snapshot" not in path.read_text(), path

@@ -16,10 +16,10 @@ from function.environment import Environment
 from function.settings import Settings
 from tests.support import environment as env
 from tests.support import schemas
-from tests.support.crossplane import ControlPlane
 from tests.support.examples import examples_of
 from tests.support.responses import desired, fatal_messages, local_call, render_created, warnings
 from tools import xfn, xrender
+from tools.twin import ControlPlane
 
 ROOT = Path(__file__).resolve().parent.parent
 PG = examples_of("XPostgresqlInstance")[0].xr
@@ -298,7 +298,7 @@ def _shipped() -> list[Path]:
     ]
     for path in (ROOT / "examples").rglob("*.yaml"):
         # required.yaml / observed.yaml model what the cluster reports to a render (a
-        # provider's status, with moto's account as tests/support/providers.py), never applied.
+        # provider's status, with moto's account as tools/providers.py), never applied.
         if path != xrender.ENVIRONMENT_CONFIG and path.name not in STATE_FILES:
             files.append(path)
     return sorted(files)

@@ -3,8 +3,8 @@
 The function composes the Secret the rds Instance's ``passwordSecretRef`` names, before the
 Instance, without a password; the provider fills it in without owning it (provider-upjet-aws
 v2.6.0 ``config/cluster/common/common.go`` ``PasswordGenerator``, modelled in
-``tests/support/providers.py``); with ``deletionPolicy: Orphan`` its Namespace owns it too, so
-it outlives the claim (Kubernetes' garbage collector, modelled in ``tests/support/crossplane.py``).
+``tools/providers.py``); with ``deletionPolicy: Orphan`` its Namespace owns it too, so
+it outlives the claim (Kubernetes' garbage collector, modelled in ``tools/twin.py``).
 """
 
 from __future__ import annotations
@@ -17,9 +17,7 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import fn, master_secret
 from function.postgresql import MASTER_USERNAME
-from tests.support import providers
 from tests.support.claims import postgresql_xr
-from tests.support.crossplane import ControlPlane, example_xrs
 from tests.support.responses import (
     applied_core_objects,
     desired,
@@ -27,6 +25,8 @@ from tests.support.responses import (
     render_local,
     warnings,
 )
+from tools import providers
+from tools.twin import ControlPlane, example_xrs
 
 XR = postgresql_xr()
 NAMESPACE = {

@@ -1,7 +1,7 @@
 """Everything the project ships is valid for the Crossplane that installs it.
 
 - XRDs, Compositions and the examples' ``functions.yaml`` against Crossplane's CRDs, the
-  package metadata against Crossplane's meta schemas (``../shared/schemas/crossplane-v2.3.4``);
+  package metadata against Crossplane's meta schemas (crossplane v2.3.4, tests/support/schemas.py);
 - every example claim and XR against the schema its own XRD defines, plus the fields
   Crossplane adds to claims and XRs, with unknown fields rejected as ``kubectl apply`` does
   (server-side strict field validation); the bad claims in ``tests/data/bad-claims`` rejected;
@@ -453,17 +453,43 @@ def _minimum_major(path: Path) -> int:
 
 
 def test_both_packages_state_the_crossplane_versions_they_support():
-    """The function speaks RunFunction (Crossplane v1.17 on); the Configuration needs what only
-    Crossplane v2 has: a pipeline step's bootstrap requirements (the EnvironmentConfig) and
-    protection.crossplane.io ClusterUsages (DESIGN §1: v2.0+)."""
-    assert _minimum_major(FUNCTION_META) >= 1
+    """The Configuration needs what only Crossplane v2 has: a pipeline step's bootstrap
+    requirements (the EnvironmentConfig) and protection.crossplane.io ClusterUsages (DESIGN §1:
+    v2.0+); the Function is supported only with it, so both say the same."""
     needs_v2 = any(
         "requirements" in step
         for comp in xrender.compositions().values()
         for step in comp["spec"]["pipeline"]
     )
     assert needs_v2
-    assert _minimum_major(CONFIGURATION_META) >= 2
+    assert _minimum_major(CONFIGURATION_META) == 2
+    versions = {
+        load(p)[0]["spec"]["crossplane"]["version"] for p in (FUNCTION_META, CONFIGURATION_META)
+    }
+    assert versions == {">=v2.0.0-0"}
+
+
+# Where a supported Crossplane version is stated in words.
+VERSION_STATEMENTS = ("README.md", "docs/operator-guide.md", "package/crossplane.yaml")
+
+
+def test_one_supported_crossplane_version_everywhere():
+    """Every text of the repository that names a Crossplane version it supports names v2.0
+    (the packages' minimum), and none names v1.x."""
+    texts = {
+        rel(p): p.read_text()
+        for p in [
+            *(ROOT / "docs").glob("*.md"),
+            *ROOT.glob("*.md"),
+            *(ROOT / "examples").rglob("*.md"),
+            *yaml_files("package", "compositions", "xrds", "examples"),
+            ROOT / "Makefile",
+        ]
+    }
+    for name, text in texts.items():
+        assert not re.search(r"Crossplane v?1\.\d+|v1\.17", text), name
+    for name in VERSION_STATEMENTS:
+        assert "Crossplane v2.0 or newer" in texts[name], name
 
 
 # --------------------------------------------------------------- input CRD (see test_generated.py)
@@ -490,7 +516,7 @@ def test_input_crd_names_the_settings_api():
 
 # --------------------------------------------------------------- make build / make xpkg
 
-_TOOLS = ("sh", "rm", "mkdir", "cp", "grep", "awk", "cat", "env")
+_TOOLS = ("sh", "rm", "mkdir", "cp", "grep", "awk", "cat", "env", "sed")
 
 
 def _bin(tmp_path: Path, fakes: dict[str, str]) -> dict[str, str]:
@@ -563,6 +589,69 @@ def test_make_xpkg_builds_the_image_then_both_packages(tmp_path):
     assert "--embed-runtime-image=example/fn:test" in fn_build
     assert f"--package-root={stage}/configuration" in cfg_build
     assert "--embed-runtime-image" not in cfg_build
+
+
+def _staged_documents(stage: Path) -> dict[str, list[dict]]:
+    return {str(p.relative_to(stage)): load(p) for p in sorted(stage.rglob("*.yaml"))}
+
+
+def test_xpkg_stage_with_the_default_repository_is_the_repository_files(tmp_path):
+    """The Makefile's default repository is the one the files name."""
+    stage = tmp_path / "stage"
+    rsp = make("xpkg-stage", _bin(tmp_path, {}), f"PKG_STAGE={stage}")
+    assert rsp.returncode == 0, rsp.stderr
+    assert (stage / "function" / "crossplane.yaml").read_text() == FUNCTION_META.read_text()
+    for path in (stage / "configuration").rglob("*.yaml"):
+        original = ROOT / "package" / "configuration" / "crossplane.yaml"
+        if path.parent.name in {"xrds", "compositions"}:
+            original = ROOT / path.parent.name / path.name
+        assert path.read_text() == original.read_text(), path
+    makefile = (ROOT / "Makefile").read_text()
+    assert f"REPO_FUNCTION_NAME    := {xrender.FUNCTION_NAME}" in makefile
+    (fn_dep,) = [d for d in load(CONFIGURATION_META)[0]["spec"]["dependsOn"] if "function" in d]
+    assert f"REPO_FUNCTION_PACKAGE := {fn_dep['function']}" in makefile
+    assert f"XPKG_REPOSITORY ?= {fn_dep['function'].rsplit('/', 1)[0]}" in makefile
+
+
+def test_xpkg_stage_applies_one_repository_setting_to_every_package_file(tmp_path):
+    """XPKG_REPOSITORY moves both packages; the Configuration depends on the Function there,
+    and every Composition calls the Function by the name Crossplane gives that dependency."""
+    stage = tmp_path / "stage"
+    env = _bin(tmp_path, {})
+    rsp = make("xpkg-stage", env, f"PKG_STAGE={stage}", "XPKG_REPOSITORY=ghcr.io/acme/klutch")
+    assert rsp.returncode == 0, rsp.stderr
+    docs = _staged_documents(stage)
+    (cfg,) = docs["configuration/crossplane.yaml"]
+    (fn_dep,) = [d for d in cfg["spec"]["dependsOn"] if "function" in d]
+    assert fn_dep["function"] == "ghcr.io/acme/klutch/function-klutch-aws"
+    name = dependency_name(fn_dep["function"])
+    assert name == "acme-klutch-function-klutch-aws"
+    steps = [
+        step
+        for path, found in docs.items()
+        if path.startswith("configuration/compositions/")
+        for d in found
+        for step in d["spec"]["pipeline"]
+    ]
+    assert steps and all(s["functionRef"]["name"] == name for s in steps)
+    (meta,) = docs["function/crossplane.yaml"]
+    assert name in meta["metadata"]["annotations"]["meta.crossplane.io/readme"]
+    text = "".join(p.read_text() for p in stage.rglob("*.yaml"))
+    assert xrender.FUNCTION_NAME not in text and "xpkg.upbound.io/anynines" not in text
+
+
+def test_function_package_readme_names_the_function_and_only_input_settings():
+    """The Function package's readme: the name Compositions call, the input's own settings,
+    and none of those that moved to the EnvironmentConfig."""
+    (meta,) = load(FUNCTION_META)
+    readme = meta["metadata"]["annotations"]["meta.crossplane.io/readme"]
+    assert xrender.FUNCTION_NAME in readme
+    assert "EnvironmentConfig" in readme
+    for field in Settings.model_fields:
+        if field not in {"apiVersion", "kind", "metadata"}:
+            assert field in readme, field
+    for moved in ("providerConfigName", "defaultRegion", "dbSubnetGroupName", "serviceRoleArn"):
+        assert moved not in readme, moved
 
 
 def test_xpkg_stage_holds_exactly_each_package(tmp_path):
@@ -639,3 +728,13 @@ def test_dockerfile_copies_only_files_that_exist_and_are_not_ignored():
             for src in sources:
                 assert (ROOT / src).exists(), src
                 assert src.rstrip("/") in allowed, f"{src} is excluded by .dockerignore"
+
+
+def test_no_text_says_a_claims_tags_override_the_platforms():
+    """A claim tag with a key of the operator's defaultTags is refused (function/claims.py
+    resource_tags), so no comment or page may say claim tags override them."""
+    texts = [*yaml_files("compositions", "examples", "package"), *ROOT.glob("*.md")]
+    texts += [*(ROOT / "docs").glob("*.md")]
+    for path in texts:
+        found = re.search(r"tags? override|override (?:them|the platform)", path.read_text())
+        assert not found, f"{rel(path)}: {found.group(0) if found else ''}"

@@ -11,6 +11,9 @@ emulator, which cites the reconcilers). Apps log in with the password provider-s
 from __future__ import annotations
 
 import copy
+import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -355,3 +358,63 @@ def test_membership_options_on_postgresql_16_and_newer(provider):
             assert "withInherit" not in fp
     finally:
         con.close()
+
+
+# --------------------------------------------------------------- a clone only root may enter
+
+
+@pytest.mark.skipif(not BINARIES, reason=NO_SERVER)
+def test_a_server_runs_from_binaries_only_root_may_reach(tmp_path):
+    """As root the server runs as ``nobody``; binaries under a 0700 folder (a clone in a
+    ``mktemp -d`` folder, or in /root) are staged where ``nobody`` can run them."""
+    if os.geteuid() != 0:
+        pytest.skip("only root runs the server as another user (nobody)")
+    wheels = [b for b in BINARIES if "wheel" in b.source]  # a clone's .venv holds these
+    smallest = (wheels or BINARIES)[0]
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    source = smallest.bindir.parent  # <site-packages>/<package>/pginstall*
+    tree = private / source.parent.name / source.name
+    shutil.copytree(source, tree, symlinks=True)
+    libs = source.parent.parent / f"{source.parent.name}.libs"
+    if libs.is_dir():
+        shutil.copytree(libs, private / libs.name, symlinks=True)
+    hidden = pg.Binaries(tree / "bin", smallest.version, smallest.source)
+    assert not pg.may("nobody", hidden.bindir / "initdb")
+    runnable = pg.staged(hidden, "nobody")
+    assert runnable.bindir != hidden.bindir
+    assert pg.may("nobody", runnable.bindir / "initdb")
+    assert pg.staged(hidden, "nobody") == runnable  # staged once per run
+    with pg.running(hidden) as server:
+        con = server.connect()
+        try:
+            assert con.run("SELECT 1") == [[1]]
+        finally:
+            con.close()
+
+
+def test_may_reads_the_mode_bits_of_every_folder_on_the_way():
+    if os.geteuid() != 0:
+        pytest.skip("checks another user's access: needs root")
+    tmp_path = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        _check_may(tmp_path)
+    finally:
+        shutil.rmtree(tmp_path)
+
+
+def _check_may(tmp_path: Path) -> None:
+    inner = tmp_path / "a" / "b"
+    inner.mkdir(parents=True)
+    target = inner / "tool"
+    target.write_text("")
+    for d in (tmp_path, tmp_path / "a", inner):
+        d.chmod(0o755)
+    target.chmod(0o755)
+    assert pg.may("nobody", target)
+    (tmp_path / "a").chmod(0o700)
+    assert not pg.may("nobody", target)
+    (tmp_path / "a").chmod(0o755)
+    target.chmod(0o700)
+    assert not pg.may("nobody", target)
+    assert not pg.may("nobody", target, "r")

@@ -74,7 +74,7 @@ def observed_from(rsp: fnv1.RunFunctionResponse, ready: set[str] | None = None) 
         ok = ready is None or name in ready
         if _exists_is_ready(body):
             # crossplane-runtime's ProviderConfig reconciler publishes users, no conditions
-            # (pkg/reconciler/providerconfig/reconciler.go): see tests/support/providers.py.
+            # (pkg/reconciler/providerconfig/reconciler.go): see tools/providers.py.
             body["status"] = {"users": 1}
             out.append(body)
             continue

@@ -1,5 +1,5 @@
 """Every example through a control-plane twin: Crossplane's request flow and what the
-providers really publish (``tests/support/crossplane.py``, ``tests/support/providers.py``,
+providers really publish (``tools/twin.py``, ``tools/providers.py``,
 ``tools/xfn.py``; each grounded in the upstream file it cites).
 
 All example XRs live in one fake cluster (a binding finds its instance's XR by the claim
@@ -20,10 +20,9 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import fn, resources
 from function.resources import READY_WHEN_EXISTS, Kind, readiness
-from tests.support import providers
-from tests.support.crossplane import ControlPlane, Key, Step, example_xrs, result_messages
-from tests.support.schemas import SCHEMAS, schema_for
-from tools import xfn
+from tests.support.schemas import require_schemas, schema_for
+from tools import providers, xfn
+from tools.twin import ControlPlane, Key, Step, example_xrs, result_messages
 
 FLOWS = {"v2.3.4": False, "seeded": True}
 # What the operator made and no claim owns: the EnvironmentConfig and the Namespace of the
@@ -269,9 +268,8 @@ def test_a_provider_config_is_ready_once_it_exists_never_by_a_fabricated_conditi
 @pytest.mark.parametrize("group_kind", sorted(providers.KINDS), ids="/".join)
 def test_the_provider_model_publishes_only_fields_the_crd_has(group_kind):
     """Every computed ``atProvider`` field of the model is in the kind's upstream CRD
-    (../shared/schemas), for the version we render."""
-    if not SCHEMAS.is_dir():
-        pytest.skip(f"upstream schemas not found at {SCHEMAS}")
+    (tests/support/schemas.py), for the version we render."""
+    require_schemas()
     group, kind = group_kind
     api = next(
         v.api_version

@@ -1,10 +1,16 @@
-"""Fail when a test module imports another test module or ``tests/conftest.py``.
+"""Fail when a test module imports another test module or ``tests/conftest.py``, or a tool
+imports anything of ``tests``.
 
 Shared helpers live in ``tests/support/``; ``conftest.py`` holds fixtures only. Importing a
 test module from another one runs (and collects) its module-level code twice and ties the
-two together, so ``make lint`` runs this check:
+two together. Tools (``tools/*.py``) run without the development set (``make render`` runs on
+the function's own dependencies): what tests and tools share, such as the control-plane twin
+(``tools/twin.py``, ``tools/providers.py``), lives in ``tools/`` and tests import it from there.
+``make lint`` runs this check:
 
-    python tools/check_test_imports.py [files...]   # default: tests/test_*.py and conftest.py
+    python tools/check_test_imports.py [files...]
+
+(default: ``tests/test_*.py``, ``tests/conftest.py`` and ``tools/*.py``).
 
 It reads the files (no import, no pytest) and reports ``file:line: imports tests.x`` for each
 ``from tests.test_x import ...``, ``from tests import test_x``, ``import tests.test_x``,
@@ -51,10 +57,22 @@ def imported_modules(tree: ast.Module) -> Iterator[tuple[int, str]]:
                 yield node.lineno, f"{base}.{alias.name}"
 
 
+def _forbidden_in_tool(module: str) -> str | None:
+    """``tests`` or ``tests.x`` when ``module`` is part of the test package."""
+    return module if module == "tests" or module.startswith("tests.") else None
+
+
 def problems(path: Path) -> list[str]:
     """``file:line: imports tests.x`` for every forbidden import in ``path``."""
     tree = ast.parse(path.read_text(), filename=str(path))
     shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    if path.parent.name == "tools":
+        found = {(line, _forbidden_in_tool(module)) for line, module in imported_modules(tree)}
+        return [
+            f"{shown}:{line}: imports {module} (a tool runs without the test package: "
+            "move what both need to tools/)"
+            for line, module in sorted(found - {(line, None) for line, _ in found})
+        ]
     found = {(line, _forbidden(module)) for line, module in imported_modules(tree)}
     return [
         f"{shown}:{line}: imports {module} (move shared helpers to tests/support/)"
@@ -63,7 +81,11 @@ def problems(path: Path) -> list[str]:
 
 
 def default_files() -> list[Path]:
-    return [*sorted(TESTS.glob("test_*.py")), TESTS / "conftest.py"]
+    return [
+        *sorted(TESTS.glob("test_*.py")),
+        TESTS / "conftest.py",
+        *sorted((ROOT / "tools").glob("*.py")),
+    ]
 
 
 def main(argv: list[str]) -> int:

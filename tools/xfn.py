@@ -1,7 +1,7 @@
 """How Crossplane's function runner calls a function for one pipeline step.
 
 Pure request flow, no cluster: shared by ``tools/xrender.py`` (``make render``), the bench
-and the control-plane twin in ``tests/support/``. Grounded in crossplane v2.3.4
+and the control-plane twin (``tools/twin.py``). Grounded in crossplane v2.3.4
 (tag ``v2.3.4``, commit ``c2670a7``):
 
 - ``internal/controller/apiextensions/composite/composition_functions.go``

@@ -128,6 +128,39 @@ def examples(root: Path = EXAMPLES) -> list[Example]:
     return out
 
 
+def composition_file(name: str) -> Path:
+    """The file in ``compositions/`` that holds the Composition ``name``."""
+    for path in sorted(COMPOSITIONS.glob("*.yaml")):
+        if any(d.get("metadata", {}).get("name") == name for d in load_all(path)):
+            return path
+    raise LookupError(f"no Composition {name} in compositions/")
+
+
+def crossplane_render_command(ex: Example) -> str:
+    """The ``crossplane render`` command that renders ``ex`` as this repository renders it
+    (from the repository's root, ``make run`` serving the function): the Compositions'
+    requirement needs the EnvironmentConfig, and a folder's ``required.yaml`` and
+    ``observed.yaml`` are what Crossplane would fetch and observe."""
+    folder = ex.path.parent
+
+    def rel(path: Path) -> str:
+        return str(path.relative_to(ROOT))
+
+    parts = [
+        "crossplane render",
+        rel(ex.path),
+        rel(composition_file(ex.xr["spec"]["compositionRef"]["name"])),
+        rel(folder / "functions.yaml"),
+        "--include-function-results",
+        f"--required-resources={rel(ENVIRONMENT_CONFIG)}",
+    ]
+    if (folder / "required.yaml").exists():
+        parts.append(f"--required-resources={rel(folder / 'required.yaml')}")
+    if (folder / "observed.yaml").exists():
+        parts.append(f"--observed-resources={rel(folder / 'observed.yaml')}")
+    return " \\\n  ".join([" ".join(parts[:4]), *parts[4:]])
+
+
 def _optional(path: Path) -> list[dict]:
     return load_all(path) if path.exists() else []
 
@@ -202,7 +235,7 @@ def render(
 
 
 def to_documents(xr: dict, rsp: fnv1.RunFunctionResponse) -> list[dict]:
-    """The XR with its new status, the composed resources, then the results."""
+    """The XR with its new status, the composed resources in name order, then the results."""
     composite = resource.struct_to_dict(rsp.desired.composite.resource)
     out_xr = {
         "apiVersion": xr["apiVersion"],
@@ -218,7 +251,7 @@ def to_documents(xr: dict, rsp: fnv1.RunFunctionResponse) -> list[dict]:
         }
     docs = [out_xr]
     xr_name = xr["metadata"]["name"]
-    for name, r in rsp.desired.resources.items():
+    for name, r in sorted(rsp.desired.resources.items()):
         body = resource.struct_to_dict(r.resource)
         meta = body.setdefault("metadata", {})
         meta.setdefault("annotations", {})[NAME_ANNOTATION] = name
@@ -255,8 +288,24 @@ def tidy(value: Any) -> Any:
     return value
 
 
+_CONDITION = ("type", "status", "reason", "message", "lastTransitionTime")
+
+
+def _conditions_as_kubectl(doc: dict) -> dict:
+    """A status condition reads type first, as ``kubectl get -o yaml`` prints it."""
+    conditions = (doc.get("status") or {}).get("conditions")
+    if isinstance(conditions, list):
+        doc["status"]["conditions"] = [
+            {k: c[k] for k in (*_CONDITION, *sorted(set(c) - set(_CONDITION))) if k in c}
+            for c in conditions
+        ]
+    return doc
+
+
 def dump(docs: list[dict]) -> str:
-    return "".join("---\n" + yaml.safe_dump(tidy(d), sort_keys=False) for d in docs)
+    return "".join(
+        "---\n" + yaml.safe_dump(_conditions_as_kubectl(tidy(d)), sort_keys=False) for d in docs
+    )
 
 
 def free_port() -> int:

@@ -16,9 +16,24 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from function import fn
 from tests.support.responses import applied_core_objects, primary_ready
 from tests.support.xrds import xrd_api_versions
-from tools import xrender
+from tools import render as render_tool
+from tools import twin, xrender
 
 INTERNAL_ERROR = "internal error"
+
+
+@functools.cache
+def at_rest() -> twin.ControlPlane:
+    """Every example at rest on the control-plane twin, as ``make render`` brings them
+    (``tools/render.py``), the function called in-process; made once per test run."""
+    return render_tool.at_rest(fn.run)
+
+
+@functools.cache
+def rendered(*folders: str) -> str:
+    """What ``make render`` (``tools/render.py [folders]``) prints."""
+    root = xrender.ROOT
+    return render_tool.text(at_rest(), render_tool.selected([str(root / f) for f in folders]))
 
 
 @functools.cache

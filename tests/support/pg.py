@@ -6,7 +6,13 @@ their ``pginstall*/bin`` directories are used) and Debian's ``/usr/lib/postgresq
 ``running`` starts one with ``initdb``/``pg_ctl`` in a temporary directory, listening on
 127.0.0.1 (ephemeral port) and on a unix socket in that directory, with SCRAM passwords, and
 removes everything afterwards. PostgreSQL refuses to run as root, so under root the server
-runs as ``nobody``.
+runs as ``nobody``, and ``nobody`` must reach the binaries: the wheels' binaries live in the
+clone's ``.venv``, and a clone under a folder only root may enter (``mktemp -d`` makes them
+0700, so does ``/root``) hides them from ``nobody`` (``PermissionError ... bin/initdb``). Then
+the build's whole install tree (``bin``, ``lib``, ``share``: PostgreSQL finds its libraries
+and data relative to ``bin``; and a wheel's bundled ``<package>.libs``) is copied once per test
+run to a folder ``nobody`` can reach (``staged``), and the data directory is made there too; a
+build ``nobody`` can reach is used in place.
 
 Emulator. ``ProviderSQL`` applies our rendered provider-sql Role and Grant objects with the SQL
 provider-sql v0.16.0 issues, and follows crossplane-runtime's managed reconciler: Observe,
@@ -27,6 +33,7 @@ Written from reading those files; no upstream code is copied.
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import os
 import pwd
@@ -34,6 +41,7 @@ import re
 import secrets
 import shutil
 import socket
+import stat
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -137,16 +145,88 @@ class Server:
 
 
 def _run_as(user: str | None) -> dict[str, Any]:
-    return {"user": user} if user else {}
+    """Run as ``user`` with its own group and no other (``subprocess`` would keep root's
+    groups otherwise, and the mode bits ``may`` reads would not be the ones that apply)."""
+    if not user:
+        return {}
+    return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []}
+
+
+# What ``user`` may do to a file, by its mode bits: the owner's, the group's or the others'.
+_BITS = {
+    "x": (stat.S_IXUSR, stat.S_IXGRP, stat.S_IXOTH),
+    "r": (stat.S_IRUSR, stat.S_IRGRP, stat.S_IROTH),
+}
+
+
+def may(user: str, path: Path, what: str = "x") -> bool:
+    """Whether ``user`` may search every folder down to ``path`` and ``what`` (``x`` or
+    ``r``) ``path`` itself, by the mode bits (as the kernel decides for a non-root user)."""
+    entry = pwd.getpwnam(user)
+    groups = {entry.pw_gid}  # _run_as: its own group only
+
+    def allowed(p: Path, bits: tuple[int, int, int]) -> bool:
+        st = p.stat()
+        if st.st_uid == entry.pw_uid:
+            return bool(st.st_mode & bits[0])
+        if st.st_gid in groups:
+            return bool(st.st_mode & bits[1])
+        return bool(st.st_mode & bits[2])
+
+    path = path.resolve()
+    return all(allowed(d, _BITS["x"]) for d in reversed(path.parents)) and allowed(
+        path, _BITS[what]
+    )
+
+
+def shared_tmp(user: str) -> Path:
+    """A temporary folder ``user`` can reach: ``TMPDIR``'s when it can, else ``/tmp``."""
+    for candidate in (Path(tempfile.gettempdir()), Path("/tmp"), Path("/var/tmp")):
+        if candidate.is_dir() and may(user, candidate):
+            return candidate
+    raise RuntimeError(f"no temporary folder that {user} can reach")
+
+
+_STAGED: dict[Path, Binaries] = {}
+
+
+def staged(binaries: Binaries, user: str) -> Binaries:
+    """``binaries`` where ``user`` can run them: in place when it can reach them, else a copy
+    of the install tree (``bin``'s parent) in a folder it can reach, made once per test run
+    and removed at exit."""
+    if may(user, binaries.bindir / "initdb"):
+        return binaries
+    if binaries.bindir not in _STAGED:
+        base = Path(tempfile.mkdtemp(prefix=f"klutch-{binaries.label}-bin-", dir=shared_tmp(user)))
+        atexit.register(shutil.rmtree, base, True)
+        source = binaries.bindir.parent  # <site-packages>/<package>/pginstall*
+        tree = base / source.parent.name / source.name
+        shutil.copytree(source, tree, symlinks=True)
+        # A wheel's binaries load the libraries auditwheel bundled beside the package (their
+        # RPATH is $ORIGIN/../../../<package>.libs): the same layout is kept.
+        libs = source.parent.parent / f"{source.parent.name}.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, base / libs.name, symlinks=True)
+        for path in [base, *base.rglob("*")]:
+            if not path.is_symlink():
+                mode = path.stat().st_mode
+                run = path.is_dir() or mode & stat.S_IXUSR
+                path.chmod(mode | 0o044 | (0o011 if run else 0))
+        _STAGED[binaries.bindir] = Binaries(tree / "bin", binaries.version, binaries.source)
+    return _STAGED[binaries.bindir]
 
 
 @contextmanager
 def running(binaries: Binaries) -> Iterator[Server]:
     """Start a server from ``binaries`` in a temporary directory; stop and remove it after."""
-    directory = Path(tempfile.mkdtemp(prefix=f"klutch-{binaries.label}-"))
     user = None
+    parent = None
     if os.geteuid() == 0:  # initdb and postgres refuse to run as root
         user = "nobody"
+        binaries = staged(binaries, user)
+        parent = shared_tmp(user)
+    directory = Path(tempfile.mkdtemp(prefix=f"klutch-{binaries.label}-", dir=parent))
+    if user:
         entry = pwd.getpwnam(user)
         os.chown(directory, entry.pw_uid, entry.pw_gid)
     data = directory / "data"

@@ -55,8 +55,8 @@ from crossplane.function import resource
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function.settings import Settings
-from tests.support.providers import SQL_GROUP, Providers
 from tools import xfn, xrender
+from tools.providers import SQL_GROUP, Providers
 
 Key = tuple[str, str, str, str]  # apiVersion, kind, namespace, name
 NAME_ANNOTATION = "crossplane.io/composition-resource-name"

@@ -106,10 +106,14 @@ def _fp(body: dict) -> dict:
 
 def _rds_instance(body: dict, ext: str) -> dict[str, Any]:
     region = _fp(body).get("region", "")
-    address = f"{ext}.c{_h(ext)}.{region}.rds.amazonaws.com"
+    # AWS names an instance's host and ARN by its DB identifier (forProvider.identifier), not by
+    # the Terraform id: <identifier>.<one id per account and region>.<region>.rds.amazonaws.com
+    # (Amazon RDS User Guide, "Finding the connection information for an RDS DB instance").
+    name = str(_fp(body).get("identifier") or ext)
+    address = f"{name}.c{_h(ACCOUNT, region, n=9)}.{region}.rds.amazonaws.com"
     version = str(_fp(body).get("engineVersion") or "16")
     return {
-        "arn": _arn("rds", body, f"db:{ext}"),
+        "arn": _arn("rds", body, f"db:{name}"),
         "address": address,
         "port": 5432,
         "endpoint": f"{address}:5432",
