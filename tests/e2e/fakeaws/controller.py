@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
 import logging
 import secrets
 import string
@@ -42,6 +43,8 @@ ERR_CREATE = "create failed"
 ERR_UPDATE = "update failed"
 ERR_DELETE = "delete failed"
 ERR_RESOLVE = "cannot resolve references"
+# crossplane-runtime pkg/reconciler/managed/api.go errPatchManaged: the resolver's apply failed
+ERR_PATCH_SSA = "cannot patch the managed resource via server-side apply"
 ERR_CREATE_INCOMPLETE = (
     "cannot determine creation result - remove the crossplane.io/external-create-pending "
     "annotation if it is safe to proceed"
@@ -201,17 +204,35 @@ class Controller:
         owner ``managed.crossplane.io/api-simple-reference-resolver`` and force. A selector in
         an atomic list (backup Plan ``rule``, bucket encryption ``rule``) makes this apply take
         the whole list, and Crossplane's next force-apply of its composed resource takes it back
-        without the resolved value: they overwrite each other on every reconcile."""
-        new = self.co.patch_cluster_custom_object(
-            k.group,
-            k.version,
-            k.plural,
-            body["metadata"]["name"],
-            patch,
-            field_manager=m.REF_RESOLVER_MANAGER,
-            force=True,
-            _content_type="application/apply-patch+yaml",
-        )
+        without the resolved value: they overwrite each other on every reconcile.
+
+        The body is only what changed (``prepareJSONMerge``), so fields this manager applied
+        before and leaves out now lose their only owner and the API server removes them
+        (crossplane-runtime issue 694, open fix PR 928): a top-level ``bucket`` resolved earlier
+        is dropped when only ``rule`` is applied, and an apply of ``bucket`` alone drops ``rule``
+        (the CRD's CEL then refuses it: "spec.forProvider.rule is a required parameter")."""
+        try:
+            new = self.co.patch_cluster_custom_object(
+                k.group,
+                k.version,
+                k.plural,
+                body["metadata"]["name"],
+                patch,
+                field_manager=m.REF_RESOLVER_MANAGER,
+                force=True,
+                _content_type="application/apply-patch+yaml",
+            )
+        except ApiException as err:
+            log.info(
+                "%s/%s: resolver apply refused (%s): %s",
+                k.kind,
+                body["metadata"]["name"],
+                err.status,
+                json.dumps(patch, sort_keys=True),
+            )
+            raise
+        if new is None:  # the client decodes only a 200 answer
+            new = self.get(k, body["metadata"]["name"]) or body
         return self._logged(k, body, "resolve-references(apply)", new)
 
     # --- secrets --------------------------------------------------------------------------
@@ -397,7 +418,12 @@ class Controller:
             patch = m.resolver_apply_body(body, resolved)
             if patch:
                 status = body.get("status")
-                body = self.resolver_apply(k, body, patch)
+                try:
+                    body = self.resolver_apply(k, body, patch)
+                except ApiException as e:
+                    if e.status == 409:
+                        raise
+                    return self.fail(k, body, f"{ERR_PATCH_SSA}: {_api_message(e)}")
                 if status is not None:
                     body["status"] = status
 
@@ -498,6 +524,14 @@ class Controller:
         m.set_conditions(body, m.creating(), m.reconcile_success())
         self.update_status(k, body)
         return self.short
+
+
+def _api_message(err: ApiException) -> str:
+    """The API server's Status message (what client-go's error string is)."""
+    try:
+        return str(json.loads(err.body or "{}").get("message") or err.reason)
+    except ValueError:
+        return str(err.reason)
 
 
 def _create_incomplete(anns: dict) -> bool:

@@ -3,8 +3,12 @@
 Each primary (and each restore) gets its own server on a free loopback port, started from the
 binaries tests/support/pg.py finds (the pgserver wheels of the dev extra, or Debian's), with:
 
-- TLS on (a self-signed certificate: the function's provider-sql ProviderConfig asks
-  ``sslMode: require``, which encrypts without verifying, as with RDS's own CA unset);
+- TLS (a self-signed certificate: the function's provider-sql ProviderConfig asks
+  ``sslMode: require``, which encrypts without verifying). The pgserver wheels are built
+  without OpenSSL ("SSL is not supported by this build"), so the published port is a small
+  proxy here that speaks PostgreSQL's SSLRequest handshake (protocol.html "SSL Session
+  Encryption": answer ``S``, then TLS) and relays to the server on a second loopback port;
+  a client that asks no TLS is relayed in clear (``rds.force_ssl`` is not enforced);
 - a master like RDS's (tests/support/pg.py ``create_instance``): ``LOGIN CREATEROLE CREATEDB``,
   member of a plain ``rds_superuser`` role, owner of the ``dbName`` database, with the
   password the controller read from ``passwordSecretRef``;
@@ -24,10 +28,15 @@ import logging
 import os
 import pwd
 import secrets
+import select
 import shutil
 import socket
+import ssl
+import struct
 import subprocess
 import tempfile
+import threading
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,6 +100,7 @@ class Server:
     port: int
     superuser_password: str
     run_as: str | None
+    proxy: TLSProxy
 
     def connect(self, database: str = "postgres") -> pg8000.native.Connection:
         return pg8000.native.Connection(
@@ -101,6 +111,90 @@ class Server:
             password=self.superuser_password,
             timeout=30,
         )
+
+
+SSL_REQUEST = 80877103  # PostgreSQL protocol: SSLRequest code
+GSSENC_REQUEST = 80877104  # GSSENCRequest code
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = sock.recv(n - len(buf))
+        if not chunk:
+            raise ConnectionError("closed")
+        buf += chunk
+    return buf
+
+
+class TLSProxy:
+    """Loopback port speaking PostgreSQL's TLS negotiation, relaying to ``backend``."""
+
+    def __init__(self, backend: int, cert: Path, key: Path) -> None:
+        self.backend = backend
+        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.ctx.load_cert_chain(str(cert), str(key))
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = int(self.sock.getsockname()[1])
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True, name=f"pg-proxy-{self.port}").start()
+
+    def close(self) -> None:
+        self.closed = True
+        with suppress(OSError):
+            self.sock.close()
+
+    def _accept(self) -> None:
+        while not self.closed:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        backend = None
+        try:
+            conn: socket.socket = client
+            while True:
+                first = _recv_exact(conn, 8)
+                length, code = struct.unpack("!ii", first)
+                if length == 8 and code == SSL_REQUEST and conn is client:
+                    conn.sendall(b"S")
+                    conn = self.ctx.wrap_socket(conn, server_side=True)
+                    continue
+                if length == 8 and code == GSSENC_REQUEST:
+                    conn.sendall(b"N")
+                    continue
+                break
+            backend = socket.create_connection(("127.0.0.1", self.backend), timeout=30)
+            backend.settimeout(None)
+            backend.sendall(first)
+            self._relay(conn, backend)
+        except (OSError, ConnectionError, ssl.SSLError):
+            pass
+        finally:
+            for s in (client, backend):
+                if s is not None:
+                    with suppress(OSError):
+                        s.close()
+
+    @staticmethod
+    def _relay(a: socket.socket, b: socket.socket) -> None:
+        peers = {a: b, b: a}
+        while True:
+            pending = [s for s in (a,) if isinstance(s, ssl.SSLSocket) and s.pending()]
+            ready = pending or select.select([a, b], [], [], 300)[0]
+            if not ready:
+                return
+            for s in ready:
+                data = s.recv(65536)
+                if not data:
+                    return
+                peers[s].sendall(data)
 
 
 def _pick(binaries: list[Binaries], major: int | None) -> Binaries:
@@ -128,7 +222,7 @@ class Servers:
 
     def endpoint(self, ident: str) -> tuple[str, int] | None:
         s = self.servers.get(self.shared.get(ident, ident))
-        return ("127.0.0.1", s.port) if s else None
+        return ("127.0.0.1", s.proxy.port) if s else None
 
     def share(self, replica: str, primary: str) -> None:
         self.shared[replica] = primary
@@ -178,7 +272,7 @@ class Servers:
         options = (
             f"-c listen_addresses=127.0.0.1 -p {port} -k {directory} -c fsync=off "
             "-c synchronous_commit=off -c full_page_writes=off -c max_connections=40 "
-            f"-c shared_buffers=16MB -c ssl=on -c ssl_cert_file={crt} -c ssl_key_file={key}"
+            "-c shared_buffers=16MB"
         )
         subprocess.run(
             [
@@ -198,7 +292,7 @@ class Servers:
             timeout=START_TIMEOUT + 30,
             **run,
         )
-        server = Server(b, directory, port, su_password, user)
+        server = Server(b, directory, port, su_password, user, TLSProxy(port, crt, key))
         self.servers[ident] = server
         con = server.connect()
         try:
@@ -213,9 +307,10 @@ class Servers:
         finally:
             con.close()
         log.info(
-            "postgres %s: %s on 127.0.0.1:%d (master %s, database %s)",
+            "postgres %s: %s on 127.0.0.1:%d (TLS proxy; server on %d), master %s, database %s",
             ident,
             b.label,
+            server.proxy.port,
             port,
             master,
             database,
@@ -238,6 +333,7 @@ class Servers:
         s = self.servers.pop(ident, None)
         if s is None:
             return
+        s.proxy.close()
         kw: dict[str, Any] = {"user": s.run_as} if s.run_as else {}
         try:
             subprocess.run(
