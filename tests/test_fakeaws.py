@@ -9,10 +9,12 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import ssl
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import pg8000.native
 import pytest
 import yaml
 from kubernetes.client.exceptions import ApiException
@@ -21,6 +23,7 @@ from moto import mock_aws
 from tests.e2e.fakeaws import model as m
 from tests.e2e.fakeaws.aws import AWS, HANDLERS, AWSError, Context
 from tests.e2e.fakeaws.controller import Controller
+from tests.e2e.fakeaws.postgres import Servers
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEMAS = ROOT.parent / "shared" / "schemas" / "provider-upjet-aws-v2.6.0"
@@ -546,7 +549,14 @@ def test_rds_instance_snapshot_restore(aws: AWS) -> None:
     small["spec"]["initProvider"]["snapshotIdentifier"] = "snap-1"
     with pytest.raises(AWSError, match="Invalid storage size"):
         _handler(aws, small).create(small)
-    assert _handler(aws, small).observe(small).exists  # the partial state stays
+    h = _handler(aws, small)
+    obs = h.observe(small)
+    assert obs.exists  # the partial state stays
+    assert not obs.up_to_date  # 10 GiB asked, 20 held, and the password never reached it
+    with pytest.raises(AWSError, match="Invalid storage size"):
+        h.update(small, obs)
+    assert aws.master_passwords["db2"] != "second-password-123"
+    assert obs.details["password"] == "second-password-123"  # what the Secret says
     fine = _instance("db3", allocatedStorage=20)
     fine["spec"]["initProvider"]["snapshotIdentifier"] = "snap-1"
     SECRETS["db3-pw"] = "third-password-123"
@@ -888,3 +898,42 @@ def test_late_init_skipped_without_the_policy(aws: AWS) -> None:
     for got in (got_a, got_b):
         assert m.get_condition(got, "Ready")["reason"] == "Available"
         assert m.external_name(got).startswith("db-")
+
+
+# --- the PostgreSQL behind an rds Instance -------------------------------------------------
+
+
+def test_postgres_server_speaks_tls_and_takes_the_master_password() -> None:
+    """A real server (the dev extra's wheels) behind the TLS proxy: sslmode=require works (as
+    provider-sql connects), plain connections too; the password can be reset; a replica
+    shares its primary's endpoint; stop removes it."""
+    servers = Servers()
+    if not servers.binaries():
+        pytest.skip("no PostgreSQL binaries")
+    try:
+        servers.start("pg-a", "klutch_admin", "first-pw-123", "app", major=16)
+        host, port = servers.endpoint("pg-a")
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        con = pg8000.native.Connection(
+            "klutch_admin",
+            host=host,
+            port=port,
+            database="app",
+            password="first-pw-123",
+            ssl_context=ctx,
+        )
+        assert con.run("SELECT current_user, current_database()") == [["klutch_admin", "app"]]
+        assert con.run("SELECT rolsuper FROM pg_roles WHERE rolname = current_user") == [[False]]
+        con.close()
+        servers.set_password("pg-a", "klutch_admin", "second-pw-456")
+        con = pg8000.native.Connection(
+            "klutch_admin", host=host, port=port, database="app", password="second-pw-456"
+        )
+        con.close()
+        servers.share("pg-a-r1", "pg-a")
+        assert servers.endpoint("pg-a-r1") == (host, port)
+    finally:
+        servers.stop_all()
+    assert servers.endpoint("pg-a") is None

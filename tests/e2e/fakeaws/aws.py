@@ -1193,7 +1193,6 @@ class RdsInstance(Handler):
             rds.restore_db_instance_from_db_snapshot(DBSnapshotIdentifier=snap, **common)
             source_password = self.aws.snapshot_passwords.get(snap)
             kind = "restore"
-            self._after_restore(body, snapshot=snap)
         elif pitr:
             kw = dict(common)
             kw["TargetDBInstanceIdentifier"] = kw.pop("DBInstanceIdentifier")
@@ -1207,7 +1206,6 @@ class RdsInstance(Handler):
             rds.restore_db_instance_to_point_in_time(SourceDBInstanceIdentifier=source, **kw)
             source_password = self.aws.master_passwords.get(str(source))
             kind = "restore"
-            self._after_restore(body, snapshot=None)
         else:
             kw = dict(common)
             kw["Engine"] = p.get("engine") or "postgres"
@@ -1247,50 +1245,52 @@ class RdsInstance(Handler):
                     if kind == "primary"
                     else (source_password or secrets.token_urlsafe(18))
                 )
-                self.ctx.postgres.start(ident, user, first, db)
-                self.aws.master_passwords[ident] = first
-        if kind == "restore" and password:
-            self._modify_password(body, ident, password)
+                self.ctx.postgres.start(ident, user, first, db, major=_major(d))
+        self.aws.master_passwords[ident] = (
+            password if kind == "primary" else (source_password or "")
+        )
+        if kind == "restore":
+            # Terraform's resourceInstanceCreate after a restore: d.SetId, then ONE
+            # ModifyDBInstance with AllocatedStorage and MasterUserPassword (and the rest that
+            # differs). Refused, it fails the create; the instance stays (the partial state).
+            mod: dict[str, Any] = {}
+            if p.get("allocatedStorage") is not None:
+                mod["AllocatedStorage"] = int(p["allocatedStorage"])
+            self._modify(body, mod, password)
         return str(d.get("DbiResourceId") or ""), {}
 
-    def _after_restore(self, body: dict, snapshot: str | None) -> None:
-        """Terraform's resourceInstanceCreate after a restore: one ModifyDBInstance with
-        AllocatedStorage (and the password, sent by the caller afterwards). RDS refuses a
-        size below the source's; moto does not check: emulated here. The instance stays
-        (Terraform keeps the partial state), and no password is set."""
-        p = parameters(body)
-        want = p.get("allocatedStorage")
-        if want is None:
-            return
+    def _modify(self, body: dict, kw: dict[str, Any], password: str | None) -> None:
+        """One ModifyDBInstance. RDS refuses an AllocatedStorage below what the instance has
+        (after a restore: what its source had); moto does not check: emulated here. The
+        password reaches the PostgreSQL server only when the call succeeds."""
+        ident = self.identifier(body)
         d = self.describe(body) or {}
         have = d.get("AllocatedStorage")
-        if snapshot:
-            with suppress(ClientError):
-                s = self.c(body).describe_db_snapshots(DBSnapshotIdentifier=snapshot)
-                have = s["DBSnapshots"][0].get("AllocatedStorage", have)
-        if have is not None and int(want) < int(have):
+        want = kw.get("AllocatedStorage")
+        if want is not None and have is not None and int(want) < int(have):
             raise AWSError(
-                f"updating RDS DB Instance ({self.identifier(body)}): operation error RDS: "
-                "ModifyDBInstance, api error InvalidParameterCombination: Invalid storage "
-                f"size for engine name postgres and storage type "
-                f"{p.get('storageType') or 'gp2'}: {want} (the source holds {have} GiB)"
+                f"updating RDS DB Instance ({ident}): operation error RDS: ModifyDBInstance, "
+                "api error InvalidParameterCombination: Invalid storage size for engine name "
+                f"postgres and storage type {d.get('StorageType') or 'gp2'}: {want} "
+                f"(it has {have} GiB; storage cannot shrink)"
             )
+        if want is not None and have is not None and int(want) == int(have):
+            kw.pop("AllocatedStorage")
+        if password:
+            kw["MasterUserPassword"] = password
+        if not kw:
+            return
         self.c(body).modify_db_instance(
-            DBInstanceIdentifier=self.identifier(body),
-            AllocatedStorage=int(want),
-            ApplyImmediately=True,
+            DBInstanceIdentifier=ident,
+            ApplyImmediately=bool(for_provider(body).get("applyImmediately", True)),
+            **kw,
         )
-
-    def _modify_password(self, body: dict, ident: str, password: str) -> None:
-        self.c(body).modify_db_instance(
-            DBInstanceIdentifier=ident, MasterUserPassword=password, ApplyImmediately=True
-        )
-        d = self.describe(body) or {}
-        if self.ctx.postgres is not None:
-            self.ctx.postgres.set_password(
-                ident, str(d.get("MasterUsername") or "postgres"), password
-            )
-        self.aws.master_passwords[ident] = password
+        if password:
+            if self.ctx.postgres is not None:
+                self.ctx.postgres.set_password(
+                    ident, str(d.get("MasterUsername") or "postgres"), password
+                )
+            self.aws.master_passwords[ident] = password
 
     def update(self, body: dict, obs: Observation) -> None:
         fp = for_provider(body)
@@ -1300,15 +1300,11 @@ class RdsInstance(Handler):
             if f in fp and fp[f] != d.get(key):
                 kw[arg] = fp[f]
         ident = self.identifier(body)
-        if kw:
-            self.c(body).modify_db_instance(
-                DBInstanceIdentifier=ident,
-                ApplyImmediately=bool(fp.get("applyImmediately", True)),
-                **kw,
-            )
         pw = self.password(body)
-        if pw and not fp.get("replicateSourceDb") and self.aws.master_passwords.get(ident) != pw:
-            self._modify_password(body, ident, pw)
+        send_pw = pw if (pw and not fp.get("replicateSourceDb")) else None
+        if send_pw and self.aws.master_passwords.get(ident) == send_pw:
+            send_pw = None
+        self._modify(body, kw, send_pw)
 
     def delete(self, body: dict) -> None:
         fp = for_provider(body)
@@ -1344,6 +1340,11 @@ def _first(got: dict, key: str) -> Any:
 
 class _NotFoundError(Exception):
     pass
+
+
+def _major(d: dict) -> int | None:
+    head = str(d.get("EngineVersion") or "").partition(".")[0]
+    return int(head) if head.isdigit() else None
 
 
 def _iso(v: Any) -> str | None:
