@@ -59,6 +59,9 @@ def _unique(prefix: str) -> str:
     return f"{prefix}{time.strftime('%Y%m%d%H%M%S')}{secrets.token_hex(4)}"
 
 
+AWS_MANAGED_PROBE = "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup"
+
+
 @dataclass
 class Context:
     """What a handler needs besides the MR: secrets it may read, PostgreSQL servers."""
@@ -106,6 +109,15 @@ class AWS:
         key = iam.create_access_key(UserName=user)["AccessKey"]
         self.credentials = (key["AccessKeyId"], key["SecretAccessKey"])
         self._clients.clear()
+        try:
+            self.client("iam", None).get_policy(PolicyArn=AWS_MANAGED_PROBE)
+        except ClientError as err:
+            if _code(err) == "NoSuchEntity":
+                log.warning(
+                    "moto has no AWS-managed policies (start it with "
+                    "MOTO_IAM_LOAD_MANAGED_POLICIES=true): attaching %s will fail",
+                    AWS_MANAGED_PROBE,
+                )
 
     def client(self, service: str, region: str | None) -> Any:
         region = region or "us-east-1"
@@ -1123,6 +1135,7 @@ class RdsInstance(Handler):
         }
         at = {k: v for k, v in at.items() if v not in (None, "") and not k.endswith("SecretRef")}
         at.pop("password", None)
+        at.pop("autoGeneratePassword", None)  # the provider's own toggle (TF tag "-")
         username = str(observed_params.get("username") or parameters(body).get("username") or "")
         details = {
             "endpoint": endpoint,

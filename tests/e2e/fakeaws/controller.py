@@ -33,6 +33,7 @@ from .model import Kind, Policy
 
 log = logging.getLogger("fakeaws")
 
+EVENT_REPEAT = 30.0  # seconds between count updates of one repeated event
 MANAGER = "fakeaws"  # the field manager of our Updates (upjet's is the provider binary's name)
 PROVIDER_CONFIG = ("aws.upbound.io", "v1beta1", "providerconfigs")
 SECRET_TYPE = "connection.crossplane.io/v1alpha1"
@@ -70,6 +71,7 @@ class Controller:
     missing_crds: set[str] = field(default_factory=set)
     writes: int = 0
     _last_rv: dict[str, str] = field(default_factory=dict)  # uid -> rv after our last write
+    _events: dict[tuple[str, str, str, str], tuple[str, int, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.co = k8s.CustomObjectsApi(self.api)
@@ -374,7 +376,53 @@ class Controller:
 
     # --- Reconcile --------------------------------------------------------------------------
 
-    def fail(self, k: Kind, body: dict, message: str, *extra: dict) -> float:
+    def event(self, k: Kind, body: dict, typ: str, reason: str, message: str) -> None:
+        """client-go's event recorder as crossplane-runtime uses it: an Event in ``default``
+        for a cluster-scoped object; a repeat raises ``count`` (at most every 30 s here)."""
+        meta = body["metadata"]
+        key = (meta["uid"], typ, reason, message)
+        now = time.time()
+        ts = m.now()
+        try:
+            seen = self._events.get(key)
+            if seen is not None:
+                name, count, last = seen
+                if now - last < EVENT_REPEAT:
+                    return
+                self.core.patch_namespaced_event(
+                    name, "default", {"count": count + 1, "lastTimestamp": ts}
+                )
+                self._events[key] = (name, count + 1, now)
+                return
+            name = f"{meta['name']}.{secrets.token_hex(8)}"
+            self.core.create_namespaced_event(
+                "default",
+                {
+                    "metadata": {"name": name, "namespace": "default"},
+                    "involvedObject": {
+                        "apiVersion": body["apiVersion"],
+                        "kind": body["kind"],
+                        "name": meta["name"],
+                        "uid": meta["uid"],
+                        "resourceVersion": meta.get("resourceVersion"),
+                    },
+                    "reason": reason,
+                    "message": message,
+                    "type": typ,
+                    "source": {"component": f"managed/{k.kind.lower()}.{k.group}"},
+                    "firstTimestamp": ts,
+                    "lastTimestamp": ts,
+                    "count": 1,
+                },
+            )
+            self._events[key] = (name, 1, now)
+        except Exception as err:  # noqa: BLE001 - an event is best effort, as client-go's
+            log.debug("event %s for %s/%s not recorded: %s", reason, k.kind, meta["name"], err)
+
+    def fail(
+        self, k: Kind, body: dict, message: str, *extra: dict, reason: str = "CannotReconcile"
+    ) -> float:
+        self.event(k, body, "Warning", reason, message)
         m.set_conditions(body, *extra, m.reconcile_error(message))
         self.update_status(k, body)
         return self.short
@@ -414,7 +462,9 @@ class Controller:
             try:
                 resolved = m.resolve_references(body, self.lister)
             except m.ResolveError as err:
-                return self.fail(k, body, f"{ERR_RESOLVE}: {err}")
+                return self.fail(
+                    k, body, f"{ERR_RESOLVE}: {err}", reason="CannotResolveResourceReferences"
+                )
             patch = m.resolver_apply_body(body, resolved)
             if patch:
                 status = body.get("status")
@@ -423,13 +473,18 @@ class Controller:
                 except ApiException as e:
                     if e.status == 409:
                         raise
-                    return self.fail(k, body, f"{ERR_PATCH_SSA}: {_api_message(e)}")
+                    return self.fail(
+                        k,
+                        body,
+                        f"{ERR_PATCH_SSA}: {_api_message(e)}",
+                        reason="CannotResolveResourceReferences",
+                    )
                 if status is not None:
                     body["status"] = status
 
         err = self.provider_config_error(body)
         if err:
-            return self.fail(k, body, err)
+            return self.fail(k, body, err, reason="CannotConnectToProvider")
 
         handler = HANDLERS[(k.group, k.kind)](
             self.aws, Context(secret=self.secret_value, postgres=self.postgres)
@@ -437,9 +492,19 @@ class Controller:
         try:
             obs = handler.observe(body)
         except Exception as e:  # noqa: BLE001 - any failure is reported on the MR
-            return self.fail(k, body, f"{ERR_OBSERVE}: {describe_error(e)}")
+            return self.fail(
+                k,
+                body,
+                f"{ERR_OBSERVE}: {describe_error(e)}",
+                reason="CannotObserveExternalResource",
+            )
         if not obs.exists and policy.should_only_observe():
-            return self.fail(k, body, f"{ERR_OBSERVE}: external resource does not exist")
+            return self.fail(
+                k,
+                body,
+                f"{ERR_OBSERVE}: external resource does not exist",
+                reason="CannotObserveExternalResource",
+            )
 
         if deleting:
             if len(finalizers) > 1:
@@ -448,8 +513,21 @@ class Controller:
                 try:
                     handler.delete(body)
                 except Exception as e:  # noqa: BLE001 - any failure is reported on the MR
-                    return self.fail(k, body, f"{ERR_DELETE}: {describe_error(e)}", m.deleting())
+                    return self.fail(
+                        k,
+                        body,
+                        f"{ERR_DELETE}: {describe_error(e)}",
+                        m.deleting(),
+                        reason="CannotDeleteExternalResource",
+                    )
                 log.info("aws %s/%s deleted", k.kind, name)
+                self.event(
+                    k,
+                    body,
+                    "Normal",
+                    "DeletedExternalResource",
+                    "Successfully requested deletion of external resource",
+                )
                 m.set_conditions(body, m.deleting(), m.reconcile_success())
                 self.update_status(k, body)
                 return self.short
@@ -461,7 +539,7 @@ class Controller:
             try:
                 self.publish(k, body, obs.details)
             except AWSError as e:
-                return self.fail(k, body, str(e))
+                return self.fail(k, body, str(e), reason="CannotPublishConnectionDetails")
 
         if m.FINALIZER not in finalizers:
             body["metadata"]["finalizers"] = [*finalizers, m.FINALIZER]
@@ -487,8 +565,17 @@ class Controller:
         try:
             handler.update(body, obs)
         except Exception as e:  # noqa: BLE001 - any failure is reported on the MR
-            return self.fail(k, body, f"{ERR_UPDATE}: {describe_error(e)}")
+            return self.fail(
+                k, body, f"{ERR_UPDATE}: {describe_error(e)}", reason="CannotUpdateExternalResource"
+            )
         log.info("aws %s/%s updated", k.kind, name)
+        self.event(
+            k,
+            body,
+            "Normal",
+            "UpdatedExternalResource",
+            "Successfully requested update of external resource",
+        )
         m.set_conditions(body, m.reconcile_success())
         self.update_status(k, body)
         return self.short  # observe the update soon
@@ -511,8 +598,17 @@ class Controller:
             m.annotations(body)[m.CREATE_FAILED] = m.now()
             body = self.update(k, body, "create-failed")
             log.info("aws %s/%s create failed: %s", k.kind, body["metadata"]["name"], msg)
-            return self.fail(k, body, f"{ERR_CREATE}: {msg}", m.creating())
+            return self.fail(
+                k, body, f"{ERR_CREATE}: {msg}", m.creating(), reason="CannotCreateExternalResource"
+            )
         log.info("aws %s/%s created (%s)", k.kind, body["metadata"]["name"], ext)
+        self.event(
+            k,
+            body,
+            "Normal",
+            "CreatedExternalResource",
+            "Successfully requested creation of external resource",
+        )
         if k.external_name == m.FROM_PROVIDER and ext:
             m.annotations(body)[m.EXTERNAL_NAME] = ext
         m.annotations(body)[m.CREATE_SUCCEEDED] = m.now()
@@ -520,7 +616,7 @@ class Controller:
         try:
             self.publish(k, body, details)
         except AWSError as e:
-            return self.fail(k, body, str(e), m.creating())
+            return self.fail(k, body, str(e), m.creating(), reason="CannotPublishConnectionDetails")
         m.set_conditions(body, m.creating(), m.reconcile_success())
         self.update_status(k, body)
         return self.short

@@ -330,9 +330,7 @@ def reconcile_error(message: str) -> dict[str, str]:
 
 
 def reconcile_paused() -> dict[str, str]:
-    return condition(
-        "Synced", "False", "ReconcilePaused", "Reconciliation is paused via the pause annotation"
-    )
+    return condition("Synced", "False", "ReconcilePaused")
 
 
 def status(body: dict) -> dict:
