@@ -557,6 +557,7 @@ def test_rds_instance_snapshot_restore(aws: AWS) -> None:
         h.update(small, obs)
     assert aws.master_passwords["db2"] != "second-password-123"
     assert obs.details["password"] == "second-password-123"  # what the Secret says
+    assert m.external_name(inst) != _handler(aws, small).observe(small).external_name
     fine = _instance("db3", allocatedStorage=20)
     fine["spec"]["initProvider"]["snapshotIdentifier"] = "snap-1"
     SECRETS["db3-pw"] = "third-password-123"

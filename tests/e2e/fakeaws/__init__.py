@@ -26,7 +26,9 @@ Emulated here, because moto 5.2.5 has no such operation:
 - S3 GetBucketRequestPayment (Terraform's bucket Read): ``requestPayer`` is reported as
   ``BucketOwner`` without a call;
 - RDS's refusal of a ModifyDBInstance ``AllocatedStorage`` below a restore source's size (moto
-  accepts any); DescribeDBEngineVersions is not called (nothing here needs it).
+  accepts any); DescribeDBEngineVersions is not called (nothing here needs it);
+- the rds Instance's DbiResourceId (its external name): moto answers one constant for every
+  instance; a stable id per instance (its ARN and creation time) is reported instead.
 
 Not modelled: upjet's async operations (Create runs to the end in one reconcile; no
 ``LastAsyncOperation`` condition), ProviderConfigUsage objects, the management-policy

@@ -31,7 +31,7 @@ from .postgres import Servers
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m tests.e2e.fakeaws",
-        description=__doc__.split("\n\n")[0],
+        description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--kubeconfig", required=True, help="kubeconfig of the API server (admin)")
@@ -45,8 +45,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--poll",
         type=float,
         default=60.0,
-        help="seconds before an unchanged, healthy MR is observed again (crossplane-runtime's "
-        "default poll interval: 60)",
+        help="seconds before an unchanged, healthy MR is observed again (60: crossplane-runtime's "
+        "default; provider-upjet-aws's --poll default is 10m)",
     )
     p.add_argument(
         "--no-postgres",

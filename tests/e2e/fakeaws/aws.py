@@ -11,11 +11,14 @@ Emulated (moto 5.2.5 has no such operation; see ``__init__`` for the list):
 - S3 GetBucketRequestPayment: Terraform's bucket Read calls it; ``requestPayer`` is reported as
   ``BucketOwner`` (the default) without a call;
 - the size check of ModifyDBInstance after a restore (RDS refuses a size below the snapshot's;
-  moto accepts any).
+  moto accepts any);
+- the rds Instance's DbiResourceId (moto gives every instance the same one).
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import logging
 import secrets
@@ -1123,8 +1126,8 @@ class RdsInstance(Handler):
         at = {
             **parameters(body),
             **observed_params,
-            "id": d.get("DbiResourceId"),
-            "resourceId": d.get("DbiResourceId"),
+            "id": _resource_id(d),
+            "resourceId": _resource_id(d),
             "arn": d.get("DBInstanceArn"),
             "address": address,
             "endpoint": endpoint,
@@ -1159,7 +1162,7 @@ class RdsInstance(Handler):
             True,
             at,
             details,
-            external_name=d.get("DbiResourceId"),
+            external_name=_resource_id(d),
             up_to_date=not diffs,
             late_init=observed_params,
         )
@@ -1270,7 +1273,7 @@ class RdsInstance(Handler):
             if p.get("allocatedStorage") is not None:
                 mod["AllocatedStorage"] = int(p["allocatedStorage"])
             self._modify(body, mod, password)
-        return str(d.get("DbiResourceId") or ""), {}
+        return _resource_id(d), {}
 
     def _modify(self, body: dict, kw: dict[str, Any], password: str | None) -> None:
         """One ModifyDBInstance. RDS refuses an AllocatedStorage below what the instance has
@@ -1353,6 +1356,20 @@ def _first(got: dict, key: str) -> Any:
 
 class _NotFoundError(Exception):
     pass
+
+
+MOTO_DBI_RESOURCE_ID = "db-M5ENSHXFPU6XHZ4G4ZEI5QIO2U"  # moto/rds/models.py: one for all
+
+
+def _resource_id(d: dict) -> str:
+    """The instance's DbiResourceId (Terraform's id of aws_db_instance since v5, so upjet's
+    external name). moto gives every instance the same constant: emulated here as a stable
+    id of the instance's ARN and creation time, in RDS's shape (db- and 26 base32 chars)."""
+    rid = str(d.get("DbiResourceId") or "")
+    if rid and rid != MOTO_DBI_RESOURCE_ID:
+        return rid
+    seed = f"{d.get('DBInstanceArn')}|{d.get('InstanceCreateTime')}".encode()
+    return "db-" + base64.b32encode(hashlib.sha256(seed).digest()).decode()[:26]
 
 
 def _major(d: dict) -> int | None:
