@@ -34,5 +34,7 @@ Not modelled: upjet's async operations (Create runs to the end in one reconcile;
 ``LastAsyncOperation`` condition), ProviderConfigUsage objects, the management-policy
 combination check (``Validate``), late initialization of kinds other than the rds Instance,
 update diffs beyond the fields each handler compares. Emulated state (selections, plan updates,
-access-key secrets, PostgreSQL servers) lives in this process: restart it and they are gone.
+access-key secrets, PostgreSQL servers) lives in this process: restart it and they are gone
+(a selection is created again under a new id; an instance gets a new, empty server on a new
+port, with the password its Secret holds; an access key's Secret keeps its secret).
 """

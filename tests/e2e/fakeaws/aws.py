@@ -444,8 +444,7 @@ class BucketLifecycle(BucketSub):
         return _lifecycle_rules(body)
 
     def get(self, body: dict) -> Any:
-        got = self.c(body).get_bucket_lifecycle_configuration(Bucket=self.bucket(body))["Rules"]
-        return got if len(got) != len(self.desired(body)) else self.desired(body)
+        return self.c(body).get_bucket_lifecycle_configuration(Bucket=self.bucket(body))["Rules"]
 
     def put(self, body: dict) -> None:
         self.c(body).put_bucket_lifecycle_configuration(
@@ -1091,6 +1090,8 @@ class RdsInstance(Handler):
             return Observation(False)
         ident = d["DBInstanceIdentifier"]
         pg = self.ctx.postgres.endpoint(ident) if self.ctx.postgres else None
+        if self.ctx.postgres is not None and pg is None:
+            pg = self._adopt(body, d)
         address, port = (
             pg
             if pg
@@ -1166,6 +1167,29 @@ class RdsInstance(Handler):
             up_to_date=not diffs,
             late_init=observed_params,
         )
+
+    def _adopt(self, body: dict, d: dict) -> tuple[str, int] | None:
+        """An instance moto has but no server here (this process restarted, and its servers
+        stopped with the old one): a replica points at its source again; any other gets a
+        new, EMPTY server with the master password from its Secret."""
+        ident = d["DBInstanceIdentifier"]
+        source = d.get("ReadReplicaSourceDBInstanceIdentifier")
+        if source:
+            self.ctx.postgres.share(ident, str(source))
+            return self.ctx.postgres.endpoint(ident)
+        password = self.password(body)
+        if not password:
+            return None
+        log.warning("rds Instance %s: no PostgreSQL server here; starting an empty one", ident)
+        self.ctx.postgres.start(
+            ident,
+            str(d.get("MasterUsername") or "postgres"),
+            password,
+            str(d.get("DBName") or "postgres"),
+            major=_major(d),
+        )
+        self.aws.master_passwords[ident] = password
+        return self.ctx.postgres.endpoint(ident)
 
     def create(self, body: dict) -> tuple[str, dict[str, str]]:
         p = parameters(body)
