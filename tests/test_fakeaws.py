@@ -565,7 +565,11 @@ def test_rds_instance_snapshot_restore(aws: AWS) -> None:
     assert aws.master_passwords["db3"] == "third-password-123"
 
 
-def test_backup_vault_plan_selection(aws: AWS) -> None:
+@pytest.mark.parametrize("local", [False, True], ids=["moto", "emulated"])
+def test_backup_vault_plan_selection(aws: AWS, local: bool) -> None:
+    """Against moto, and against LocalBackup (what serves AWS Backup when moto refuses signed
+    Backup reads with IAM enforcement on)."""
+    aws.backup_local = local
     _create(aws, _obj(m.BACKUP, "Vault", "v", ext="klutch-v", fp={"region": REGION}))
     rule = {
         "ruleName": "r",

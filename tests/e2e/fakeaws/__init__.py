@@ -23,6 +23,10 @@ Emulated here, because moto 5.2.5 has no such operation:
   in this process, checked against the plan in moto; a plan with selections refuses deletion as
   AWS does;
 - UpdateBackupPlan: the new rules and a new version id are kept in this process;
+- AWS Backup vaults and plans too, when moto has IAM enforcement on
+  (``INITIAL_NO_AUTH_ACTION_COUNT``): moto 5.2.5 then refuses every signed Backup GET and
+  DELETE (SignatureDoesNotMatch: its iam/access_control.py re-signs them with the parsed
+  parameters as payload). The controller checks at start and logs which it uses;
 - S3 GetBucketRequestPayment (Terraform's bucket Read): ``requestPayer`` is reported as
   ``BucketOwner`` without a call;
 - RDS's refusal of a ModifyDBInstance ``AllocatedStorage`` below a restore source's size (moto

@@ -12,12 +12,15 @@ Emulated (moto 5.2.5 has no such operation; see ``__init__`` for the list):
   ``BucketOwner`` (the default) without a call;
 - the size check of ModifyDBInstance after a restore (RDS refuses a size below the snapshot's;
   moto accepts any);
-- the rds Instance's DbiResourceId (moto gives every instance the same one).
+- the rds Instance's DbiResourceId (moto gives every instance the same one);
+- AWS Backup vaults and plans altogether (``LocalBackup``) when moto refuses signed AWS
+  Backup reads, as it does with IAM enforcement on.
 """
 
 from __future__ import annotations
 
 import base64
+import copy
 import hashlib
 import json
 import logging
@@ -85,6 +88,8 @@ class AWS:
     snapshot_passwords: dict[str, str] = field(default_factory=dict)
     master_passwords: dict[str, str] = field(default_factory=dict)
     credentials: tuple[str, str] = ("testing", "testing")
+    backup_local: bool = False
+    _local_backup: dict[str, LocalBackup] = field(default_factory=dict)
 
     def bootstrap(self, user: str = "fakeaws-provider") -> None:
         """The provider's own IAM identity in moto: a user allowed everything and its access
@@ -124,6 +129,15 @@ class AWS:
 
     def client(self, service: str, region: str | None) -> Any:
         region = region or "us-east-1"
+        if service == "backup" and self.backup_local:
+            if region not in self._local_backup:
+                self._local_backup[region] = LocalBackup(region, self.account_id())
+            return self._local_backup[region]
+        if service == "backup":
+            return _BackupSwitch(self, region)
+        return self.moto_client(service, region)
+
+    def moto_client(self, service: str, region: str) -> Any:
         key = (service, region)
         if key not in self._clients:
             self._clients[key] = boto3.client(
@@ -145,6 +159,123 @@ class AWS:
         if not self.account:
             self.account = self.client("sts", None).get_caller_identity()["Account"]
         return self.account
+
+
+class _BackupSwitch:
+    """moto's AWS Backup client until moto refuses a signed call (SignatureDoesNotMatch, with
+    IAM enforcement on); then ``LocalBackup`` for good (what was made in moto before is not
+    seen any more: with enforcement on from the start, nothing was)."""
+
+    def __init__(self, aws: AWS, region: str) -> None:
+        self.aws = aws
+        self.region = region
+
+    def __getattr__(self, op: str) -> Any:
+        def call(**kw: Any) -> Any:
+            if not self.aws.backup_local:
+                try:
+                    return getattr(self.aws.moto_client("backup", self.region), op)(**kw)
+                except ClientError as err:
+                    if _code(err) not in ("SignatureDoesNotMatch", "403"):
+                        raise
+                    log.warning(
+                        "moto refuses signed AWS Backup calls (%s on %s): AWS Backup is "
+                        "emulated here from now on",
+                        _code(err),
+                        op,
+                    )
+                    self.aws.backup_local = True
+            return getattr(self.aws.client("backup", self.region), op)(**kw)
+
+        return call
+
+
+class LocalBackup:
+    """AWS Backup vaults and plans in this process, for when moto cannot serve them: with IAM
+    enforcement on (``INITIAL_NO_AUTH_ACTION_COUNT``) moto 5.2.5 refuses every signed AWS
+    Backup GET and DELETE with SignatureDoesNotMatch (its moto/iam/access_control.py re-signs
+    the request with ``data=self._body or self._data``, the parsed parameters, not the empty
+    payload the client signed). The same calls and answers as the boto3 client, errors as
+    AWS's (ResourceNotFoundException, AlreadyExistsException)."""
+
+    def __init__(self, region: str, account: str) -> None:
+        self.region = region
+        self.account = account
+        self.vaults: dict[str, dict[str, Any]] = {}
+        self.plans: dict[str, dict[str, Any]] = {}
+
+    def _arn(self, what: str) -> str:
+        return f"arn:aws:backup:{self.region}:{self.account}:{what}"
+
+    @staticmethod
+    def _error(code: str, message: str, op: str) -> ClientError:
+        return ClientError(
+            {
+                "Error": {"Code": code, "Message": message},
+                "ResponseMetadata": {"HTTPStatusCode": 400},
+            },
+            op,
+        )
+
+    def list_backup_vaults(self) -> dict[str, Any]:
+        return {"BackupVaultList": list(self.vaults.values())}
+
+    def create_backup_vault(self, BackupVaultName: str, **kw: Any) -> dict[str, Any]:  # noqa: N803
+        if BackupVaultName in self.vaults:
+            raise self._error("AlreadyExistsException", "already exists", "CreateBackupVault")
+        v = {
+            "BackupVaultName": BackupVaultName,
+            "BackupVaultArn": self._arn(f"backup-vault:{BackupVaultName}"),
+            "NumberOfRecoveryPoints": 0,
+            "EncryptionKeyArn": kw.get("EncryptionKeyArn"),
+        }
+        self.vaults[BackupVaultName] = v
+        return dict(v)
+
+    def describe_backup_vault(self, BackupVaultName: str) -> dict[str, Any]:  # noqa: N803
+        if BackupVaultName not in self.vaults:
+            raise self._error(
+                "ResourceNotFoundException", f"{BackupVaultName} not found", "DescribeBackupVault"
+            )
+        return dict(self.vaults[BackupVaultName])
+
+    def delete_backup_vault(self, BackupVaultName: str) -> dict[str, Any]:  # noqa: N803
+        self.describe_backup_vault(BackupVaultName)
+        del self.vaults[BackupVaultName]
+        return {}
+
+    def create_backup_plan(self, BackupPlan: dict, **kw: Any) -> dict[str, Any]:  # noqa: N803
+        for r in BackupPlan.get("Rules", []):
+            if r.get("TargetBackupVaultName") not in self.vaults:
+                raise self._error(
+                    "InvalidParameterValueException",
+                    f"Backup vault {r.get('TargetBackupVaultName')} does not exist",
+                    "CreateBackupPlan",
+                )
+        plan_id = secrets.token_hex(18)
+        rules = [
+            {"CompletionWindowMinutes": 10080, "ScheduleExpressionTimezone": "Etc/UTC", **r}
+            for r in BackupPlan.get("Rules", [])
+        ]
+        self.plans[plan_id] = {
+            "BackupPlanId": plan_id,
+            "BackupPlanArn": self._arn(f"backup-plan:{plan_id}"),
+            "VersionId": secrets.token_urlsafe(36),
+            "BackupPlan": {"BackupPlanName": BackupPlan.get("BackupPlanName"), "Rules": rules},
+        }
+        return {k: v for k, v in self.plans[plan_id].items() if k != "BackupPlan"}
+
+    def get_backup_plan(self, BackupPlanId: str) -> dict[str, Any]:  # noqa: N803
+        if BackupPlanId not in self.plans:
+            raise self._error(
+                "ResourceNotFoundException", f"{BackupPlanId} not found", "GetBackupPlan"
+            )
+        return copy.deepcopy(self.plans[BackupPlanId])
+
+    def delete_backup_plan(self, BackupPlanId: str) -> dict[str, Any]:  # noqa: N803
+        self.get_backup_plan(BackupPlanId)
+        del self.plans[BackupPlanId]
+        return {}
 
 
 # --- one handler per kind --------------------------------------------------------------------
