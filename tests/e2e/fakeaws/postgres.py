@@ -199,6 +199,16 @@ class TLSProxy:
                 peers[s].sendall(data)
 
 
+def _alive(pid: int) -> bool:
+    """Running, and not a zombie left for a parent that does not reap (pg_ctl's postmaster
+    is reparented)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
 def _pick(binaries: list[Binaries], major: int | None) -> Binaries:
     if not binaries:
         raise RuntimeError("no PostgreSQL binaries (pip install the dev extra: pgserver wheels)")
@@ -358,9 +368,7 @@ class Servers:
         pid = self._postmaster(s)
         deadline = time.monotonic() + wait
         while pid is not None and time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except OSError:
+            if not _alive(pid):
                 break
             time.sleep(0.1)
         else:
