@@ -97,7 +97,10 @@ def test_every_golden_managed_resource_has_a_kind() -> None:
             assert k is not None, (f.name, body["kind"])
             assert body["apiVersion"] == k.api_version, (f.name, body["kind"])
             seen.add(k.kind)
-    assert {"Bucket", "Instance", "Plan", "Selection", "AccessKey"} <= seen
+    # No rds Instance: tests/golden holds first renders, where the primary waits for its master
+    # Secret and replicas for their primary (function/postgresql.py); the Instance kind is
+    # checked against its CRD above like every other kind.
+    assert {"Bucket", "ParameterGroup", "Plan", "Selection", "AccessKey"} <= seen
 
 
 # --- reference resolution -----------------------------------------------------------------
