@@ -17,7 +17,14 @@ from function.settings import Settings
 from tests.support import environment as env
 from tests.support import schemas
 from tests.support.cel import messages
-from tests.support.responses import desired, fatal_messages, render_created, status, warnings
+from tests.support.responses import (
+    desired,
+    fatal_messages,
+    render_created,
+    render_primary_ready,
+    status,
+    warnings,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKUP_XR, SOURCE_XR, *_ = yaml.safe_load_all(
@@ -285,7 +292,7 @@ def test_a_ready_backup_without_a_snapshot_identifier_waits():
 def test_only_the_primary_of_a_cluster_is_restored():
     body = xr({"backup": {"name": "pg-db-before-migration"}})
     body["spec"]["plan"] = "cluster-nano"
-    out = desired(render_created(body, required=REQUIRED))
+    out = desired(render_primary_ready(body, required=REQUIRED))
     assert out["instance"]["spec"]["initProvider"]["snapshotIdentifier"] == SNAPSHOT_ID
     replica = out["replica-1"]
     assert "initProvider" not in replica["spec"]
