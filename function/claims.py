@@ -305,6 +305,28 @@ class PostgresqlInstanceStatus(Published):
     resourceId: str | None = None
 
 
+# AWS Backup keeps continuous backups (point-in-time recovery) 1-35 days.
+CONTINUOUS_BACKUP_MAX_DAYS = 35
+
+
+class ScheduledBackupStatus(Published):
+    """What a PostgresqlInstance reads of the ScheduledBackups of its namespace: what the
+    function accepted and rendered (the status it published), never the raw spec, which may
+    hold what the platform refused."""
+
+    instanceIdentifier: str = Field(min_length=1)
+    retentionDays: int = Field(ge=1)  # a float from a protobuf Struct: 7.0 is 7
+    pointInTimeRecovery: bool = Field(strict=True)  # what we published: a bool, not "yes"
+
+    @model_validator(mode="after")
+    def _continuous_window(self) -> Self:
+        if self.pointInTimeRecovery and self.retentionDays > CONTINUOUS_BACKUP_MAX_DAYS:
+            raise ValueError(
+                f"retentionDays over {CONTINUOUS_BACKUP_MAX_DAYS} with continuous backup"
+            )
+        return self
+
+
 class BackupStatus(Published):
     """What a restore reads of a Backup."""
 

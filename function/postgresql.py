@@ -63,11 +63,12 @@ from function.claims import (
     EncryptionKey,
     ExistingKey,
     Region,
+    ScheduledBackupStatus,
     Strict,
     Tags,
     resource_tags,
 )
-from function.core import InputError, Rendered, Request, Result, Severity, dig, parse, short_hash
+from function.core import InputError, Rendered, Request, Result, Severity, parse, short_hash
 from function.environment import Network
 from function.kms import check_existing_keys, managed_key_resources, observed_managed_key
 from function.pgsql import PORT, provider_config
@@ -797,11 +798,14 @@ def _primary(
 def continuous_backup_days(req: Request, out: Rendered) -> int | None:
     """The retention of the AWS Backup continuous backup of this instance, or None.
 
-    A ScheduledBackup with ``pointInTimeRecovery: true`` naming this instance makes AWS Backup
+    A ScheduledBackup with ``pointInTimeRecovery: true`` for this instance makes AWS Backup
     manage the instance's automated-backup retention; the instance then leaves
     ``backupRetentionPeriod`` alone (one owner) and its point-in-time window is the
-    ScheduledBackup's ``retentionDays`` (0 when a ScheduledBackup does not say). The
-    ScheduledBackups of the namespace are a requirement; until Crossplane resolved it, None.
+    ScheduledBackup's ``retentionDays``. Only what a ScheduledBackup published counts
+    (``claims.ScheduledBackupStatus``: the function accepted and rendered it for this
+    instance's identifier); its spec may hold what the platform refused (a schedule or a
+    retention it does not allow), which AWS Backup never got. The ScheduledBackups of the
+    namespace are a requirement; until Crossplane resolved it, None.
     """
     if not req.claim_namespace:
         return None
@@ -813,12 +817,13 @@ def continuous_backup_days(req: Request, out: Rendered) -> int | None:
         key=SCHEDULED_BACKUPS_REQUIREMENT,
         quiet=True,
     )
+    identifier = names.rds_identifier(names.identity(req))
     days = [
-        # protobuf Struct numbers arrive as floats
-        int(d) if isinstance(d := dig(x, "spec.retentionDays"), int | float) else 0
+        s.retentionDays
         for x in found or []
-        if dig(x, "spec.instanceRef") == req.claim_name
-        and dig(x, "spec.pointInTimeRecovery") is True
+        if (s := ScheduledBackupStatus.read(x)) is not None
+        and s.instanceIdentifier == identifier
+        and s.pointInTimeRecovery
     ]
     return max(days) if days else None
 

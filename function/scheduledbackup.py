@@ -33,6 +33,7 @@ from pydantic import Field, field_validator, model_validator
 
 from function import names
 from function.claims import (
+    CONTINUOUS_BACKUP_MAX_DAYS,
     POSTGRESQL_INSTANCE,
     SCHEDULED_BACKUP,
     ClaimName,
@@ -63,7 +64,7 @@ SCHEDULES: dict[str, str] = {
     "daily": "cron(0 5 ? * * *)",
 }
 # AWS Backup: continuous backups (point-in-time recovery) are kept 1-35 days.
-CONTINUOUS_MAX_DAYS = 35
+CONTINUOUS_MAX_DAYS = CONTINUOUS_BACKUP_MAX_DAYS
 # AWS Backup: recovery points may be kept up to 100 years.
 RETENTION_MAX_DAYS = 36500
 # Minutes after the scheduled time in which a job must start (AWS minimum is 60).
