@@ -87,6 +87,9 @@ from function.resources import (
 from function.settings import PostgresqlPlan, PostgresqlVersion, Settings
 
 ENGINE = "postgres"
+# The management policies of an Instance whose retention AWS Backup owns (no LateInitialize;
+# Delete added when its deletion policy deletes): ``_hand_retention_to_aws_backup``.
+WITHOUT_LATE_INIT = ("Observe", "Create", "Update")
 # RDS master user: letter first, letters/digits/underscore, <= 16 for PostgreSQL, not reserved.
 MASTER_USERNAME = "klutch_admin"
 DEFAULT_DATABASE = "app"
@@ -786,13 +789,34 @@ def _primary(
     }
     restore.apply(body, restored)
     if continuous is not None:
-        # AWS Backup continuous backup owns the retention ("you must use your backup plan to
-        # change the retention period", AWS Backup guide, point-in-time-recovery-retention-
-        # period): in initProvider, Terraform ignores it after creation (ignore_changes).
-        inst = body["spec"]
-        period = inst["forProvider"].pop("backupRetentionPeriod")
-        inst.setdefault("initProvider", {})["backupRetentionPeriod"] = period
+        _hand_retention_to_aws_backup(body["spec"])
     return body
+
+
+def _hand_retention_to_aws_backup(spec: dict[str, Any]) -> None:
+    """AWS Backup continuous backup owns the retention ("you must use your backup plan to
+    change the retention period", AWS Backup guide, point-in-time-recovery-retention-period).
+
+    ``backupRetentionPeriod`` moves to ``initProvider`` and the Instance is managed without
+    ``LateInitialize``. upjet ignores an ``initProvider`` key only while ``forProvider`` lacks
+    it (upjet ``pkg/controller/external_tfpluginsdk.go`` ``filterInitExclusiveDiffs`` ->
+    ``getTerraformIgnoreChanges(forProvider, initProvider)``), and its ``Observe`` late-
+    initializes ``forProvider`` from the Terraform state, ``backupRetentionPeriod`` included,
+    only when the policies hold ``LateInitialize`` or ``*`` (``policyHasLateInit``): with the
+    default ``*`` the field came back into ``forProvider`` after creation and the provider
+    reverted what AWS Backup set. Without it the Instance is managed as a Terraform
+    configuration is (Terraform never late-initializes). ``Delete`` only when the instance's
+    deletion policy deletes: with custom policies crossplane-runtime v2.2.0
+    ``pkg/reconciler/managed/policies.go`` ``LegacyManagementPoliciesResolver.ShouldDelete``
+    deletes whenever they hold ``Delete``, whatever ``deletionPolicy`` says. Both sets are
+    among its ``defaultSupportedManagementPolicies``; they need the provider's management
+    policies feature (on by default in provider-upjet-aws v2).
+    """
+    spec.setdefault("initProvider", {})["backupRetentionPeriod"] = spec["forProvider"].pop(
+        "backupRetentionPeriod"
+    )
+    deletes = spec.get("deletionPolicy", "Delete") == "Delete"
+    spec["managementPolicies"] = [*WITHOUT_LATE_INIT, *(["Delete"] if deletes else [])]
 
 
 def continuous_backup_days(req: Request, out: Rendered) -> int | None:

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from function import claims, names
 from function.postgresql import ENCRYPTION_ANNOTATION, ROLE_LABEL
 from tests.support import environment as env
+from tests.support import providers
 from tests.support.claims import postgresql_xr
 from tests.support.responses import (
     NAME_ANNOTATION,
@@ -643,6 +644,26 @@ def test_continuous_aws_backup_owns_the_retention_and_sets_the_window():
     assert status(rsp)["backupRetentionDays"] == 21
     sel = rsp.requirements.resources["scheduled-backups"]
     assert dict(sel.match_labels.labels) == {"crossplane.io/claim-namespace": "team-a"}
+
+
+@pytest.mark.parametrize("policy", ["SnapshotAndDelete", "Delete", "Orphan"])
+def test_aws_backup_keeps_the_retention_after_upjet_observes_the_instance(policy):
+    """Issue 27 item 4: with continuous backup the retention AWS Backup sets must survive
+    upjet's Observe: late initialization (on by default) would copy ``backupRetentionPeriod``
+    from the state into ``forProvider``, after which it is no longer ignored and the provider
+    reverts it (tests/support/providers.py ``upjet_late_initialize``, ``upjet_ignored_changes``,
+    both from upjet's external_tfpluginsdk.go). The instance is kept or deleted as its
+    deletion policy says (custom policies with Delete delete whatever deletionPolicy says)."""
+    required = {"scheduled-backups": [scheduled_backup("pg-db", True, 21)]}
+    xr = xr_config(backup={"retentionDays": 7}, deletionPolicy=policy)
+    body = desired(render_created(xr, required=required))["instance"]
+    state = {**body["spec"]["forProvider"], **body["spec"]["initProvider"]}
+    state["backupRetentionPeriod"] = 21  # what AWS Backup set
+    observed = providers.upjet_late_initialize(copy.deepcopy(body), state)
+    assert "backupRetentionPeriod" in providers.upjet_ignored_changes(observed)
+    deletes = "Delete" in body["spec"]["managementPolicies"]
+    assert deletes is (policy != "Orphan")
+    assert body["spec"]["deletionPolicy"] == ("Orphan" if policy == "Orphan" else "Delete")
 
 
 @pytest.mark.parametrize(

@@ -625,3 +625,26 @@ def _provider_config(body: dict, cluster: Any) -> dict:
         finalizers.append("in-use.crossplane.io")
     body.setdefault("status", {})["users"] = cluster.provider_config_users(meta["name"])
     return body
+
+
+def upjet_late_initialize(body: dict, state: dict) -> dict:
+    """upjet's ``Observe`` of an existing resource (commit 59c45527ebe4,
+    ``pkg/controller/external_tfpluginsdk.go``): when the MR's management policies hold
+    ``LateInitialize`` or ``*`` (the CRD's default), ``LateInitialize`` fills every
+    ``forProvider`` field that is not set from the Terraform state (``state``: the external
+    resource's arguments); otherwise nothing. Returns the MR as the provider leaves it."""
+    spec = body.setdefault("spec", {})
+    policies = set(spec.get("managementPolicies") or ["*"])
+    if policies & {"LateInitialize", "*"}:
+        fp = spec.setdefault("forProvider", {})
+        for key, value in state.items():
+            fp.setdefault(key, value)
+    return body
+
+
+def upjet_ignored_changes(body: dict) -> set[str]:
+    """The top-level fields upjet keeps out of the diff (``filterInitExclusiveDiffs`` ->
+    ``getTerraformIgnoreChanges(forProvider, initProvider)``): those in ``initProvider`` and
+    not in ``forProvider``. Any other field differing from the state is updated back."""
+    spec = body.get("spec") or {}
+    return set(spec.get("initProvider") or {}) - set(spec.get("forProvider") or {})
