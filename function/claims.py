@@ -303,6 +303,8 @@ class PostgresqlInstanceStatus(Published):
     backupRetentionDays: int | None = None
     # The DbiResourceId (``db-...``): names the automated backups AWS keeps after deletion.
     resourceId: str | None = None
+    # GiB, as AWS reports it: a restore of this instance starts at least this large.
+    allocatedStorage: int | None = Field(default=None, ge=1)
 
 
 # AWS Backup keeps continuous backups (point-in-time recovery) 1-35 days.
@@ -339,3 +341,5 @@ class BackupStatus(Published):
     # point-in-time restore can reach its retained automated backups once it is deleted.
     instanceIdentifier: str | None = None
     instanceResourceId: str | None = None
+    # GiB of the snapshot (rds Snapshot atProvider.allocatedStorage): a restore's least size.
+    allocatedStorage: int | None = Field(default=None, ge=1)

@@ -654,7 +654,7 @@ def _context(
         final_snapshot=names.final_snapshot_identifier(who),
         master_secret=names.internal_secret_name("postgresql-master", who),
         tags=resource_tags(req, POSTGRESQL_INSTANCE, spec.config.tags, "spec.config.tags"),
-        allocated_storage=_allocated_storage(req, spec, plan, out),
+        allocated_storage=_allocated_storage(req, spec, plan, out, restored),
         replicas=replicas,
         engine_version=restored.engine_version if restored.restoring else spec.serviceVersion,
         connection_secret=names.internal_secret_name("postgresql-connection", who),
@@ -863,9 +863,30 @@ def replica_key(index: int) -> str:
     return f"replica-{index}"
 
 
-def _allocated_storage(req: Request, spec: Spec, plan: PostgresqlPlan, out: Rendered) -> int:
-    """The claim's storage, or the plan's; storage may only grow (a shrink keeps the old)."""
+def _allocated_storage(
+    req: Request, spec: Spec, plan: PostgresqlPlan, out: Rendered, restored: restore.Resolved
+) -> int:
+    """The claim's storage, or the plan's; storage may only grow (a shrink keeps the old).
+
+    A restore starts at least as large as its source (``restore.Resolved.allocated_storage``;
+    ``maxAllocatedStorage`` follows, ``instance_parameters``). terraform-provider-aws
+    internal/service/rds/instance.go ``resourceInstanceCreate``: after
+    RestoreDBInstanceFromDBSnapshot it sends ``allocated_storage`` with the master password in
+    one ModifyDBInstance, which RDS refuses below the snapshot's size, so the password was
+    never set; RestoreDBInstanceToPointInTime takes ``max_allocated_storage`` itself.
+    """
     wanted = spec.config.compute.allocatedStorage or plan.allocatedStorage
+    source = restored.allocated_storage
+    if source is not None and source > wanted and "instance" not in req.observed:
+        out.results.append(
+            Result(
+                Severity.NORMAL,
+                f"spec.config.compute.allocatedStorage: the restore source holds {source} GiB;"
+                f" the restored instance starts at {source} GiB, not {wanted} GiB",
+                "RestoreSourceSize",
+            )
+        )
+        wanted = source
     old = req.observed_field("instance", "spec.forProvider.allocatedStorage")
     if isinstance(old, int | float) and wanted < old:
         out.results.append(
@@ -906,9 +927,10 @@ def _status(
         # The key the instance really has: the provider reports it (a restore's is its source's).
         ("kmsKeyArn", at.get("kmsKeyId") or kms_arn),
         ("storageEncrypted", at.get("storageEncrypted")),
+        ("allocatedStorage", at.get("allocatedStorage")),
     ):
         if value not in (None, ""):
-            status[key] = int(value) if key == "port" else value
+            status[key] = int(value) if key in ("port", "allocatedStorage") else value
     readers = [
         req.observed_field(replica_key(i), "status.atProvider.endpoint")
         for i in range(1, ctx.replicas + 1)

@@ -624,3 +624,37 @@ def test_two_deleted_instances_of_one_name_are_fatal_until_one_is_named():
     named = {"pointInTime": {"sourceIdentifier": "klutch-pg-db-0a1b2c3d", "latest": True}}
     rtp = instance(render_created(xr(named), required=required))["spec"]["initProvider"]
     assert rtp["restoreToPointInTime"]["sourceDbiResourceId"] == "db-OLDEROLDEROLDEROLDEROLDE1"
+
+
+@pytest.mark.parametrize(
+    ("restore", "source", "key"),
+    [
+        ({"backup": {"name": "pg-db-before-migration"}}, BACKUP_XR, "restore-backup"),
+        (pit(latest=True), SOURCE_XR, "restore-source"),
+    ],
+    ids=["snapshot", "point-in-time"],
+)
+def test_a_restore_starts_at_least_as_large_as_its_source(restore, source, key):
+    """Issue 27 item 1. terraform-provider-aws internal/service/rds/instance.go
+    (resourceInstanceCreate): after RestoreDBInstanceFromDBSnapshot, allocated_storage goes
+    with the master password in one ModifyDBInstance, which RDS refuses below the snapshot's
+    size (the password never set); a point-in-time restore sends max_allocated_storage in
+    RestoreDBInstanceToPointInTime. The source publishes its size (Backup: the snapshot's
+    atProvider.allocatedStorage; PostgresqlInstance: the instance's); the restore takes it."""
+    big = copy.deepcopy(source)
+    big["status"]["allocatedStorage"] = 500
+    rsp = render_created(xr(restore), required={**REQUIRED, key: [big]})
+    assert not fatal_messages(rsp)
+    fp = instance(rsp)["spec"]["forProvider"]
+    assert fp["allocatedStorage"] == 500
+    assert fp["maxAllocatedStorage"] >= 500
+    # A source smaller than the plan changes nothing.
+    small = copy.deepcopy(source)
+    small["status"]["allocatedStorage"] = 1
+    plain = instance(render_created(xr(restore), required={**REQUIRED, key: [small]}))
+    assert (
+        plain["spec"]["forProvider"]["allocatedStorage"]
+        == instance(render_created(xr(restore), required=REQUIRED))["spec"]["forProvider"][
+            "allocatedStorage"
+        ]
+    )
