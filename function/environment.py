@@ -93,8 +93,13 @@ K8sName = Annotated[
     str, Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 ]
 IAM_ROLE_ARN = r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$"
-# A longest namespace: what a template is checked with (RFC 1123 label, 63 characters).
-_LONGEST_NAMESPACE = "n" * 63
+# A namespace name: an RFC 1123 DNS label (kubernetes/apimachinery
+# ``pkg/api/validation/generic.go``: ``ValidateNamespaceName = NameIsDNSLabel``;
+# ``pkg/util/validation/validation.go``: ``dns1123LabelFmt``, ``DNS1123LabelMaxLength = 63``).
+NAMESPACE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+NAMESPACE_MAX = 63
+# A longest namespace: what a template is checked with.
+_LONGEST_NAMESPACE = "n" * NAMESPACE_MAX
 
 
 class Network(_Strict):
@@ -263,7 +268,17 @@ class Environment(_Strict):
         description=(
             "Per-namespace ProviderConfigs: a name with {namespace}, e.g. aws-{namespace}. When"
             " set, the managed resources of a claim use the ProviderConfig of the claim's"
-            " namespace instead of providerConfigName."
+            " namespace instead of providerConfigName. It needs a constant part besides"
+            " {namespace}, and no namespace may get providerConfigName or one of"
+            " reservedProviderConfigNames from it."
+        ),
+    )
+    reservedProviderConfigNames: list[K8sName] = Field(
+        default_factory=list,
+        description=(
+            "ProviderConfigs no tenant namespace may get from providerConfigNameTemplate"
+            " (besides providerConfigName, which is always reserved): your other"
+            " ProviderConfigs, e.g. those of other accounts."
         ),
     )
     defaultRegion: Region = Field(
@@ -292,7 +307,9 @@ class Environment(_Strict):
             raise ValueError(f"defaultRegion {self.defaultRegion!r} must be one of allowedRegions")
         template = self.providerConfigNameTemplate
         if template is not None:
-            problem = template_error(template)
+            problem = template_error(
+                template, (self.providerConfigName, *self.reservedProviderConfigNames)
+            )
             if problem:
                 raise ValueError(f"providerConfigNameTemplate: {problem}")
         return self
@@ -396,13 +413,24 @@ class Environment(_Strict):
         return not patterns or any(fnmatchcase(arn, p) for p in patterns)
 
 
-def template_error(template: str) -> str:
-    """Why ``template`` is no ProviderConfig name template, or "" when it is one."""
+def template_error(template: str, reserved: tuple[str, ...] = ()) -> str:
+    """Why ``template`` is no ProviderConfig name template, or "" when it is one.
+
+    A template hands each tenant namespace its ProviderConfig, so it must never hand one the
+    operator's own (``reserved``: ``providerConfigName`` and ``reservedProviderConfigNames``).
+    ``{namespace}`` alone would give namespace ``default`` the ProviderConfig ``default``:
+    a constant part is required, and no namespace may turn it into a reserved name.
+    """
     if template.count(NAMESPACE_PLACEHOLDER) != 1:
         return f"must contain {NAMESPACE_PLACEHOLDER} exactly once, e.g. aws-{{namespace}}"
-    rest = template.replace(NAMESPACE_PLACEHOLDER, "")
-    if "{" in rest or "}" in rest:
+    prefix, suffix = template.split(NAMESPACE_PLACEHOLDER)
+    if "{" in prefix + suffix or "}" in prefix + suffix:
         return f"only {NAMESPACE_PLACEHOLDER} may be in braces"
+    if not prefix and not suffix:
+        return (
+            f"needs a constant part besides {NAMESPACE_PLACEHOLDER}, e.g. aws-{{namespace}}:"
+            " alone it gives a namespace named like one of your ProviderConfigs that one"
+        )
     for namespace in ("a", _LONGEST_NAMESPACE):
         name = template.replace(NAMESPACE_PLACEHOLDER, namespace)
         if len(name) > 253 or not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name):
@@ -410,7 +438,28 @@ def template_error(template: str) -> str:
                 "must give a Kubernetes object name (lowercase letters, digits, '-' and '.', at"
                 f" most 253 characters) for every namespace, e.g. aws-{{namespace}}; got {name!r}"
             )
+    for name in reserved:
+        giving = namespace_giving(prefix, suffix, name)
+        if giving is not None:
+            return (
+                f"gives namespace {giving!r} the ProviderConfig {name!r}, which is"
+                " providerConfigName or one of reservedProviderConfigNames; choose a constant"
+                " part no reserved name has"
+            )
     return ""
+
+
+def namespace_giving(prefix: str, suffix: str, name: str) -> str | None:
+    """The namespace whose ProviderConfig ``prefix + namespace + suffix`` is ``name``, or
+    None when no valid namespace name gives it."""
+    if len(name) <= len(prefix) + len(suffix):
+        return None
+    if not (name.startswith(prefix) and name.endswith(suffix)):
+        return None
+    namespace = name[len(prefix) : len(name) - len(suffix)]
+    if len(namespace) > NAMESPACE_MAX or not NAMESPACE_NAME.fullmatch(namespace):
+        return None
+    return namespace
 
 
 def requirement(name: str) -> Requirement:

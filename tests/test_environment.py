@@ -251,6 +251,54 @@ def test_per_namespace_provider_configs():
         assert environment.template_error(bad), bad
 
 
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        # issue 27 item 7: namespace "default" would get the operator's ProviderConfig
+        ({"providerConfigNameTemplate": "{namespace}"}, "constant part"),
+        # namespace "prod" would get providerConfigName
+        (
+            {"providerConfigNameTemplate": "aws-{namespace}", "providerConfigName": "aws-prod"},
+            "'prod'",
+        ),
+        # ... or one the operator reserves
+        (
+            {
+                "providerConfigNameTemplate": "{namespace}-aws",
+                "reservedProviderConfigNames": ["ops-aws"],
+            },
+            "'ops'",
+        ),
+    ],
+)
+def test_a_template_that_can_give_a_tenant_an_operators_provider_config_is_refused(
+    changes, problem
+):
+    data = {**env.example_data(), **changes}
+    with pytest.raises(ValueError, match="providerConfigNameTemplate") as err:
+        Environment.model_validate(data)
+    assert problem in str(err.value)
+    (msg,) = fatal_messages(render_created(PG, environment=[env.config(data)]))
+    assert msg.startswith("EnvironmentConfig klutch-aws"), msg
+    assert "providerConfigNameTemplate" in msg
+
+
+def test_templates_with_a_constant_part_that_gives_no_reserved_name_are_accepted():
+    data = {
+        **env.example_data(),
+        "providerConfigName": "aws-operator",
+        "reservedProviderConfigNames": ["aws-x", "billing"],
+    }
+    for template in ("aws-{namespace}-t", "{namespace}-aws", "tenant.{namespace}"):
+        model = Environment.model_validate({**data, "providerConfigNameTemplate": template})
+        assert model.provider_config_name("default") == template.replace("{namespace}", "default")
+    # a reserved name no namespace can give: "aws--x" has an empty namespace part
+    assert environment.namespace_giving("aws-", "", "aws-") is None
+    assert environment.namespace_giving("aws-", "", "aws--x") is None
+    assert environment.namespace_giving("aws-", "", "aws-" + "n" * 64) is None
+    assert environment.namespace_giving("aws-", "", "aws-team-a") == "team-a"
+
+
 def test_allowed_kms_keys():
     e = Environment.model_validate(
         {
