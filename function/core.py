@@ -51,6 +51,9 @@ class Result:
     severity: Severity
     message: str
     reason: str | None = None
+    # False: an event on the composite resource only (cluster-scoped: the operator's), never
+    # on the claim (crossplane v2.3.4 composition_functions.go: a result's target decides).
+    claim: bool = True
 
 
 @dataclass(frozen=True)

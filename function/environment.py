@@ -34,7 +34,16 @@ from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from typing import Annotated, Any, Final, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from function.core import (
     Condition,
@@ -43,7 +52,7 @@ from function.core import (
     Requirement,
     Result,
     Severity,
-    parse,
+    describe,
 )
 from function.regions import REGIONS, region_error
 
@@ -263,6 +272,14 @@ class Environment(_Strict):
             " providers' default is named default)."
         ),
     )
+    reservedProviderConfigNames: list[K8sName] = Field(
+        default_factory=list,
+        description=(
+            "ProviderConfigs no tenant namespace may get from providerConfigNameTemplate"
+            " (besides providerConfigName, which is always reserved): your other"
+            " ProviderConfigs, e.g. those of other accounts."
+        ),
+    )
     providerConfigNameTemplate: str | None = Field(
         default=None,
         description=(
@@ -271,14 +288,6 @@ class Environment(_Strict):
             " namespace instead of providerConfigName. It needs a constant part besides"
             " {namespace}, and no namespace may get providerConfigName or one of"
             " reservedProviderConfigNames from it."
-        ),
-    )
-    reservedProviderConfigNames: list[K8sName] = Field(
-        default_factory=list,
-        description=(
-            "ProviderConfigs no tenant namespace may get from providerConfigNameTemplate"
-            " (besides providerConfigName, which is always reserved): your other"
-            " ProviderConfigs, e.g. those of other accounts."
         ),
     )
     defaultRegion: Region = Field(
@@ -305,14 +314,22 @@ class Environment(_Strict):
             raise ValueError("allowedRegions must not repeat")
         if self.defaultRegion not in self.allowedRegions:
             raise ValueError(f"defaultRegion {self.defaultRegion!r} must be one of allowedRegions")
-        template = self.providerConfigNameTemplate
-        if template is not None:
-            problem = template_error(
-                template, (self.providerConfigName, *self.reservedProviderConfigNames)
-            )
-            if problem:
-                raise ValueError(f"providerConfigNameTemplate: {problem}")
         return self
+
+    @field_validator("providerConfigNameTemplate")
+    @classmethod
+    def _template(cls, template: str | None, info: ValidationInfo) -> str | None:
+        # A field validator, so an error names the field; the names it must never give were
+        # validated before it (declared above it).
+        if template is not None:
+            reserved = (
+                info.data.get("providerConfigName", ""),
+                *info.data.get("reservedProviderConfigNames", ()),
+            )
+            problem = template_error(template, reserved)
+            if problem:
+                raise ValueError(problem)
+        return template
 
     @property
     def per_namespace_provider_configs(self) -> bool:
@@ -392,10 +409,8 @@ class Environment(_Strict):
         if not kms.allowedAccounts:
             why = "this platform allows no existing KMS keys (kms.allowedAccounts is empty)"
         elif len(parts) < 6 or parts[4] not in kms.allowedAccounts:
-            why = (
-                f"its account is not one whose keys claims may name"
-                f" ({', '.join(kms.allowedAccounts)})"
-            )
+            # Never the allowed accounts: operator configuration stays with the operator.
+            why = "its account is not one whose keys claims may name on this platform"
         else:
             why = "it matches none of the key ARN patterns the platform allows"
         raise InputError(
@@ -486,7 +501,37 @@ def read(required: Mapping[str, list[dict[str, Any]]], name: str) -> Environment
     data = items[0].get("data")
     if not isinstance(data, Mapping):
         raise InputError(f"{where(name)} data: required, the environment's settings")
-    return parse(Environment, data, f"{where(name)} data")
+    try:
+        return Environment.model_validate(data)
+    except ValidationError as err:
+        raise InvalidEnvironmentError(name, err) from None
+
+
+class InvalidEnvironmentError(InputError):
+    """The EnvironmentConfig is invalid. ``str()`` is what every claim shows: which fields,
+    never their values (operator configuration is not the tenants' business); ``detail`` is
+    the whole story for the operator (the function's log, an event on the composite
+    resource only)."""
+
+    def __init__(self, name: str, err: ValidationError) -> None:
+        root = f"{where(name)} data"
+        self.detail = describe(err, root)
+        super().__init__(
+            f"{where(name)} is invalid ({', '.join(invalid_fields(err))}): the"
+            " platform operator has been told what is wrong; this claim is rendered again"
+            " once it is fixed, and nothing it has is changed meanwhile"
+        )
+
+
+def invalid_fields(err: ValidationError) -> list[str]:
+    """The fields a validation error is about (``data.regions.eu-west-1.network``), each
+    once, in order; no value."""
+    out: list[str] = []
+    for e in err.errors(include_url=False):
+        field = ".".join(["data", *(str(p) for p in e["loc"])])
+        if field not in out:
+            out.append(field)
+    return out
 
 
 def waiting(name: str, out: Rendered) -> Rendered:

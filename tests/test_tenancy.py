@@ -649,6 +649,8 @@ def test_an_existing_key_the_platform_does_not_allow_is_refused(xr, arn, why):
     assert msg.startswith(EXISTING_KEY_FIELD[xr["kind"]]), msg
     assert why in msg, msg
     assert not rsp.desired.resources
+    # Issue 27 item 12: the operator's accounts are never shown to a tenant.
+    assert ALLOWED_ACCOUNT not in msg.replace(arn, ""), msg
 
 
 @pytest.mark.parametrize("xr", [BUCKET_XR, PG_XR], ids=["bucket", "postgresql"])
