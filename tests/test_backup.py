@@ -361,6 +361,15 @@ def test_point_in_time_recovery_turns_on_continuous_backup():
         ({"schedule": "cron(0 24 ? * * *)"}, "spec.schedule", "invalid hours field"),
         ({"schedule": "cron(*/15 * ? * * *)"}, "spec.schedule", "at most hourly"),
         ({"schedule": "cron(0 5 ? FOO * *)"}, "spec.schedule", "invalid month field"),
+        # Issue 27 item 13: what AWS Backup only refuses when the plan is created.
+        ({"schedule": "cron(0 \u0665 ? * * *)"}, "spec.schedule", "ASCII digits"),  # Arabic 5
+        ({"schedule": "cron(\u0661\u0665 5 ? * * *)"}, "spec.schedule", "ASCII digits"),
+        ({"schedule": "cron(0 5 ? * * \u0662\u0660\u0662\u0665)"}, "spec.schedule", "ASCII"),
+        ({"schedule": "cron(0\u20035 ? * * *)"}, "spec.schedule", "six fields"),  # em space
+        ({"retentionDays": "7"}, "spec.retentionDays", "valid integer"),
+        ({"retentionDays": 7.5}, "spec.retentionDays", "valid integer"),
+        ({"pointInTimeRecovery": "yes"}, "spec.pointInTimeRecovery", "valid boolean"),
+        ({"pointInTimeRecovery": 1}, "spec.pointInTimeRecovery", "valid boolean"),
         ({"instanceRef": "Bad_Name"}, "spec.instanceRef", "pattern"),
         ({"instanceRef": {"name": "pg-db"}}, "spec.instanceRef", "valid string"),
         ({"instanceRef": {}}, "spec.instanceRef", "valid string"),
@@ -390,6 +399,15 @@ def test_valid_aws_cron_expressions(cron):
     assert cron_error(cron) is None
     rsp = render_local(xr("XScheduledBackup", schedule=cron), required=REQUIRED)
     assert not fatal_messages(rsp)
+
+
+def test_integers_arrive_as_whole_floats_and_are_taken():
+    """A protobuf Struct carries every number as a double (function/convert.py): 7 arrives as
+    7.0, and strict validation still takes it as the integer it is."""
+    rsp = render_local(xr("XScheduledBackup", retentionDays=14.0), required=REQUIRED)
+    assert not fatal_messages(rsp)
+    (plan,) = [b for b in desired(rsp).values() if b["kind"] == "Plan"]
+    assert plan["spec"]["forProvider"]["rule"][0]["lifecycle"]["deleteAfter"] == 14
 
 
 def observed_backup_set() -> list[dict]:

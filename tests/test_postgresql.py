@@ -18,6 +18,9 @@ from tests.support.responses import desired, fatal_messages, render_created, sta
 XR = postgresql_xr()
 WHO = names.Identity("klutch", "team-a", "pg-db", XR["metadata"]["uid"])
 KEY_ARN = "arn:aws:kms:eu-central-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+CN_KEY_ARN = KEY_ARN.replace("arn:aws:", "arn:aws-cn:")
+GOV_IN_CN_KEY_ARN = KEY_ARN.replace("arn:aws:kms:eu-central-1", "arn:aws-us-gov:kms:cn-north-1")
+MARS_KEY_ARN = KEY_ARN.replace("eu-central-1", "mars-1")
 
 
 def xr_with(**spec) -> dict:
@@ -253,6 +256,25 @@ def test_status_from_the_observed_instance():
             "Extra inputs are not permitted",
         ),
         ({"config": {"parameters": {}}}, "spec.config.parameters", "Extra inputs"),
+        # Issue 27 item 13: no coercion of a typed field; an ARN's partition fits its region.
+        ({"config": {"backup": {"retentionDays": "7"}}}, "spec.config.backup", "integer"),
+        ({"config": {"publiclyAccessible": "yes"}}, "spec.config.publiclyAccessible", "boolean"),
+        ({"config": {"compute": {"allocatedStorage": "50"}}}, "spec.config.compute", "integer"),
+        (
+            {"config": {"encryption": {"key": {"existing": {"id": CN_KEY_ARN}}}}},
+            "spec.config.encryption.key.existing.id",
+            "partition 'aws-cn' does not fit its region 'eu-central-1'",
+        ),
+        (
+            {"config": {"encryption": {"key": {"existing": {"id": GOV_IN_CN_KEY_ARN}}}}},
+            "spec.config.encryption.key.existing.id",
+            "partition 'aws-us-gov' does not fit its region 'cn-north-1'",
+        ),
+        (
+            {"config": {"encryption": {"key": {"existing": {"id": MARS_KEY_ARN}}}}},
+            "spec.config.encryption.key.existing.id",
+            "'mars-1' is not an AWS region",
+        ),
     ],
 )
 def test_bad_input_is_fatal_and_names_the_field(spec, field, allowed):
