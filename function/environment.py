@@ -489,10 +489,15 @@ def where(name: str) -> str:
 
 def read(required: Mapping[str, list[dict[str, Any]]], name: str) -> Environment | None:
     """The environment from the required resources; None while Crossplane has not resolved
-    the requirement yet; InputError when it does not exist or is invalid."""
+    the requirement yet, or what arrived is not the EnvironmentConfig ``name``; InputError
+    when it does not exist or is invalid."""
     if REQUIREMENT not in required:
         return None
     items = required[REQUIREMENT]
+    if not all(requirement(name).selects(item) for item in items) or len(items) > 1:
+        # Not what was asked (another name or kind, or more than one): wait, never render
+        # from it (issue 27 item 10). Crossplane sends exactly the one asked for.
+        return None
     if not items:
         raise InputError(
             f"{where(name)} does not exist: create it (docs/operator-guide.md, 'The"
