@@ -257,7 +257,18 @@ class Limits(_Strict):
         description=(
             "Most Backup claims (manual snapshots) per PostgresqlInstance; RDS allows 100"
             " manual snapshots per region and account. A new Backup beyond it is refused;"
-            " snapshots already taken are never touched."
+            " snapshots already taken are never touched. Counts the retained snapshots of"
+            " deleted Backup claims too."
+        ),
+    )
+    maxManualBackupsPerNamespace: int = Field(
+        default=50,
+        ge=1,
+        le=100,
+        description=(
+            "Most manual snapshots one namespace keeps: its Backup claims and the retained"
+            " snapshots of deleted ones (deletionPolicy Retain), of all its instances. A new"
+            " Backup beyond it is refused."
         ),
     )
 

@@ -14,7 +14,7 @@ import copy
 import pytest
 import yaml
 
-from function import backup, environment, master_secret, refs
+from function import backup, environment, master_secret, refs, snapshot_records
 from function.core import Requirement
 from tests.support import environment as env
 from tests.support.examples import examples_of
@@ -22,7 +22,9 @@ from tests.support.responses import desired, fatal_messages, render_created, ren
 from tools import xrender
 
 BACKUP = examples_of("XBackup")[0]
-INSTANCE = yaml.safe_load((xrender.ROOT / "examples/backup/required.yaml").read_text())
+INSTANCE, NAMESPACE = yaml.safe_load_all(
+    (xrender.ROOT / "examples/backup/required.yaml").read_text()
+)
 PG = examples_of("XPostgresqlInstance")[0].xr
 
 
@@ -36,6 +38,8 @@ def _backup(instance: dict, backups: list[dict] | None = None):
     required = {
         backup.INSTANCE_REQUIREMENT: [instance],
         backup.BACKUPS_REQUIREMENT: backups or [],
+        snapshot_records.RECORDS_REQUIREMENT: [],
+        snapshot_records.NAMESPACE_REQUIREMENT: [NAMESPACE],
     }
     return render_local(BACKUP.xr, required=required)
 

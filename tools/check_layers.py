@@ -34,7 +34,18 @@ LAYERS: tuple[tuple[str, bool, frozenset[str]], ...] = (
     (
         "claim parts",
         False,
-        frozenset({"restore", "iam_policy", "kms", "pgsql", "pg_grants", "refs", "master_secret"}),
+        frozenset(
+            {
+                "restore",
+                "iam_policy",
+                "kms",
+                "pgsql",
+                "pg_grants",
+                "refs",
+                "master_secret",
+                "snapshot_records",
+            }
+        ),
     ),
     ("shared model", False, frozenset({"claims", "names", "resources"})),
     ("base", False, frozenset({"core", "settings", "environment", "regions", "convert", "memo"})),
