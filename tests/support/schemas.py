@@ -11,10 +11,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT.parent / "shared" / "schemas"
-# Upstream CRDs ../shared/schemas lacks, taken unchanged from their upstream tag (the folder
-# names it): provider-upjet-aws v2.6.0 (commit 67a3c569) package/crds/iam.aws.upbound.io_roles.yaml
-# and _rolepolicyattachments.yaml, for the AWS Backup role a ScheduledBackup renders.
-VENDORED = ROOT / "tests" / "data" / "schemas"
 
 
 def require_schemas() -> Path:
@@ -31,8 +27,7 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def crds() -> tuple[dict, ...]:
     """Every CustomResourceDefinition in ../shared/schemas, parsed once per test run."""
     out = []
-    paths = [*sorted(require_schemas().rglob("*.yaml")), *sorted(VENDORED.rglob("*.yaml"))]
-    for path in paths:
+    for path in sorted(require_schemas().rglob("*.yaml")):
         with path.open() as f:
             out += [
                 d
