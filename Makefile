@@ -28,10 +28,10 @@ render: $(STAMP) ## Render every example through the function (started locally, 
 run: $(STAMP) ## Serve the function insecurely on :9443, for `crossplane render`
 	$(VENV)/bin/function --insecure --debug
 
-lint: $(STAMP) ## ruff lint and format check; mypy --strict on function/; the import layers of function/ (docs/architecture.md); test modules import helpers from tests/support only
+lint: $(STAMP) ## ruff lint and format check; mypy --strict on function/; the import layers of function/ (import-linter contracts in pyproject.toml, docs/architecture.md); test modules import helpers from tests/support only
 	$(VENV)/bin/ruff check function tests tools
 	$(VENV)/bin/ruff format --check function tests tools
-	$(PY) tools/check_layers.py
+	$(VENV)/bin/lint-imports --no-logo --no-cache
 	$(PY) tools/check_test_imports.py
 	$(VENV)/bin/mypy
 

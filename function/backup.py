@@ -56,53 +56,16 @@ class Spec(ClaimSpec):
 
 
 def render(req: Request) -> Rendered:
-    """Render a Backup (see the module docstring for the field map)."""
+    """Render a Backup (see the module docstring for the field map): what the snapshot is
+    taken of, the Snapshot, the Usage that keeps the instance while it is taken, the status."""
     spec = parse(Spec, req.xr.get("spec") or {}, "spec")
     out = Rendered()
     snapshot_id = names.snapshot_identifier(names.identity(req))
+    found = _taken(req) or _source(req, out, spec)
+    if found is None:
+        return out  # waiting for the instance or the namespace's Backups; nothing to keep
+    instance_xr, source = found
     policy: DeletionPolicy = "Orphan" if spec.config.deletionPolicy == "Retain" else "Delete"
-    previous = req.xr.get("status") or {}
-
-    # A snapshot never changes once taken: when it exists it no longer needs the
-    # instance (which may be gone by now), so render it from what was created.
-    observed_source = req.observed_field("snapshot", "spec.forProvider.dbInstanceIdentifier")
-    source: dict[str, Any]
-    # The XR of the instance, for the Usage that lasts while the snapshot is being taken.
-    instance_xr = req.observed_field(SNAPSHOT_USAGE, "spec.of.resourceRef.name")
-    if observed_source:
-        source = {
-            "instanceIdentifier": str(observed_source),
-            "region": str(req.observed_field("snapshot", "spec.forProvider.region")),
-            "databaseName": previous.get("databaseName"),
-            "engineVersion": previous.get("engineVersion"),
-            "instanceResourceId": previous.get("instanceResourceId"),
-        }
-    else:
-        found = depend(
-            req,
-            out,
-            POSTGRESQL_INSTANCE,
-            spec.instanceRef,
-            PostgresqlInstanceStatus,
-            field="spec.instanceRef",
-            key=INSTANCE_REQUIREMENT,
-        )
-        if found is None:
-            return out  # waiting; nothing to keep
-        if not within_limit(req, out, spec, found.status.identifier):
-            return out  # waiting for the namespace's Backups; nothing to keep
-        inst = found.status
-        instance_xr = xr_name(found)
-        source = {
-            "instanceIdentifier": inst.identifier,
-            "region": inst.region,
-            "databaseName": inst.databaseName,
-            "engineVersion": inst.engineVersion,
-            # Vouches for the instance after it is deleted: a point-in-time restore reaches
-            # its retained automated backups by this ID (function/restore.py).
-            "instanceResourceId": inst.resourceId,
-        }
-
     out.resources["snapshot"] = managed(
         RDS_SNAPSHOT,
         req.provider_config,
@@ -131,19 +94,76 @@ def render(req: Request) -> Rendered:
         snapshot=snapshot_id,
         retain=policy == "Orphan",
     )
-    out.status = {"snapshotIdentifier": snapshot_id, **{k: v for k, v in source.items() if v}}
+    out.status = _status(req, snapshot_id, source)
+    return out
+
+
+# What a snapshot is taken of: the instance's XR name (for the Usage, when known) and what the
+# status publishes of the instance.
+Source = tuple[Any, dict[str, Any]]
+
+
+def _taken(req: Request) -> Source | None:
+    """What an existing snapshot was taken of, or None before it exists.
+
+    A snapshot never changes once taken: when it exists it no longer needs the instance
+    (which may be gone by now), so it is rendered from what was created."""
+    observed_source = req.observed_field("snapshot", "spec.forProvider.dbInstanceIdentifier")
+    if not observed_source:
+        return None
+    previous = req.xr.get("status") or {}
+    # The XR of the instance, for the Usage that lasts while the snapshot is being taken.
+    instance_xr = req.observed_field(SNAPSHOT_USAGE, "spec.of.resourceRef.name")
+    return instance_xr, {
+        "instanceIdentifier": str(observed_source),
+        "region": str(req.observed_field("snapshot", "spec.forProvider.region")),
+        "databaseName": previous.get("databaseName"),
+        "engineVersion": previous.get("engineVersion"),
+        "instanceResourceId": previous.get("instanceResourceId"),
+    }
+
+
+def _source(req: Request, out: Rendered, spec: Spec) -> Source | None:
+    """The instance a new snapshot is taken of, once it is ready and within the namespace's
+    limit; None while waiting for either."""
+    found = depend(
+        req,
+        out,
+        POSTGRESQL_INSTANCE,
+        spec.instanceRef,
+        PostgresqlInstanceStatus,
+        field="spec.instanceRef",
+        key=INSTANCE_REQUIREMENT,
+    )
+    if found is None or not within_limit(req, out, spec, found.status.identifier):
+        return None
+    inst = found.status
+    return xr_name(found), {
+        "instanceIdentifier": inst.identifier,
+        "region": inst.region,
+        "databaseName": inst.databaseName,
+        "engineVersion": inst.engineVersion,
+        # Vouches for the instance after it is deleted: a point-in-time restore reaches
+        # its retained automated backups by this ID (function/restore.py).
+        "instanceResourceId": inst.resourceId,
+    }
+
+
+def _status(req: Request, snapshot_id: str, source: dict[str, Any]) -> dict[str, Any]:
+    """The snapshot's identifier, what it was taken of, and what the provider observed."""
+    status = {"snapshotIdentifier": snapshot_id, **{k: v for k, v in source.items() if v}}
     at = req.observed_field("snapshot", "status.atProvider") or {}
     if at.get("dbSnapshotArn"):
-        out.status["snapshotArn"] = at["dbSnapshotArn"]
+        status["snapshotArn"] = at["dbSnapshotArn"]
     if at.get("status"):
-        out.status["snapshotStatus"] = at["status"]
+        status["snapshotStatus"] = at["status"]
     # What the snapshot really holds (rds Snapshot v1beta1 atProvider): the version a restore
     # starts at, and the key that must outlive it.
     if at.get("engineVersion"):
-        out.status["engineVersion"] = at["engineVersion"]
+        status["engineVersion"] = at["engineVersion"]
     if at.get("kmsKeyId"):
-        out.status["kmsKeyArn"] = at["kmsKeyId"]
-    return out
+        status["kmsKeyArn"] = at["kmsKeyId"]
+    return status
 
 
 def within_limit(req: Request, out: Rendered, spec: Spec, identifier: str) -> bool:

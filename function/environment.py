@@ -45,7 +45,7 @@ from pydantic import (
     model_validator,
 )
 
-from function.core import (
+from function.answer import (
     Condition,
     InputError,
     Rendered,
@@ -558,6 +558,7 @@ def waiting(name: str, out: Rendered) -> Rendered:
     out.results.append(Result(Severity.WARNING, what, WAITING_REASON))
     out.conditions.append(Condition(CONDITION, False, WAITING_REASON, what))
     out.keep_desired = True
+    out.waiting = True
     return out
 
 

@@ -299,6 +299,14 @@ def _encode(
         fill_struct(target.resource, body)
         ready = name in observed and _is_ready(observed[name])
         target.ready = fnv1.READY_TRUE if ready else fnv1.READY_FALSE
+    if out.waiting:
+        # crossplane v2.3.4 internal/controller/apiextensions/composite/reconciler.go
+        # (Reconcile): the XR is Available unless a composed resource is unready, and an
+        # explicit desired composite readiness supersedes that. A claim that waits composes
+        # nothing new (or keeps what it has, all of it possibly ready), so it says so itself.
+        # Otherwise the derived rule stands: each desired resource carries its readiness
+        # (above), any unready one makes the XR Creating with "Unready resources: ...".
+        rsp.desired.composite.ready = fnv1.READY_FALSE
     if out.status:
         fill_struct(rsp.desired.composite.resource, {"status": out.status})
     for key, value in out.connection_details.items():

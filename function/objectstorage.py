@@ -12,6 +12,7 @@ Where each claim field becomes an AWS field:
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import Field
@@ -80,101 +81,165 @@ class Spec(ClaimSpec):
     parameters: Parameters = Field(default_factory=Parameters)
 
 
+@dataclass(frozen=True)
+class Bucket:
+    """What every part of one claim's bucket shares."""
+
+    name: str
+    arn: str
+    region: str
+    # ``DeleteInstanceKeepBucket``: the bucket and its parts outlive the claim.
+    keep: bool
+    policy: DeletionPolicy
+    tags: dict[str, str]
+
+
 def render(req: Request) -> Rendered:
-    """Render an ObjectStorageInstance (see the module docstring for the field map)."""
-    spec = parse(Spec, (req.xr.get("spec") or {}), "spec")
+    """Render an ObjectStorageInstance (see the module docstring for the field map): check
+    the claim, then the bucket, its settings, its encryption (and KMS key) and the status."""
     out = Rendered()
-    asked = spec
-    spec = _keep_immutable(req, spec, out)
-    if "bucket" not in req.observed:
-        # A new bucket only: one that exists stays manageable when its region is withdrawn.
-        req.environment.check_region(spec.region, "spec.region")
-    keys = (asked.parameters.encryption.key, spec.parameters.encryption.key)
-    check_existing_keys(req, keys, spec.region, KEY_FIELD)
-    s = req.settings
-    bucket = names.bucket_name(names.identity(req))
-    arn_partition = partition(spec.region)
-    bucket_arn = f"arn:{arn_partition}:s3:::{bucket}"
-    keep = spec.parameters.deletionPolicy == "DeleteInstanceKeepBucket"
-    policy: DeletionPolicy = "Orphan" if keep else "Delete"
-    tags = resource_tags(req, OBJECT_STORAGE_INSTANCE, spec.parameters.tags, "spec.parameters.tags")
-    region = spec.region
-
-    def child(kind: Kind, for_provider: dict[str, Any], **kw: Any) -> dict[str, Any]:
-        fp = {"region": region, **for_provider}
-        return managed(kind, req.provider_config, fp, deletion_policy=policy, **kw)
-
-    def of_bucket(key: str) -> dict[str, Any]:
-        """A sub-resource names the bucket by selector (the one Bucket this XR composed)."""
-        return parent_ref("bucket", bucket, req.observed_field(key, "spec.forProvider.bucket"))
-
+    asked = parse(Spec, (req.xr.get("spec") or {}), "spec")
+    spec = _keep_immutable(req, asked, out)
+    _check_placement(req, asked, spec)
+    b = _bucket(req, spec)
     res = out.resources
-    res["bucket"] = child(S3_BUCKET, {"forceDestroy": not keep, "tags": tags}, external_name=bucket)
-    res["public-access-block"] = child(
-        S3_PUBLIC_ACCESS_BLOCK,
-        {
-            **of_bucket("public-access-block"),
-            "blockPublicAcls": True,
-            "blockPublicPolicy": True,
-            "ignorePublicAcls": True,
-            "restrictPublicBuckets": True,
-        },
+    res["bucket"] = _part(
+        req, b, S3_BUCKET, {"forceDestroy": not b.keep, "tags": b.tags}, external_name=b.name
     )
-    res["ownership-controls"] = child(
-        S3_OWNERSHIP_CONTROLS,
-        {**of_bucket("ownership-controls"), "rule": {"objectOwnership": "BucketOwnerEnforced"}},
-    )
-    res["bucket-policy"] = child(
-        S3_POLICY, {**of_bucket("bucket-policy"), "policy": tls_only_policy(bucket_arn)}
-    )
-    res["lifecycle"] = child(
-        S3_LIFECYCLE, {**of_bucket("lifecycle"), "rule": lifecycle_rules(spec.plan)}
-    )
-
-    enc = spec.parameters.encryption
-    kms_arn: str | None = None
-    if enc.type == "aes256":
-        default: dict[str, Any] = {"sseAlgorithm": "AES256"}
-    elif enc.key and enc.key.existing:
-        kms_arn = enc.key.existing.id
-        default = {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": kms_arn}
-    else:
-        alias = enc.key.managed.alias if enc.key and enc.key.managed else None
-        res.update(
-            managed_key_resources(
-                req,
-                s,
-                region=region,
-                alias=alias,
-                description=f"S3 bucket {bucket} of {req.claim_namespace}/{req.claim_name}",
-                tags=tags,
-                deletion_policy=policy,
-            )
-        )
-        kms_arn = req.observed_field("kms-key", "status.atProvider.arn")
-        default = {"sseAlgorithm": "aws:kms", "kmsMasterKeyIdSelector": controller_ref_selector()}
-    res["encryption"] = child(
-        S3_SSE,
-        {
-            **of_bucket("encryption"),
-            "rule": [
-                {
-                    "applyServerSideEncryptionByDefault": default,
-                    "bucketKeyEnabled": enc.type == "kms",
-                }
-            ],
-        },
-    )
-
+    res.update(_bucket_settings(req, spec, b))
+    kms_resources, default, kms_arn = _default_encryption(req, spec, b)
+    res.update(kms_resources)
+    res["encryption"] = _encryption(req, spec, b, default)
     out.status = {
-        "bucketName": bucket,
-        "bucketArn": req.observed_field("bucket", "status.atProvider.arn") or bucket_arn,
-        "region": region,
+        "bucketName": b.name,
+        "bucketArn": req.observed_field("bucket", "status.atProvider.arn") or b.arn,
+        "region": b.region,
         "plan": spec.plan,
     }
     if kms_arn:
         out.status["kmsKeyArn"] = kms_arn
     return out
+
+
+def _check_placement(req: Request, asked: Spec, spec: Spec) -> None:
+    """A new bucket's region and an existing key are allowed, else InputError naming the field."""
+    if "bucket" not in req.observed:
+        # A new bucket only: one that exists stays manageable when its region is withdrawn.
+        req.environment.check_region(spec.region, "spec.region")
+    keys = (asked.parameters.encryption.key, spec.parameters.encryption.key)
+    check_existing_keys(req, keys, spec.region, KEY_FIELD)
+
+
+def _bucket(req: Request, spec: Spec) -> Bucket:
+    """The bucket's name (``names.bucket_name``), ARN, region, deletion policy and tags."""
+    name = names.bucket_name(names.identity(req))
+    keep = spec.parameters.deletionPolicy == "DeleteInstanceKeepBucket"
+    return Bucket(
+        name=name,
+        arn=f"arn:{partition(spec.region)}:s3:::{name}",
+        region=spec.region,
+        keep=keep,
+        policy="Orphan" if keep else "Delete",
+        tags=resource_tags(
+            req, OBJECT_STORAGE_INSTANCE, spec.parameters.tags, "spec.parameters.tags"
+        ),
+    )
+
+
+def _part(
+    req: Request, b: Bucket, kind: Kind, for_provider: dict[str, Any], **kw: Any
+) -> dict[str, Any]:
+    """A managed resource of the bucket's region, deleted or kept with the bucket."""
+    fp = {"region": b.region, **for_provider}
+    return managed(kind, req.provider_config, fp, deletion_policy=b.policy, **kw)
+
+
+def _of_bucket(req: Request, b: Bucket, key: str) -> dict[str, Any]:
+    """A sub-resource names the bucket by selector (the one Bucket this XR composed)."""
+    return parent_ref("bucket", b.name, req.observed_field(key, "spec.forProvider.bucket"))
+
+
+def _bucket_settings(req: Request, spec: Spec, b: Bucket) -> dict[str, dict[str, Any]]:
+    """No public access, the bucket owner owns every object, TLS only, the plan's lifecycle."""
+    return {
+        "public-access-block": _part(
+            req,
+            b,
+            S3_PUBLIC_ACCESS_BLOCK,
+            {
+                **_of_bucket(req, b, "public-access-block"),
+                "blockPublicAcls": True,
+                "blockPublicPolicy": True,
+                "ignorePublicAcls": True,
+                "restrictPublicBuckets": True,
+            },
+        ),
+        "ownership-controls": _part(
+            req,
+            b,
+            S3_OWNERSHIP_CONTROLS,
+            {
+                **_of_bucket(req, b, "ownership-controls"),
+                "rule": {"objectOwnership": "BucketOwnerEnforced"},
+            },
+        ),
+        "bucket-policy": _part(
+            req,
+            b,
+            S3_POLICY,
+            {**_of_bucket(req, b, "bucket-policy"), "policy": tls_only_policy(b.arn)},
+        ),
+        "lifecycle": _part(
+            req,
+            b,
+            S3_LIFECYCLE,
+            {**_of_bucket(req, b, "lifecycle"), "rule": lifecycle_rules(spec.plan)},
+        ),
+    }
+
+
+def _default_encryption(
+    req: Request, spec: Spec, b: Bucket
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any], str | None]:
+    """The managed KMS Key and Alias (when the key is the platform's), the bucket's default
+    encryption, and the key's ARN as far as it is known."""
+    enc = spec.parameters.encryption
+    if enc.type == "aes256":
+        return {}, {"sseAlgorithm": "AES256"}, None
+    if enc.key and enc.key.existing:
+        kms_arn = enc.key.existing.id
+        return {}, {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": kms_arn}, kms_arn
+    alias = enc.key.managed.alias if enc.key and enc.key.managed else None
+    resources = managed_key_resources(
+        req,
+        req.settings,
+        region=b.region,
+        alias=alias,
+        description=f"S3 bucket {b.name} of {req.claim_namespace}/{req.claim_name}",
+        tags=b.tags,
+        deletion_policy=b.policy,
+    )
+    kms_arn = req.observed_field("kms-key", "status.atProvider.arn")
+    default = {"sseAlgorithm": "aws:kms", "kmsMasterKeyIdSelector": controller_ref_selector()}
+    return resources, default, kms_arn
+
+
+def _encryption(req: Request, spec: Spec, b: Bucket, default: dict[str, Any]) -> dict[str, Any]:
+    """The bucket's server-side encryption configuration."""
+    return _part(
+        req,
+        b,
+        S3_SSE,
+        {
+            **_of_bucket(req, b, "encryption"),
+            "rule": [
+                {
+                    "applyServerSideEncryptionByDefault": default,
+                    "bucketKeyEnabled": spec.parameters.encryption.type == "kms",
+                }
+            ],
+        },
+    )
 
 
 KEY_FIELD = "spec.parameters.encryption.key.existing.id"

@@ -86,7 +86,9 @@ class Spec(ClaimSpec):
 
 
 def render(req: Request) -> Rendered:
-    """Render an ObjectStorageBinding (see the module docstring for the field map)."""
+    """Render an ObjectStorageBinding (see the module docstring for the field map): wait for
+    the instance, then the IAM user, its policies and their attachments, its access key, the
+    status and the Secret."""
     spec = parse(Spec, req.xr.get("spec") or {}, "spec")
     namespace = claim_namespace(req, "spec.instanceRef")
     out = Rendered()
@@ -103,22 +105,10 @@ def render(req: Request) -> Rendered:
     if found is None:
         return _wait(req, out)
     instance = found.status
-
-    s = req.settings
-    arn_partition = partition(instance.region)
     who = names.identity(req)
     user = names.iam_user_name(who)
     tags = resource_tags(req, OBJECT_STORAGE_BINDING, None, "spec")
-    docs = iam_policy.policy_documents(
-        bucket_arn=instance.bucketArn,
-        level=spec.permissions,
-        scoped=[(e.prefix, e.permissions) for e in spec.scopedAccess],
-        plan=instance.plan,
-        region=instance.region,
-        arn_partition=arn_partition,
-        kms_key_arn=instance.kmsKeyArn,
-    )
-
+    docs = _policy_documents(spec, instance)
     res = out.resources
     res["user"] = managed(
         IAM_USER, req.provider_config, {"forceDestroy": True, "tags": tags}, external_name=user
@@ -127,45 +117,8 @@ def render(req: Request) -> Rendered:
     # bucket of that name, and an app still holding this Secret would write into it.
     used_by(out, OBJECT_STORAGE_INSTANCE, xr_name(found), "user")
     for i, doc in enumerate(docs):
-        key = resource_key("policy", i)
-        policy = managed(
-            IAM_POLICY,
-            req.provider_config,
-            {
-                # description, name and path are ForceNew in Terraform's aws_iam_policy
-                # (terraform-provider-aws internal/service/iam/policy.go), and upjet does not
-                # replace a resource: each is derived from the binding alone, never from its
-                # bucket or permissions, so re-pointing or narrowing the binding updates the
-                # policy document in place.
-                "description": policy_description(namespace, req.claim_name),
-                "policy": doc,
-                "tags": tags,
-            },
-            external_name=policy_name(user, i),
-        )
-        policy["metadata"]["labels"] = {POLICY_LABEL: key}
-        res[key] = policy
-        res[resource_key("policy-attachment", i)] = managed(
-            IAM_USER_POLICY_ATTACHMENT,
-            req.provider_config,
-            {
-                "userSelector": controller_ref_selector(),
-                "policyArnSelector": {
-                    **controller_ref_selector(),
-                    "matchLabels": {POLICY_LABEL: key},
-                },
-            },
-        )
-    res["access-key"] = managed(
-        IAM_ACCESS_KEY,
-        req.provider_config,
-        {"userSelector": controller_ref_selector()},
-        connection_secret=(
-            names.internal_secret_name("accesskey", who),
-            s.internalSecretNamespace,
-        ),
-    )
-
+        res.update(_policy(req, i, doc, namespace=namespace, user=user, tags=tags))
+    res["access-key"] = _access_key(req, who)
     out.status = {
         "bucketName": instance.bucketName,
         "bucketArn": instance.bucketArn,
@@ -175,6 +128,65 @@ def render(req: Request) -> Rendered:
     }
     out.connection_details = publishable(req, out.status, len(docs))
     return out
+
+
+def _policy_documents(spec: Spec, instance: ObjectStorageInstanceStatus) -> list[str]:
+    """The binding's permissions on the instance's bucket, as policy documents
+    (``iam_policy.policy_documents``: split when over IAM's size)."""
+    return iam_policy.policy_documents(
+        bucket_arn=instance.bucketArn,
+        level=spec.permissions,
+        scoped=[(e.prefix, e.permissions) for e in spec.scopedAccess],
+        plan=instance.plan,
+        region=instance.region,
+        arn_partition=partition(instance.region),
+        kms_key_arn=instance.kmsKeyArn,
+    )
+
+
+def _policy(
+    req: Request, index: int, doc: str, *, namespace: str, user: str, tags: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """Policy ``index`` and its attachment to the user, which selects it by label."""
+    key = resource_key("policy", index)
+    policy = managed(
+        IAM_POLICY,
+        req.provider_config,
+        {
+            # description, name and path are ForceNew in Terraform's aws_iam_policy
+            # (terraform-provider-aws internal/service/iam/policy.go), and upjet does not
+            # replace a resource: each is derived from the binding alone, never from its
+            # bucket or permissions, so re-pointing or narrowing the binding updates the
+            # policy document in place.
+            "description": policy_description(namespace, req.claim_name),
+            "policy": doc,
+            "tags": tags,
+        },
+        external_name=policy_name(user, index),
+    )
+    policy["metadata"]["labels"] = {POLICY_LABEL: key}
+    attachment = managed(
+        IAM_USER_POLICY_ATTACHMENT,
+        req.provider_config,
+        {
+            "userSelector": controller_ref_selector(),
+            "policyArnSelector": {**controller_ref_selector(), "matchLabels": {POLICY_LABEL: key}},
+        },
+    )
+    return {key: policy, resource_key("policy-attachment", index): attachment}
+
+
+def _access_key(req: Request, who: names.Identity) -> dict[str, Any]:
+    """The user's access key; its connection details go to an internal Secret."""
+    return managed(
+        IAM_ACCESS_KEY,
+        req.provider_config,
+        {"userSelector": controller_ref_selector()},
+        connection_secret=(
+            names.internal_secret_name("accesskey", who),
+            req.settings.internalSecretNamespace,
+        ),
+    )
 
 
 def resource_key(base: str, index: int) -> str:

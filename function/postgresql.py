@@ -301,7 +301,7 @@ class Spec(ClaimSpec):
 
 @dataclass(frozen=True)
 class Context:
-    """What ``instance_parameters`` needs besides the claim: resolved names and settings."""
+    """What the parts need besides the claim: resolved names and settings."""
 
     settings: Settings
     region: str
@@ -317,6 +317,10 @@ class Context:
     replicas: int
     # ``spec.serviceVersion``; for a restore the source's exact version, or None (not sent).
     engine_version: str | None
+    connection_secret: str
+    sql_provider_config: str
+    subnet_group: str
+    security_group: str
 
 
 def catalogue_entry(spec: Spec, settings: Settings) -> tuple[PostgresqlPlan, PostgresqlVersion]:
@@ -532,15 +536,62 @@ def replica_parameters(spec: Spec, ctx: Context, index: int) -> dict[str, Any]:
 
 
 def render(req: Request) -> Rendered:
-    """Render a PostgresqlInstance (see the module docstring for the field map)."""
-    spec = parse(Spec, (req.xr.get("spec") or {}), "spec")
+    """Render a PostgresqlInstance (see the module docstring for the field map): check the
+    claim, wait for a restore source (and an orphaned master Secret's owner), then each part."""
     out = Rendered()
-    asked = spec
-    spec = _keep_immutable(req, spec, out)
-    s = req.settings
+    asked = parse(Spec, (req.xr.get("spec") or {}), "spec")
+    spec = _keep_immutable(req, asked, out)
+    plan, version = catalogue_entry(spec, req.settings)
+    replicas = check_plan(spec, plan, req.settings)
+    region, network = _placement(req, asked, spec)
+    restored = _restore_source(req, out, spec, region)
+    if restored is None:  # waiting for the restore source; create nothing yet
+        return out
+    secrets_ns = req.settings.internalSecretNamespace
+    kept_by: dict[str, str] | None = None
+    if DELETION[spec.config.deletionPolicy].deletion_policy == "Orphan":
+        # The master Secret outlives the claim: the Namespace owns it too.
+        kept_by = master_secret.namespace_owner(req, out, secrets_ns)
+        if kept_by is None:
+            return master_secret.waiting(req, out, secrets_ns)
+    ctx = _context(
+        req,
+        spec,
+        out,
+        catalogue=(plan, version),
+        region=region,
+        network=network,
+        replicas=replicas,
+        restored=restored,
+    )
+    res = out.resources
+    res[master_secret.KEY] = _master_secret(req, spec, ctx, kept_by)
+    # The first reconcile composes only the Secret's peers: the Instance comes once the Secret
+    # exists, else the provider's initializer would create the Secret itself and own it.
+    continuous = continuous_backup_days(req, out)
+    if master_secret.instance_may_render(req, "instance"):
+        res["instance"] = _primary(req, spec, ctx, restored, continuous=continuous)
+    else:
+        out.waiting = True  # for the Secret: the XR is not ready without its Instance
+    res.update(_replicas(req, spec, ctx))
+    res["parameter-group"] = _parameter_group_resource(req, spec, ctx)
+    res.update(_network(req, spec, ctx))
+    kms_resources, kms_arn = _encryption_key(req, spec, ctx)
+    res.update(kms_resources)
+    res["provider-config"] = provider_config(
+        ctx.sql_provider_config, ctx.connection_secret, secrets_ns, spec.config.database.name
+    )
+    res.update(pg_grants.group_resources(ctx.sql_provider_config, spec.config.database.name))
+    out.status = _status(req, spec, ctx, ctx.sql_provider_config, kms_arn)
+    if isinstance(continuous, int) and continuous > 0:
+        out.status["backupRetentionDays"] = continuous  # the window AWS Backup keeps
+    return out
+
+
+def _placement(req: Request, asked: Spec, spec: Spec) -> tuple[str, Network]:
+    """The claim's region and its network, once the region, the keys and the retention are
+    allowed on this platform (else InputError naming the field)."""
     env = req.environment
-    plan, version = catalogue_entry(spec, s)
-    replicas = check_plan(spec, plan, s)
     c = spec.config
     region = c.region or env.defaultRegion
     network = env.network(
@@ -554,7 +605,15 @@ def render(req: Request) -> Rendered:
             f"spec.config.backup.retentionDays: at most {limit} days on this platform "
             f"(got {c.backup.retentionDays})"
         )
-    restored = restore.resolve(
+    return region, network
+
+
+def _restore_source(
+    req: Request, out: Rendered, spec: Spec, region: str
+) -> restore.Resolved | None:
+    """What ``spec.restore`` restores from (``restore.resolve``); None while waiting for it."""
+    c = spec.config
+    return restore.resolve(
         req,
         out,
         spec.restore,
@@ -564,20 +623,24 @@ def render(req: Request) -> Rendered:
         key_requested=c.encryption.key is not None,
         instance_key="instance",
     )
-    if restored is None:  # waiting for the restore source; create nothing yet
-        return out
-    rules = DELETION[c.deletionPolicy]
-    secrets_ns = s.internalSecretNamespace
-    kept_by: dict[str, str] | None = None
-    if rules.deletion_policy == "Orphan":
-        # The master Secret outlives the claim: the Namespace owns it too.
-        kept_by = master_secret.namespace_owner(req, out, secrets_ns)
-        if kept_by is None:
-            return master_secret.waiting(req, out, secrets_ns)
-    tags = resource_tags(req, POSTGRESQL_INSTANCE, c.tags, "spec.config.tags")
+
+
+def _context(
+    req: Request,
+    spec: Spec,
+    out: Rendered,
+    *,
+    catalogue: tuple[PostgresqlPlan, PostgresqlVersion],
+    region: str,
+    network: Network,
+    replicas: int,
+    restored: restore.Resolved,
+) -> Context:
+    """Every name, tag and size the parts share (``names.identity``: one per claim)."""
+    plan, version = catalogue
     who = names.identity(req)
-    ctx = Context(
-        settings=s,
+    return Context(
+        settings=req.settings,
         region=region,
         network=network,
         plan=plan,
@@ -586,93 +649,100 @@ def render(req: Request) -> Rendered:
         parameter_group=names.rds_parameter_group_name(who),
         final_snapshot=names.final_snapshot_identifier(who),
         master_secret=names.internal_secret_name("postgresql-master", who),
-        tags=tags,
+        tags=resource_tags(req, POSTGRESQL_INSTANCE, spec.config.tags, "spec.config.tags"),
         allocated_storage=_allocated_storage(req, spec, plan, out),
         replicas=replicas,
         engine_version=restored.engine_version if restored.restoring else spec.serviceVersion,
+        connection_secret=names.internal_secret_name("postgresql-connection", who),
+        sql_provider_config=names.sql_provider_config_name(who),
+        subnet_group=names.db_subnet_group_name(who),
+        security_group=names.db_security_group_name(who),
     )
-    conn_secret = names.internal_secret_name("postgresql-connection", who)
-    pc_name = names.sql_provider_config_name(who)
-    res = out.resources
 
-    res[master_secret.KEY] = master_secret.secret(
+
+def _master_secret(
+    req: Request, spec: Spec, ctx: Context, kept_by: dict[str, str] | None
+) -> dict[str, Any]:
+    """The master password's Secret (``master_secret.secret``), owned by the Namespace too
+    when ``kept_by`` says so."""
+    return master_secret.secret(
         ctx.master_secret,
-        secrets_ns,
+        ctx.settings.internalSecretNamespace,
         username=MASTER_USERNAME,
-        database=c.database.name,
+        database=spec.config.database.name,
         identifier=ctx.identifier,
-        region=region,
+        region=ctx.region,
         claim=f"{req.claim_namespace or ''}/{req.claim_name}",
         owner=kept_by,
     )
-    pcn = req.provider_config
-    # The first reconcile composes only the Secret's peers: the Instance comes once the Secret
-    # exists, else the provider's initializer would create the Secret itself and own it.
-    continuous = continuous_backup_days(req, out)
-    if master_secret.instance_may_render(req, "instance"):
-        res["instance"] = _primary(
-            req, spec, ctx, restored, conn_secret=conn_secret, continuous=continuous
+
+
+def _replicas(req: Request, spec: Spec, ctx: Context) -> dict[str, dict[str, Any]]:
+    """The read replicas by key. They take no password (no autoGeneratePassword:
+    PasswordGenerator returns before touching a Secret), so they need not wait for it; each
+    names the primary by its replicateSourceDbSelector."""
+    return {
+        replica_key(i): managed(
+            RDS_INSTANCE,
+            req.provider_config,
+            replica_parameters(spec, ctx, i) | _parameter_group(req, replica_key(i), ctx),
         )
-    # Replicas take no password (no autoGeneratePassword: PasswordGenerator returns before
-    # touching a Secret), so they need not wait for it; each waits for the primary by its
-    # replicateSourceDbSelector.
-    for i in range(1, replicas + 1):
-        fp = replica_parameters(spec, ctx, i) | _parameter_group(req, replica_key(i), ctx)
-        res[replica_key(i)] = managed(RDS_INSTANCE, pcn, fp)
-    res["parameter-group"] = managed(
+        for i in range(1, ctx.replicas + 1)
+    }
+
+
+def _parameter_group_resource(req: Request, spec: Spec, ctx: Context) -> dict[str, Any]:
+    """The rds ParameterGroup of the primary and its replicas: TLS only (``FORCE_SSL``)."""
+    return managed(
         RDS_PARAMETER_GROUP,
-        pcn,
+        req.provider_config,
         {
-            "region": region,
-            "family": version.parameterGroupFamily,
+            "region": ctx.region,
+            "family": ctx.version.parameterGroupFamily,
             "description": f"PostgreSQL {spec.major} of "
             f"{req.claim_namespace}/{req.claim_name}: TLS only",
             "parameter": [FORCE_SSL],
-            "tags": tags,
+            "tags": ctx.tags,
         },
-        deletion_policy=rules.deletion_policy,
+        deletion_policy=DELETION[spec.config.deletionPolicy].deletion_policy,
         external_name=ctx.parameter_group,
     )
-    res.update(
-        network_resources(
-            network,
-            pcn,
-            region=region,
-            subnet_group_name=names.db_subnet_group_name(who),
-            security_group_name=names.db_security_group_name(who),
-            # EC2 allows 255 characters; the claim's namespace and name are in its tags.
-            description=f"PostgreSQL {ctx.identifier}",
-            tags=tags,
-            deletion_policy=rules.deletion_policy,
-        )
+
+
+def _network(req: Request, spec: Spec, ctx: Context) -> dict[str, dict[str, Any]]:
+    """The rendered SubnetGroup and SecurityGroup of the region's network, when the
+    environment names none to reuse (``network_resources``)."""
+    return network_resources(
+        ctx.network,
+        req.provider_config,
+        region=ctx.region,
+        subnet_group_name=ctx.subnet_group,
+        security_group_name=ctx.security_group,
+        # EC2 allows 255 characters; the claim's namespace and name are in its tags.
+        description=f"PostgreSQL {ctx.identifier}",
+        tags=ctx.tags,
+        deletion_policy=DELETION[spec.config.deletionPolicy].deletion_policy,
     )
 
-    key = c.encryption.key
-    kms_arn = key.existing.id if key and key.existing else None
-    if key and key.managed:
-        res.update(
-            managed_key_resources(
-                req,
-                s,
-                region=region,
-                alias=key.managed.alias,
-                description=f"RDS PostgreSQL {ctx.identifier} of "
-                f"{req.claim_namespace}/{req.claim_name}",
-                tags=tags,
-                deletion_policy=MANAGED_KEY_DELETION,
-            )
-        )
-        kms_arn = req.observed_field("kms-key", "status.atProvider.arn")
 
-    res["provider-config"] = provider_config(
-        pc_name, conn_secret, s.internalSecretNamespace, c.database.name
+def _encryption_key(
+    req: Request, spec: Spec, ctx: Context
+) -> tuple[dict[str, dict[str, Any]], str | None]:
+    """The managed KMS Key and Alias when asked, and the key's ARN as far as it is known (an
+    existing key's id, a managed key's observed ARN)."""
+    key = spec.config.encryption.key
+    if not (key and key.managed):
+        return {}, key.existing.id if key and key.existing else None
+    resources = managed_key_resources(
+        req,
+        ctx.settings,
+        region=ctx.region,
+        alias=key.managed.alias,
+        description=f"RDS PostgreSQL {ctx.identifier} of {req.claim_namespace}/{req.claim_name}",
+        tags=ctx.tags,
+        deletion_policy=MANAGED_KEY_DELETION,
     )
-    res.update(pg_grants.group_resources(pc_name, c.database.name))
-
-    out.status = _status(req, spec, ctx, pc_name, kms_arn)
-    if isinstance(continuous, int) and continuous > 0:
-        out.status["backupRetentionDays"] = continuous  # the window AWS Backup keeps
-    return out
+    return resources, req.observed_field("kms-key", "status.atProvider.arn")
 
 
 def _primary(
@@ -681,7 +751,6 @@ def _primary(
     ctx: Context,
     restored: restore.Resolved,
     *,
-    conn_secret: str,
     continuous: int | None,
 ) -> dict[str, Any]:
     """The primary rds Instance (a restore's too)."""
@@ -693,7 +762,7 @@ def _primary(
         for_provider | _parameter_group(req, "instance", ctx),
         init_provider=init_provider,
         deletion_policy=DELETION[c.deletionPolicy].deletion_policy,
-        connection_secret=(conn_secret, ctx.settings.internalSecretNamespace),
+        connection_secret=(ctx.connection_secret, ctx.settings.internalSecretNamespace),
     )
     # Records the encryption choice: the provider late-initializes kmsKeyId even without one.
     kind = RESTORED_ENCRYPTION if restored.restoring else _encryption_kind(c.encryption)

@@ -190,7 +190,9 @@ def depend_on(
 
 
 def waiting(out: Rendered, what: str, reason: str = WAITING_REASON) -> None:
-    """Say what the claim waits for, as a Warning result and ``DependencyReady=False``."""
+    """Say what the claim waits for, as a Warning result and ``DependencyReady=False``; the
+    XR is then not ready (``Rendered.waiting``)."""
+    out.waiting = True
     out.results.append(Result(Severity.WARNING, what, reason))
     out.conditions.append(Condition(DEPENDENCY_CONDITION, False, reason, what))
 
@@ -202,7 +204,8 @@ def satisfied(out: Rendered, what: str) -> None:
 
 def keep_while_waiting(req: Request, out: Rendered) -> Rendered:
     """While a dependency is unavailable, everything the claim already has stays as it is
-    (re-emitted unchanged: nothing is deleted, nothing re-pointed)."""
+    (re-emitted unchanged: nothing is deleted, nothing re-pointed), and the XR is not ready."""
+    out.waiting = True
     out.keep_desired = bool(req.observed)
     return out
 

@@ -215,11 +215,12 @@ class Resolved:
 def raw_sources_allowed(req: Request) -> bool:
     """Whether ``spec.restore`` may name an AWS source no claim of its namespace vouches for.
 
-    DESIGN.md section 5: a raw snapshot ARN or DB identifier is refused unless the operator
-    turned on per-namespace ProviderConfigs; then every managed resource of the claim uses its
-    namespace's ProviderConfig and AWS IAM decides what the namespace may restore. True exactly
-    when the environment's ``providerConfigNameTemplate`` is set
-    (``Environment.per_namespace_provider_configs``); docs/operator-guide.md shows the IAM
+    A tenant may restore only what its own namespace owns, so a raw snapshot ARN or DB
+    identifier is refused unless the operator turned on per-namespace ProviderConfigs; then
+    every managed resource of the claim uses its namespace's ProviderConfig and AWS IAM
+    decides what the namespace may restore. True exactly when the environment's
+    ``providerConfigNameTemplate`` is set (``Environment.per_namespace_provider_configs``);
+    docs/operator-guide.md, section "Restores across namespaces", gives the rule and the IAM
     policy per namespace that makes it safe.
     """
     return req.environment.per_namespace_provider_configs
@@ -385,6 +386,8 @@ def _point(moment: datetime | None, source: dict[str, Any]) -> dict[str, Any]:
 def _to_point_in_time(
     req: Request, out: Rendered, pit: PointInTime, region: str, database: str
 ) -> _Source | None:
+    """A point-in-time restore: the source instance, live or vouched for by the Backups it
+    took, checked against the request's bounds (see the module docstring)."""
     moment = pit.moment
     requested = _timestamp(dig(req.xr, "metadata.creationTimestamp"))
     if moment is not None and requested is not None and moment > requested:
@@ -392,77 +395,113 @@ def _to_point_in_time(
             f"spec.restore.pointInTime.time: {pit.time} is in the future: after this "
             f"PostgresqlInstance was requested ({utc(requested)})"
         )
-    src: Found[PostgresqlInstanceStatus] | None
+    where = _Where(moment=moment, region=region, database=database)
+    found: _Source | Found[PostgresqlInstanceStatus] | None
     if pit.sourceIdentifier is not None:
         field_name = "spec.restore.pointInTime.sourceIdentifier"
-        if raw_sources_allowed(req):
-            return _Source(
-                _point(moment, {"sourceDbInstanceIdentifier": pit.sourceIdentifier}), None
-            )
-        instances = namespace_claims(
-            req, out, POSTGRESQL_INSTANCE, field=field_name, key=SOURCE_REQUIREMENT
-        )
-        backups = namespace_claims(
-            req, out, BACKUP, field=field_name, key=SOURCE_BACKUPS_REQUIREMENT
-        )
-        if instances is None or backups is None:
-            return None
-        live = sorted(
-            (x for x in instances if pit.sourceIdentifier in _published(x, "identifier")), key=_name
-        )
-        if not live:
-            gone = [
-                b for b in backups if pit.sourceIdentifier in _published(b, "instanceIdentifier")
-            ]
-            if not gone:
-                raise InputError(
-                    f"{field_name}: no PostgresqlInstance or Backup of this namespace published "
-                    f"the DB identifier {pit.sourceIdentifier!r}; a restore may only copy a "
-                    "database of its own namespace (name it with sourceInstanceRef)"
-                )
-            return _from_retained(
-                out, gone, moment=moment, region=region, database=database, field_name=field_name
-            )
-        src = depend_on(req, out, live[0], PostgresqlInstanceStatus, field=field_name)
+        found = _source_by_identifier(req, out, pit.sourceIdentifier, where, field_name)
     else:
         assert pit.sourceInstanceRef is not None
         field_name = "spec.restore.pointInTime.sourceInstanceRef"
-        if req.required.get(SOURCE_REQUIREMENT) == []:
-            # No such PostgresqlInstance (any more): a Backup it took still vouches for it.
-            ns = claim_namespace(req, field_name)
-            out.requirements[SOURCE_REQUIREMENT] = requirement(
-                POSTGRESQL_INSTANCE, pit.sourceInstanceRef, ns
-            )
-            backups = namespace_claims(
-                req, out, BACKUP, field=field_name, key=SOURCE_BACKUPS_REQUIREMENT, quiet=True
-            )
-            gone = [b for b in backups or [] if dig(b, "spec.instanceRef") == pit.sourceInstanceRef]
-            if any(_published(b, "instanceResourceId") for b in gone):
-                return _from_retained(
-                    out,
-                    gone,
-                    moment=moment,
-                    region=region,
-                    database=database,
-                    field_name=field_name,
-                )
-        src = depend(
-            req,
-            out,
-            POSTGRESQL_INSTANCE,
-            pit.sourceInstanceRef,
-            PostgresqlInstanceStatus,
-            field=field_name,
-            key=SOURCE_REQUIREMENT,
-        )
-    if src is None:
+        found = _source_by_ref(req, out, pit.sourceInstanceRef, where, field_name)
+    if found is None or isinstance(found, _Source):
+        return found
+    return _from_live(out, pit, found, where, requested=requested, field_name=field_name)
+
+
+@dataclass(frozen=True)
+class _Where:
+    """What a point-in-time source must fit: the moment (None: latest), region and database."""
+
+    moment: datetime | None
+    region: str
+    database: str
+
+
+def _source_by_identifier(
+    req: Request, out: Rendered, identifier: str, where: _Where, field_name: str
+) -> _Source | Found[PostgresqlInstanceStatus] | None:
+    """``sourceIdentifier``: as given when raw sources are allowed; else the instance of this
+    namespace that published it, or the Backups that recorded it once it was deleted."""
+    if raw_sources_allowed(req):
+        return _Source(_point(where.moment, {"sourceDbInstanceIdentifier": identifier}), None)
+    instances = namespace_claims(
+        req, out, POSTGRESQL_INSTANCE, field=field_name, key=SOURCE_REQUIREMENT
+    )
+    backups = namespace_claims(req, out, BACKUP, field=field_name, key=SOURCE_BACKUPS_REQUIREMENT)
+    if instances is None or backups is None:
         return None
-    if src.status.region != region:
+    live = sorted((x for x in instances if identifier in _published(x, "identifier")), key=_name)
+    if live:
+        return depend_on(req, out, live[0], PostgresqlInstanceStatus, field=field_name)
+    gone = [b for b in backups if identifier in _published(b, "instanceIdentifier")]
+    if not gone:
         raise InputError(
-            f"{field_name}: the source is in {src.status.region}, the instance in {region}; "
-            "a point-in-time restore stays in the source's region"
+            f"{field_name}: no PostgresqlInstance or Backup of this namespace published "
+            f"the DB identifier {identifier!r}; a restore may only copy a "
+            "database of its own namespace (name it with sourceInstanceRef)"
         )
-    _same_database(src.status.databaseName, database, src.where)
+    return _from_retained(
+        out,
+        gone,
+        moment=where.moment,
+        region=where.region,
+        database=where.database,
+        field_name=field_name,
+    )
+
+
+def _source_by_ref(
+    req: Request, out: Rendered, ref: str, where: _Where, field_name: str
+) -> _Source | Found[PostgresqlInstanceStatus] | None:
+    """``sourceInstanceRef``: the PostgresqlInstance of that name, or, once it is gone, the
+    Backups it took, which recorded it."""
+    if req.required.get(SOURCE_REQUIREMENT) == []:
+        # No such PostgresqlInstance (any more): a Backup it took still vouches for it.
+        ns = claim_namespace(req, field_name)
+        out.requirements[SOURCE_REQUIREMENT] = requirement(POSTGRESQL_INSTANCE, ref, ns)
+        backups = namespace_claims(
+            req, out, BACKUP, field=field_name, key=SOURCE_BACKUPS_REQUIREMENT, quiet=True
+        )
+        gone = [b for b in backups or [] if dig(b, "spec.instanceRef") == ref]
+        if any(_published(b, "instanceResourceId") for b in gone):
+            return _from_retained(
+                out,
+                gone,
+                moment=where.moment,
+                region=where.region,
+                database=where.database,
+                field_name=field_name,
+            )
+    return depend(
+        req,
+        out,
+        POSTGRESQL_INSTANCE,
+        ref,
+        PostgresqlInstanceStatus,
+        field=field_name,
+        key=SOURCE_REQUIREMENT,
+    )
+
+
+def _from_live(
+    out: Rendered,
+    pit: PointInTime,
+    src: Found[PostgresqlInstanceStatus],
+    where: _Where,
+    *,
+    requested: datetime | None,
+    field_name: str,
+) -> _Source | None:
+    """A live source instance of this namespace: same region and database, and the moment
+    within what its status says is restorable (None while waiting for it)."""
+    if src.status.region != where.region:
+        raise InputError(
+            f"{field_name}: the source is in {src.status.region}, the instance in "
+            f"{where.region}; a point-in-time restore stays in the source's region"
+        )
+    _same_database(src.status.databaseName, where.database, src.where)
+    moment = where.moment
     if moment is not None and not _within_retention(out, pit, moment, src, requested):
         return None
     return _Source(

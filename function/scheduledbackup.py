@@ -275,13 +275,12 @@ def role_resources(
 
 
 def render(req: Request) -> Rendered:
-    """Render a ScheduledBackup (see the module docstring for the field map)."""
+    """Render a ScheduledBackup (see the module docstring for the field map): wait for the
+    instance, then the vault, the plan, the role AWS Backup assumes, the selection of the
+    instance (kept by a Usage) and the status."""
     spec = parse(Spec, req.xr.get("spec") or {}, "spec")
     out = Rendered()
-    env = req.environment
-    check_limits(spec, env)
-    who = names.identity(req)
-    name = names.backup_name(who)
+    check_limits(spec, req.environment)
     found = depend(
         req,
         out,
@@ -295,35 +294,31 @@ def render(req: Request) -> Rendered:
         # Keep what exists (and its recovery points) while the instance is unavailable.
         return keep_while_waiting(req, out)
     inst = found.status
+    who = names.identity(req)
+    name = names.backup_name(who)
     tags = resource_tags(req, SCHEDULED_BACKUP, None, "spec")
-    region = inst.region
-
-    pcn = req.provider_config
-
-    def child(kind: Kind, for_provider: dict[str, Any], **kw: Any) -> dict[str, Any]:
-        return managed(kind, pcn, {"region": region, **for_provider}, **kw)
-
+    res = out.resources
     # The vault holds the recovery points: deleting the claim keeps it (Orphan) so the
     # backups taken stay restorable until their lifecycle expires them.
-    out.resources["vault"] = child(
+    res["vault"] = _part(
+        req,
+        inst.region,
         BACKUP_VAULT,
         {"forceDestroy": False, "tags": tags},
         deletion_policy="Orphan",
         external_name=name,
     )
-    out.resources["plan"] = child(
-        BACKUP_PLAN, {"name": name, "rule": [plan_rule(spec, name, tags)], "tags": tags}
+    res["plan"] = _part(
+        req,
+        inst.region,
+        BACKUP_PLAN,
+        {"name": name, "rule": [plan_rule(spec, name, tags)], "tags": tags},
     )
-    role_arn = env.backup.serviceRoleArn
-    role: dict[str, Any]
-    if role_arn:
-        role, identity = {"iamRoleArn": role_arn}, role_arn
-    else:
-        role_name = names.backup_role_name(who)
-        out.resources.update(role_resources(pcn, role_name, region, tags))
-        role, identity = {"iamRoleArnSelector": controller_ref_selector()}, f"role/{role_name}"
+    role, identity = _role(req, who, inst.region, tags, res)
     selection = selection_key(identity)
-    out.resources[selection] = child(
+    res[selection] = _part(
+        req,
+        inst.region,
         BACKUP_SELECTION,
         {
             "name": names.backup_selection_name(who, identity),
@@ -334,17 +329,47 @@ def render(req: Request) -> Rendered:
     )
     # No backup job may start on an instance being deleted: the schedule goes first.
     used_by(out, POSTGRESQL_INSTANCE, xr_name(found), selection)
-    out.status = {
+    out.status = _status(req, spec, name, inst)
+    return out
+
+
+def _part(
+    req: Request, region: str, kind: Kind, for_provider: dict[str, Any], **kw: Any
+) -> dict[str, Any]:
+    """A managed resource of the instance's region."""
+    return managed(kind, req.provider_config, {"region": region, **for_provider}, **kw)
+
+
+def _role(
+    req: Request,
+    who: names.Identity,
+    region: str,
+    tags: dict[str, str],
+    res: dict[str, dict[str, Any]],
+) -> tuple[dict[str, Any], str]:
+    """The selection's role fields and the role's identity: the environment's backup role,
+    else a rendered one (its resources go to ``res``)."""
+    role_arn = req.environment.backup.serviceRoleArn
+    if role_arn:
+        return {"iamRoleArn": role_arn}, role_arn
+    role_name = names.backup_role_name(who)
+    res.update(role_resources(req.provider_config, role_name, region, tags))
+    return {"iamRoleArnSelector": controller_ref_selector()}, f"role/{role_name}"
+
+
+def _status(req: Request, spec: Spec, name: str, inst: PostgresqlInstanceStatus) -> dict[str, Any]:
+    """What the ScheduledBackup publishes: its plan and vault, schedule and retention."""
+    status: dict[str, Any] = {
         "planName": name,
         "vaultName": name,
         "schedule": spec.cron,
         "retentionDays": spec.retentionDays,
         "pointInTimeRecovery": spec.pointInTimeRecovery,
         "instanceIdentifier": inst.identifier,
-        "region": region,
+        "region": inst.region,
     }
     for key, field in (("plan", "planArn"), ("vault", "vaultArn")):
         arn = req.observed_field(key, "status.atProvider.arn")
         if arn:
-            out.status[field] = arn
-    return out
+            status[field] = arn
+    return status

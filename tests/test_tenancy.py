@@ -192,6 +192,15 @@ def render_in(kind: str, xr: dict, namespace: str, uid: str, **kw: Any) -> dict[
         labels = doc.get("metadata", {}).get("labels") or {}
         if "crossplane.io/claim-namespace" in labels:
             labels["crossplane.io/claim-namespace"] = namespace
+    # The claim's Namespace exists (a claim lives in it; a Retain Backup owns its snapshot
+    # record with it, function/snapshot_records.py).
+    candidates.append(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": namespace, "uid": f"ns-{namespace}"},
+        }
+    )
     required: dict[str, list[dict]] = {}
     rsp = render_created(xr, fn_input(kind), None, required, **kw)
     for _ in range(5):

@@ -221,6 +221,51 @@ def test_a_binding_waits_for_its_instance_and_the_loop_gets_the_filled_in_answer
     call.loop.close()
 
 
+def _ready(cp: ControlPlane, key: Key) -> dict:
+    return {c["type"]: c for c in cp.xr(key)["status"]["conditions"]}["Ready"]
+
+
+def test_a_waiting_claim_is_not_ready_with_nothing_or_everything_kept():
+    """Issue 27 item 2. crossplane v2.3.4 internal/controller/apiextensions/composite/
+    reconciler.go (Reconcile) starts from Available and moves to Creating only for an unready
+    composed resource, unless the function sets the desired composite's readiness. A binding
+    whose instance does not exist composes nothing: before, it was Ready=True with no Secret.
+    Once its instance is gone again it keeps its (Ready) resources and must still say it is not
+    ready."""
+    cp = ControlPlane(call=fn.run)
+    xrs = example_xrs()
+    binding = next(x for x in xrs if x["kind"] == "XObjectStorageBinding")
+    ref = binding["spec"]["instanceRef"]
+    ref = ref["name"] if isinstance(ref, dict) else ref
+    instance = next(
+        x
+        for x in xrs
+        if x["kind"] == "XObjectStorageInstance"
+        and x["metadata"]["labels"]["crossplane.io/claim-name"] == ref
+    )
+    bkey = cp.create(binding)
+    cp.until_stable()
+    rsp = cp.last[bkey].response
+    assert not rsp.desired.resources
+    assert rsp.desired.composite.ready == fnv1.READY_FALSE
+    assert _ready(cp, bkey)["status"] == "False"
+    ikey = cp.create(instance)
+    cp.until_stable()
+    assert _ready(cp, bkey)["status"] == "True"
+    assert cp.last[bkey].response.desired.composite.ready == fnv1.READY_UNSPECIFIED
+    # The instance's XR turns unready: the binding waits, keeps its Ready resources, not Ready.
+    xr = cp.xr(ikey)
+    for c in xr["status"]["conditions"]:
+        if c["type"] == "Ready":
+            c["status"], c["reason"] = "False", "Creating"
+    cp.cluster.put(xr)
+    cp.reconcile(bkey)
+    rsp = cp.last[bkey].response
+    assert rsp.desired.resources
+    assert all(r.ready == fnv1.READY_TRUE for r in rsp.desired.resources.values())
+    assert _ready(cp, bkey)["status"] == "False"
+
+
 def test_a_provider_config_is_ready_once_it_exists_never_by_a_fabricated_condition():
     cp = ControlPlane(call=fn.run)
     for xr in example_xrs():

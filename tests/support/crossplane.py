@@ -20,8 +20,10 @@ Crossplane side, grounded in crossplane v2.3.4 (tag ``v2.3.4``):
   (``DeletingComposedResourceGarbageCollector``);
 - the XR gets the desired composite status, the function's conditions, ``Synced`` and
   ``Ready`` = ``Available`` when every desired resource is ``READY_TRUE``, else ``Creating``
-  (``reconciler.go``: "Unready resources: ..."); its connection details go to its
-  ``writeConnectionSecretToRef`` Secret;
+  (``reconciler.go``: "Unready resources: ..."), unless the function set the desired
+  composite's ``ready``, which supersedes both (``Creating`` without a message for
+  ``READY_FALSE``; ``composition_functions.go`` ``Compose`` reads it); its connection
+  details go to its ``writeConnectionSecretToRef`` Secret;
 - a fatal result stops the pipeline: nothing is applied (``PipelineFatalError``).
 
 The API server: a write that changes nothing keeps ``resourceVersion`` (so "stable" means no
@@ -497,7 +499,14 @@ class ControlPlane:
     ) -> None:
         unready = sorted(n for n, ok in ready.items() if not ok)
         conditions = [_condition("Synced", "True", "ReconcileSuccess")]
-        if unready:
+        explicit = rsp.desired.composite.ready
+        if explicit == fnv1.READY_FALSE:
+            # reconciler.go: "If the composer explicitly specified the XR's readiness it
+            # supersedes readiness derived from composed resources": Creating, no message.
+            conditions.append(_condition("Ready", "False", "Creating"))
+        elif explicit == fnv1.READY_TRUE:
+            conditions.append(_condition("Ready", "True", "Available"))
+        elif unready:
             conditions.append(
                 _condition("Ready", "False", "Creating", "Unready resources: " + ", ".join(unready))
             )
