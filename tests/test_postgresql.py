@@ -6,14 +6,26 @@ import copy
 import re
 
 import pytest
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from function import claims, names
 from function.postgresql import ENCRYPTION_ANNOTATION, ROLE_LABEL
 from tests.support import environment as env
+from tests.support import providers
 from tests.support.claims import postgresql_xr
-from tests.support.responses import desired, fatal_messages, render_created, status, warnings
+from tests.support.responses import (
+    NAME_ANNOTATION,
+    applied_core_objects,
+    desired,
+    fatal_messages,
+    render_created,
+    render_local,
+    render_primary_ready,
+    status,
+    warnings,
+)
 
 XR = postgresql_xr()
 WHO = names.Identity("klutch", "team-a", "pg-db", XR["metadata"]["uid"])
@@ -346,7 +358,7 @@ def test_identifiers_meet_rds_rules_for_any_claim_name(name, uid):
     [("16", "16", True), ("16.5", "16.5", False), ("17", "17", True), ("17.4", "17.4", False)],
 )
 def test_a_major_follows_minor_upgrades_and_a_minor_is_pinned(version, engine_version, auto_minor):
-    out = desired(render_created(xr_with(serviceVersion=version, plan="cluster-nano")))
+    out = desired(render_primary_ready(xr_with(serviceVersion=version, plan="cluster-nano")))
     f = fp(out)
     assert f["engineVersion"] == engine_version
     assert f["autoMinorVersionUpgrade"] is auto_minor
@@ -384,11 +396,34 @@ def replicas_of(out: dict) -> list[str]:
 
 
 def test_a_cluster_plan_is_multi_az_with_one_replica_by_default():
-    rsp = render_created(xr_with(plan=CLUSTER))
+    rsp = render_primary_ready(xr_with(plan=CLUSTER))
     out = desired(rsp)
     assert replicas_of(out) == ["replica-1"]
     assert fp(out)["multiAz"] is True
     assert status(rsp)["replicas"] == 1
+
+
+def test_replicas_wait_for_the_primary_to_be_ready_and_an_existing_one_is_kept():
+    """Issue 27 item 5: a replica's replicateSourceDbSelector resolves the primary's
+    ``spec.forProvider.identifier`` as soon as its MR exists (provider-upjet-aws v2.6.0
+    apis/cluster/rds/v1beta3/zz_generated.resolvers.go), so a replica rendered with the
+    primary calls CreateDBInstanceReadReplica before the primary exists. Until the primary is
+    observed Ready: no replica, and the claim waits (the XR is not Ready)."""
+    xr = xr_with(plan=CLUSTER, config={"compute": {"replicas": {"count": 2}}})
+    rsp = render_created(xr)
+    assert "instance" in desired(rsp)
+    assert replicas_of(desired(rsp)) == []
+    assert rsp.desired.composite.ready == fnv1.READY_FALSE
+    assert status(rsp)["replicas"] == 2  # what the claim asks for, published all along
+    ready = render_primary_ready(xr)
+    assert replicas_of(desired(ready)) == ["replica-1", "replica-2"]
+    assert ready.desired.composite.ready == fnv1.READY_UNSPECIFIED
+    # A replica that exists stays while the primary is not Ready (e.g. being modified).
+    replica = desired(ready)["replica-1"]
+    replica["metadata"] = {"annotations": {NAME_ANNOTATION: "replica-1"}}
+    kept = render_local(xr, observed=[*applied_core_objects(rsp), replica])
+    assert replicas_of(desired(kept)) == ["replica-1"]
+    assert kept.desired.composite.ready == fnv1.READY_FALSE
 
 
 def test_a_single_plan_has_no_replicas():
@@ -404,7 +439,7 @@ def test_replica_count_renders_replicas_of_the_primary():
         "tags": {"team": "a"},
         "region": "eu-west-1",
     }
-    rsp = render_created(xr_with(plan=CLUSTER, config=config))
+    rsp = render_primary_ready(xr_with(plan=CLUSTER, config=config))
     out = desired(rsp)
     assert replicas_of(out) == ["replica-1", "replica-2"]
     primary = fp(out)
@@ -520,7 +555,7 @@ def test_publicly_accessible_uses_the_regions_public_network():
     public = env.region("eu-central-1")["publicNetwork"]
     private = env.region("eu-central-1")["network"]
     xr = xr_with(plan=CLUSTER, config={"publiclyAccessible": True, "region": "eu-central-1"})
-    out = desired(render_created(xr))
+    out = desired(render_primary_ready(xr))
     f = fp(out)
     assert f["publiclyAccessible"] is True
     assert f["dbSubnetGroupName"] == public["dbSubnetGroupName"]
@@ -587,10 +622,20 @@ def test_shrinking_allocated_storage_warns_and_keeps_the_old_size():
     assert fp(desired(rsp))["allocatedStorage"] == 100
 
 
-def scheduled_backup(instance_ref: str, pitr: bool, days: int = 14) -> dict:
+def scheduled_backup(
+    instance_ref: str, pitr: bool, days: int = 14, published: dict | None = None
+) -> dict:
     """A ScheduledBackup's XR as Crossplane returns it for the claim-namespace requirement
-    (spec as the XRD defaults it; xrds/scheduledbackup.yaml)."""
+    (spec as the XRD defaults it; xrds/scheduledbackup.yaml), with the status the function
+    published when it accepted it (``published``: that status instead; {}: refused)."""
+    identifier = PRIMARY_ID if instance_ref == "pg-db" else f"klutch-{instance_ref}-0"
+    accepted = {
+        "instanceIdentifier": identifier,
+        "retentionDays": days,
+        "pointInTimeRecovery": pitr,
+    }
     return {
+        "status": accepted if published is None else published,
         "apiVersion": "rds.aws.anynines.com/v1",
         "kind": "XScheduledBackup",
         "metadata": {
@@ -621,6 +666,49 @@ def test_continuous_aws_backup_owns_the_retention_and_sets_the_window():
     assert status(rsp)["backupRetentionDays"] == 21
     sel = rsp.requirements.resources["scheduled-backups"]
     assert dict(sel.match_labels.labels) == {"crossplane.io/claim-namespace": "team-a"}
+
+
+@pytest.mark.parametrize("policy", ["SnapshotAndDelete", "Delete", "Orphan"])
+def test_aws_backup_keeps_the_retention_after_upjet_observes_the_instance(policy):
+    """Issue 27 item 4: with continuous backup the retention AWS Backup sets must survive
+    upjet's Observe: late initialization (on by default) would copy ``backupRetentionPeriod``
+    from the state into ``forProvider``, after which it is no longer ignored and the provider
+    reverts it (tests/support/providers.py ``upjet_late_initialize``, ``upjet_ignored_changes``,
+    both from upjet's external_tfpluginsdk.go). The instance is kept or deleted as its
+    deletion policy says (custom policies with Delete delete whatever deletionPolicy says)."""
+    required = {"scheduled-backups": [scheduled_backup("pg-db", True, 21)]}
+    xr = xr_config(backup={"retentionDays": 7}, deletionPolicy=policy)
+    body = desired(render_created(xr, required=required))["instance"]
+    state = {**body["spec"]["forProvider"], **body["spec"]["initProvider"]}
+    state["backupRetentionPeriod"] = 21  # what AWS Backup set
+    observed = providers.upjet_late_initialize(copy.deepcopy(body), state)
+    assert "backupRetentionPeriod" in providers.upjet_ignored_changes(observed)
+    deletes = "Delete" in body["spec"]["managementPolicies"]
+    assert deletes is (policy != "Orphan")
+    assert body["spec"]["deletionPolicy"] == ("Orphan" if policy == "Orphan" else "Delete")
+
+
+@pytest.mark.parametrize(
+    "published",
+    [
+        {},
+        {"instanceIdentifier": PRIMARY_ID, "retentionDays": 99, "pointInTimeRecovery": True},
+        {"instanceIdentifier": PRIMARY_ID, "retentionDays": 21, "pointInTimeRecovery": "yes"},
+    ],
+    ids=["refused-never-published", "out-of-range", "malformed"],
+)
+def test_only_a_scheduled_backup_the_function_accepted_takes_the_retention(published):
+    """Issue 27 item 9: a ScheduledBackup whose spec asks for continuous backup but which the
+    platform refused (nothing published: AWS Backup never got it), or whose status is out of
+    AWS Backup's 1-35 days, leaves the instance its own retention."""
+    others = [scheduled_backup("pg-db", True, 21, published=published)]
+    rsp = render_created(
+        xr_config(backup={"retentionDays": 7}), required={"scheduled-backups": others}
+    )
+    assert not fatal_messages(rsp)
+    spec = desired(rsp)["instance"]["spec"]
+    assert spec["forProvider"]["backupRetentionPeriod"] == 7
+    assert status(rsp)["backupRetentionDays"] == 7
 
 
 @pytest.mark.parametrize(
