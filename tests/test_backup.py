@@ -10,11 +10,7 @@ import pytest
 import yaml
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
-<<<<<<< HEAD
-from function import backup, names, snapshot_records
-=======
-from function import backup, claims, names
->>>>>>> codebase
+from function import backup, claims, names, snapshot_records
 from function.scheduledbackup import SCHEDULES, cron_error
 from tests.support import environment as env
 from tests.support import schemas
