@@ -41,6 +41,9 @@ class Result:
     severity: Severity
     message: str
     reason: str | None = None
+    # False: an event on the composite resource only (cluster-scoped: the operator's), never
+    # on the claim (crossplane v2.3.4 composition_functions.go: a result's target decides).
+    claim: bool = True
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,29 @@ class Requirement:
     match_labels: Mapping[str, str] | None = None
     match_name: str | None = None
     namespace: str | None = None
+
+    def selects(self, resource: Any) -> bool:
+        """True when ``resource`` is one this requirement asks for: its apiVersion and kind,
+        its name (``match_name``) or every label of ``match_labels``, its namespace.
+
+        Crossplane fetches exactly such resources (crossplane v2.3.4
+        ``internal/xfn/required_resources.go`` ``ExistingRequiredResourcesFetcher.Fetch``:
+        ``Get`` by name, else ``List`` with ``MatchingLabels`` and ``InNamespace``), but what
+        arrives under a requirement's name is input like any other: checked, never trusted.
+        """
+        if not isinstance(resource, Mapping):
+            return False
+        if resource.get("apiVersion") != self.api_version or resource.get("kind") != self.kind:
+            return False
+        meta = resource.get("metadata")
+        meta = meta if isinstance(meta, Mapping) else {}
+        if self.match_name is not None and meta.get("name") != self.match_name:
+            return False
+        labels = meta.get("labels")
+        labels = labels if isinstance(labels, Mapping) else {}
+        if any(labels.get(k) != v for k, v in (self.match_labels or {}).items()):
+            return False
+        return self.namespace is None or meta.get("namespace") == self.namespace
 
 
 @dataclass

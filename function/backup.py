@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import Field
 
-from function import names
+from function import names, snapshot_records
 from function.claims import (
     BACKUP,
     POSTGRESQL_INSTANCE,
@@ -33,7 +33,7 @@ from function.claims import (
     Strict,
     resource_tags,
 )
-from function.core import InputError, Rendered, Request, dig, parse
+from function.core import Rendered, Request, parse
 from function.refs import depend, namespace_claims, usage, usage_key, xr_name
 from function.resources import RDS_SNAPSHOT, DeletionPolicy, managed
 
@@ -87,6 +87,13 @@ def render(req: Request) -> Rendered:
             instance_xr,
             reason=f"Backup {req.claim_namespace}/{req.claim_name} is taking a snapshot of it",
         )
+    snapshot_records.add(
+        req,
+        out,
+        identifier=source["instanceIdentifier"],
+        snapshot=snapshot_id,
+        retain=policy == "Orphan",
+    )
     out.status = _status(req, snapshot_id, source)
     return out
 
@@ -128,7 +135,7 @@ def _source(req: Request, out: Rendered, spec: Spec) -> Source | None:
         field="spec.instanceRef",
         key=INSTANCE_REQUIREMENT,
     )
-    if found is None or not within_limit(req, out, spec):
+    if found is None or not within_limit(req, out, spec, found.status.identifier):
         return None
     inst = found.status
     return xr_name(found), {
@@ -161,29 +168,28 @@ def _status(req: Request, snapshot_id: str, source: dict[str, Any]) -> dict[str,
     return status
 
 
-def within_limit(req: Request, out: Rendered, spec: Spec) -> bool:
-    """A new snapshot only while the instance has fewer Backups in the namespace than the
-    EnvironmentConfig's ``limits.maxManualBackupsPerInstance`` (this one not counted). False
-    while Crossplane has not resolved the namespace's Backups; an InputError at the limit.
+def within_limit(req: Request, out: Rendered, spec: Spec, identifier: str) -> bool:
+    """A new snapshot only while what the namespace keeps is within the EnvironmentConfig's
+    ``limits`` (``snapshot_records``: live Backups and the retained snapshots of deleted ones,
+    this one not counted; per instance and per namespace). False while Crossplane has not
+    resolved the namespace's Backups and records; an InputError naming the numbers at a limit.
 
     Only a Backup whose snapshot does not exist yet is checked: one already taken is never
     refused. Two Backups created in the same instant may both pass (each counts the other
     only once it exists); the limit bounds cost, it is not a lock.
     """
-    limit = req.environment.limits.maxManualBackupsPerInstance
     others = namespace_claims(req, out, BACKUP, field="spec.instanceRef", key=BACKUPS_REQUIREMENT)
-    if others is None:
+    records = snapshot_records.kept(req, out)
+    if others is None or records is None:
         return False
-    me = req.metadata.get("name")
-    count = sum(
-        1
-        for xr in others
-        if dig(xr, "spec.instanceRef") == spec.instanceRef and dig(xr, "metadata.name") != me
+    kept = snapshot_records.count(
+        others,
+        records,
+        me=str(req.metadata.get("name") or ""),
+        instance_ref=spec.instanceRef,
+        identifier=identifier,
     )
-    if count >= limit:
-        raise InputError(
-            f"spec.instanceRef: PostgresqlInstance {spec.instanceRef} already has {count} "
-            f"Backups in namespace {req.claim_namespace}, the most this platform allows "
-            f"(EnvironmentConfig limits.maxManualBackupsPerInstance: {limit}); delete one first"
-        )
+    snapshot_records.check(
+        kept, req.environment.limits, spec.instanceRef, req.claim_namespace or ""
+    )
     return True

@@ -65,17 +65,50 @@ CLAIM_KINDS = (
 # --- model bases ---------------------------------------------------------------------------
 
 
-class Strict(BaseModel):
+def whole_numbers(data: Any) -> Any:
+    """``data`` (one level of a claim, as the request brings it) with each whole float an int.
+
+    A protobuf Struct carries every number as a double (``convert.py``), so the ``7`` of an
+    ``integer`` field arrives as ``7.0``; strict validation takes only an int. Nothing else
+    is converted: ``"7"`` stays a string and is refused.
+    """
+    if isinstance(data, Mapping):
+        return {k: _whole(v) for k, v in data.items()}
+    return data
+
+
+def _whole(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, list):
+        return [_whole(v) for v in value]
+    return value
+
+
+class _Typed(BaseModel):
+    """Strict types (issue 27 item 13): a claim field typed ``integer`` or ``boolean`` takes
+    that type only, never ``"7"`` or ``"yes"`` (pydantic's lax mode would coerce them, and
+    the XRD's schema is not the only way in: an XR can be written directly)."""
+
+    model_config = ConfigDict(frozen=True, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers(cls, data: Any) -> Any:
+        return whole_numbers(data)
+
+
+class Strict(_Typed):
     """A part of a claim: unknown fields are errors, values never change after parsing."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
-class ClaimSpec(BaseModel):
+class ClaimSpec(_Typed):
     """The top of a claim's spec: Crossplane adds its own fields (compositionRef, claimRef,
     writeConnectionSecretToRef, ...) to the XR's spec, so unknown top-level fields are ignored."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=True)
 
 
 # --- names of other claims ------------------------------------------------------------------
@@ -184,7 +217,26 @@ KMS_KEY_ARN = re.compile(
 def _kms_key_arn(value: str) -> str:
     if not KMS_KEY_ARN.fullmatch(value):
         raise ValueError("must be a KMS key ARN: arn:aws:kms:<region>:<account>:key/<key-id>")
+    problem = arn_partition_error(value)
+    if problem:
+        raise ValueError(problem)
     return value
+
+
+def arn_partition_error(arn: str) -> str:
+    """Why an ARN's partition does not fit its region ("" when it does): ``arn:aws-cn:...``
+    names a China region, ``arn:aws:kms:cn-north-1:...`` no key AWS has. The region must be
+    one of ``regions.REGIONS``; AWS would refuse anything else only when it is used."""
+    parts = arn.split(":")
+    arn_partition, region = parts[1], parts[3]
+    if region not in REGIONS:
+        return f"the ARN's region {region!r} is not an AWS region"
+    if REGIONS[region] != arn_partition:
+        return (
+            f"the ARN's partition {arn_partition!r} does not fit its region {region!r}"
+            f" (partition {REGIONS[region]!r})"
+        )
+    return ""
 
 
 def _alias(value: str | None) -> str | None:

@@ -34,7 +34,16 @@ from collections.abc import Mapping
 from fnmatch import fnmatchcase
 from typing import Annotated, Any, Final, Literal, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from function.answer import (
     Condition,
@@ -43,7 +52,7 @@ from function.answer import (
     Requirement,
     Result,
     Severity,
-    parse,
+    describe,
 )
 from function.regions import REGIONS, region_error
 
@@ -93,8 +102,13 @@ K8sName = Annotated[
     str, Field(min_length=1, max_length=253, pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 ]
 IAM_ROLE_ARN = r"^arn:aws(-cn|-us-gov)?:iam::[0-9]{12}:role/[A-Za-z0-9_+=,.@/-]+$"
-# A longest namespace: what a template is checked with (RFC 1123 label, 63 characters).
-_LONGEST_NAMESPACE = "n" * 63
+# A namespace name: an RFC 1123 DNS label (kubernetes/apimachinery
+# ``pkg/api/validation/generic.go``: ``ValidateNamespaceName = NameIsDNSLabel``;
+# ``pkg/util/validation/validation.go``: ``dns1123LabelFmt``, ``DNS1123LabelMaxLength = 63``).
+NAMESPACE_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+NAMESPACE_MAX = 63
+# A longest namespace: what a template is checked with.
+_LONGEST_NAMESPACE = "n" * NAMESPACE_MAX
 
 
 class Network(_Strict):
@@ -243,7 +257,18 @@ class Limits(_Strict):
         description=(
             "Most Backup claims (manual snapshots) per PostgresqlInstance; RDS allows 100"
             " manual snapshots per region and account. A new Backup beyond it is refused;"
-            " snapshots already taken are never touched."
+            " snapshots already taken are never touched. Counts the retained snapshots of"
+            " deleted Backup claims too."
+        ),
+    )
+    maxManualBackupsPerNamespace: int = Field(
+        default=50,
+        ge=1,
+        le=100,
+        description=(
+            "Most manual snapshots one namespace keeps: its Backup claims and the retained"
+            " snapshots of deleted ones (deletionPolicy Retain), of all its instances. A new"
+            " Backup beyond it is refused."
         ),
     )
 
@@ -258,12 +283,22 @@ class Environment(_Strict):
             " providers' default is named default)."
         ),
     )
+    reservedProviderConfigNames: list[K8sName] = Field(
+        default_factory=list,
+        description=(
+            "ProviderConfigs no tenant namespace may get from providerConfigNameTemplate"
+            " (besides providerConfigName, which is always reserved): your other"
+            " ProviderConfigs, e.g. those of other accounts."
+        ),
+    )
     providerConfigNameTemplate: str | None = Field(
         default=None,
         description=(
             "Per-namespace ProviderConfigs: a name with {namespace}, e.g. aws-{namespace}. When"
             " set, the managed resources of a claim use the ProviderConfig of the claim's"
-            " namespace instead of providerConfigName."
+            " namespace instead of providerConfigName. It needs a constant part besides"
+            " {namespace}, and no namespace may get providerConfigName or one of"
+            " reservedProviderConfigNames from it."
         ),
     )
     defaultRegion: Region = Field(
@@ -290,12 +325,22 @@ class Environment(_Strict):
             raise ValueError("allowedRegions must not repeat")
         if self.defaultRegion not in self.allowedRegions:
             raise ValueError(f"defaultRegion {self.defaultRegion!r} must be one of allowedRegions")
-        template = self.providerConfigNameTemplate
-        if template is not None:
-            problem = template_error(template)
-            if problem:
-                raise ValueError(f"providerConfigNameTemplate: {problem}")
         return self
+
+    @field_validator("providerConfigNameTemplate")
+    @classmethod
+    def _template(cls, template: str | None, info: ValidationInfo) -> str | None:
+        # A field validator, so an error names the field; the names it must never give were
+        # validated before it (declared above it).
+        if template is not None:
+            reserved = (
+                info.data.get("providerConfigName", ""),
+                *info.data.get("reservedProviderConfigNames", ()),
+            )
+            problem = template_error(template, reserved)
+            if problem:
+                raise ValueError(problem)
+        return template
 
     @property
     def per_namespace_provider_configs(self) -> bool:
@@ -375,10 +420,8 @@ class Environment(_Strict):
         if not kms.allowedAccounts:
             why = "this platform allows no existing KMS keys (kms.allowedAccounts is empty)"
         elif len(parts) < 6 or parts[4] not in kms.allowedAccounts:
-            why = (
-                f"its account is not one whose keys claims may name"
-                f" ({', '.join(kms.allowedAccounts)})"
-            )
+            # Never the allowed accounts: operator configuration stays with the operator.
+            why = "its account is not one whose keys claims may name on this platform"
         else:
             why = "it matches none of the key ARN patterns the platform allows"
         raise InputError(
@@ -396,13 +439,24 @@ class Environment(_Strict):
         return not patterns or any(fnmatchcase(arn, p) for p in patterns)
 
 
-def template_error(template: str) -> str:
-    """Why ``template`` is no ProviderConfig name template, or "" when it is one."""
+def template_error(template: str, reserved: tuple[str, ...] = ()) -> str:
+    """Why ``template`` is no ProviderConfig name template, or "" when it is one.
+
+    A template hands each tenant namespace its ProviderConfig, so it must never hand one the
+    operator's own (``reserved``: ``providerConfigName`` and ``reservedProviderConfigNames``).
+    ``{namespace}`` alone would give namespace ``default`` the ProviderConfig ``default``:
+    a constant part is required, and no namespace may turn it into a reserved name.
+    """
     if template.count(NAMESPACE_PLACEHOLDER) != 1:
         return f"must contain {NAMESPACE_PLACEHOLDER} exactly once, e.g. aws-{{namespace}}"
-    rest = template.replace(NAMESPACE_PLACEHOLDER, "")
-    if "{" in rest or "}" in rest:
+    prefix, suffix = template.split(NAMESPACE_PLACEHOLDER)
+    if "{" in prefix + suffix or "}" in prefix + suffix:
         return f"only {NAMESPACE_PLACEHOLDER} may be in braces"
+    if not prefix and not suffix:
+        return (
+            f"needs a constant part besides {NAMESPACE_PLACEHOLDER}, e.g. aws-{{namespace}}:"
+            " alone it gives a namespace named like one of your ProviderConfigs that one"
+        )
     for namespace in ("a", _LONGEST_NAMESPACE):
         name = template.replace(NAMESPACE_PLACEHOLDER, namespace)
         if len(name) > 253 or not re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name):
@@ -410,7 +464,28 @@ def template_error(template: str) -> str:
                 "must give a Kubernetes object name (lowercase letters, digits, '-' and '.', at"
                 f" most 253 characters) for every namespace, e.g. aws-{{namespace}}; got {name!r}"
             )
+    for name in reserved:
+        giving = namespace_giving(prefix, suffix, name)
+        if giving is not None:
+            return (
+                f"gives namespace {giving!r} the ProviderConfig {name!r}, which is"
+                " providerConfigName or one of reservedProviderConfigNames; choose a constant"
+                " part no reserved name has"
+            )
     return ""
+
+
+def namespace_giving(prefix: str, suffix: str, name: str) -> str | None:
+    """The namespace whose ProviderConfig ``prefix + namespace + suffix`` is ``name``, or
+    None when no valid namespace name gives it."""
+    if len(name) <= len(prefix) + len(suffix):
+        return None
+    if not (name.startswith(prefix) and name.endswith(suffix)):
+        return None
+    namespace = name[len(prefix) : len(name) - len(suffix)]
+    if len(namespace) > NAMESPACE_MAX or not NAMESPACE_NAME.fullmatch(namespace):
+        return None
+    return namespace
 
 
 def requirement(name: str) -> Requirement:
@@ -425,10 +500,15 @@ def where(name: str) -> str:
 
 def read(required: Mapping[str, list[dict[str, Any]]], name: str) -> Environment | None:
     """The environment from the required resources; None while Crossplane has not resolved
-    the requirement yet; InputError when it does not exist or is invalid."""
+    the requirement yet, or what arrived is not the EnvironmentConfig ``name``; InputError
+    when it does not exist or is invalid."""
     if REQUIREMENT not in required:
         return None
     items = required[REQUIREMENT]
+    if not all(requirement(name).selects(item) for item in items) or len(items) > 1:
+        # Not what was asked (another name or kind, or more than one): wait, never render
+        # from it (issue 27 item 10). Crossplane sends exactly the one asked for.
+        return None
     if not items:
         raise InputError(
             f"{where(name)} does not exist: create it (docs/operator-guide.md, 'The"
@@ -437,7 +517,37 @@ def read(required: Mapping[str, list[dict[str, Any]]], name: str) -> Environment
     data = items[0].get("data")
     if not isinstance(data, Mapping):
         raise InputError(f"{where(name)} data: required, the environment's settings")
-    return parse(Environment, data, f"{where(name)} data")
+    try:
+        return Environment.model_validate(data)
+    except ValidationError as err:
+        raise InvalidEnvironmentError(name, err) from None
+
+
+class InvalidEnvironmentError(InputError):
+    """The EnvironmentConfig is invalid. ``str()`` is what every claim shows: which fields,
+    never their values (operator configuration is not the tenants' business); ``detail`` is
+    the whole story for the operator (the function's log, an event on the composite
+    resource only)."""
+
+    def __init__(self, name: str, err: ValidationError) -> None:
+        root = f"{where(name)} data"
+        self.detail = describe(err, root)
+        super().__init__(
+            f"{where(name)} is invalid ({', '.join(invalid_fields(err))}): the"
+            " platform operator has been told what is wrong; this claim is rendered again"
+            " once it is fixed, and nothing it has is changed meanwhile"
+        )
+
+
+def invalid_fields(err: ValidationError) -> list[str]:
+    """The fields a validation error is about (``data.regions.eu-west-1.network``), each
+    once, in order; no value."""
+    out: list[str] = []
+    for e in err.errors(include_url=False):
+        field = ".".join(["data", *(str(p) for p in e["loc"])])
+        if field not in out:
+            out.append(field)
+    return out
 
 
 def waiting(name: str, out: Rendered) -> Rendered:

@@ -117,6 +117,10 @@ def answer(req: fnv1.RunFunctionRequest, log: Any = None) -> tuple[fnv1.RunFunct
             )
             environment.ready(env_name, rendered)
         _encode(req, rsp, rendered, observed)
+    except environment.InvalidEnvironmentError as err:
+        tell_operator(rsp, err, log)
+        response.fatal(rsp, str(err))
+        return rsp, True
     except InputError as err:
         response.fatal(rsp, str(err))
         return rsp, True
@@ -132,6 +136,18 @@ def answer(req: fnv1.RunFunctionRequest, log: Any = None) -> tuple[fnv1.RunFunct
 
 def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
+
+
+def tell_operator(
+    rsp: fnv1.RunFunctionResponse, err: environment.InvalidEnvironmentError, log: Any
+) -> None:
+    """What is wrong with the EnvironmentConfig, for the operator only: the function's log and
+    a Warning event on the composite resource (not on the claim). Crossplane emits the results
+    before a fatal one as events (crossplane v2.3.4 ``composition_functions.go``: events
+    gathered before ``PipelineFatalError`` are returned with it)."""
+    if log is not None:
+        log.warning("invalid EnvironmentConfig", problems=err.detail)
+    _result(rsp, Result(Severity.WARNING, err.detail, "InvalidEnvironmentConfig", claim=False))
 
 
 def _input(req: fnv1.RunFunctionRequest) -> dict[str, Any]:
@@ -327,9 +343,8 @@ def _readiness(body: Mapping[str, Any]) -> bool:
 
 
 def _result(rsp: fnv1.RunFunctionResponse, r: Result) -> None:
-    msg = fnv1.Result(
-        severity=_SEVERITY[r.severity], message=r.message, target=fnv1.TARGET_COMPOSITE_AND_CLAIM
-    )
+    target = fnv1.TARGET_COMPOSITE_AND_CLAIM if r.claim else fnv1.TARGET_COMPOSITE
+    msg = fnv1.Result(severity=_SEVERITY[r.severity], message=r.message, target=target)
     if r.reason:
         msg.reason = r.reason
     rsp.results.append(msg)

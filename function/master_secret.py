@@ -42,7 +42,7 @@ import base64
 from typing import Any, Final
 
 from function.core import InputError, Rendered, Request, Requirement, Result, Severity
-from function.refs import keep_while_waiting
+from function.refs import keep_while_waiting, not_asked
 from function.resources import NAMESPACE, SECRET
 
 # The composed-resource name of the Secret.
@@ -117,10 +117,13 @@ def namespace_owner(req: Request, out: Rendered, namespace: str) -> dict[str, st
     """The owner reference to the Namespace ``namespace`` (asked for on every call); None
     until Crossplane resolved it. A Namespace that does not exist is an ``InputError`` naming
     the setting: the internal Secrets need it."""
-    out.requirements[NAMESPACE_REQUIREMENT] = namespace_requirement(namespace)
+    asked = namespace_requirement(namespace)
+    out.requirements[NAMESPACE_REQUIREMENT] = asked
     if NAMESPACE_REQUIREMENT not in req.required:
         return None
     items = req.required[NAMESPACE_REQUIREMENT]
+    if not_asked(items, asked):
+        return None  # not the Namespace asked for: wait (issue 27 item 10)
     found = items[0] if items else None
     meta = found.get("metadata") if isinstance(found, dict) else None
     uid = meta.get("uid") if isinstance(meta, dict) else None

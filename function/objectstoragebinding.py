@@ -126,7 +126,7 @@ def render(req: Request) -> Rendered:
         "iamUserName": user,
         "policies": len(docs),
     }
-    out.connection_details = connection_details(req, out.status)
+    out.connection_details = publishable(req, out.status, len(docs))
     return out
 
 
@@ -212,6 +212,31 @@ def instance_problem(found: Found[ObjectStorageInstanceStatus]) -> str:
     if inst.bucketArn != f"arn:{partition(inst.region)}:s3:::{inst.bucketName}":
         return f"its status.bucketArn {inst.bucketArn!r} does not name its bucket"
     return ""
+
+
+def attachments_ready(req: Request, policies: int) -> bool:
+    """Every one of the binding's ``policies`` is attached: its UserPolicyAttachment is
+    observed Ready (upjet marks a managed resource Ready once the provider observed it in AWS)."""
+    for i in range(policies):
+        attachment = req.observed.get(resource_key("policy-attachment", i))
+        if attachment is None or not attachment.ready:
+            return False
+    return True
+
+
+def publishable(req: Request, status: dict[str, Any], policies: int) -> dict[str, bytes]:
+    """The claim's Secret once every policy is attached (issue 27 item 8), else nothing.
+
+    Split over several policies, a later one may hold the Deny statements that narrow the
+    earlier Allows: credentials published before it is attached would grant more than the
+    binding says. Withholding them never empties a Secret already published: Crossplane
+    merges the details it is given into the Secret (crossplane v2.3.4
+    ``internal/controller/apiextensions/composite/api.go`` ``APIFilteredSecretPublisher``
+    applies with crossplane-runtime ``APIPatchingApplicator``, a JSON merge patch).
+    """
+    if not attachments_ready(req, policies):
+        return {}
+    return connection_details(req, status)
 
 
 def connection_details(req: Request, status: dict[str, Any]) -> dict[str, bytes]:

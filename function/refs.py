@@ -88,12 +88,16 @@ def depend(
     the claim then waits for that too.
     """
     ns = claim_namespace(req, field)
-    out.requirements[key] = requirement(kind, name, ns)
+    asked = requirement(kind, name, ns)
+    out.requirements[key] = asked
     where = f"{kind.claim_kind} {name} in namespace {ns}"
     if key not in req.required:
         waiting(out, f"waiting for {where}")
         return None
     items = req.required[key]
+    if not_asked(items, asked):
+        waiting(out, f"waiting for {where}: {NOT_ASKED}")
+        return None
     if not items:
         waiting(out, f"waiting for {where}: it does not exist ({field})")
         return None
@@ -140,16 +144,32 @@ def namespace_claims(
     ``quiet``: the caller says what it waits for itself.
     """
     ns = claim_namespace(req, field)
-    out.requirements[key] = Requirement(
+    asked = Requirement(
         api_version=kind.api_version,
         kind=kind.xr_kind,
         match_labels={CLAIM_NAMESPACE_LABEL: ns},
     )
+    out.requirements[key] = asked
+    what = f"the {kind.claim_kind} claims of namespace {ns}"
     if key not in req.required:
         if not quiet:
-            waiting(out, f"waiting for the {kind.claim_kind} claims of namespace {ns} ({field})")
+            waiting(out, f"waiting for {what} ({field})")
         return None
-    return [xr for xr in req.required[key] if isinstance(xr, dict)]
+    items = req.required[key]
+    if not_asked(items, asked):
+        waiting(out, f"waiting for {what} ({field}): {NOT_ASKED}")
+        return None
+    return [xr for xr in items if isinstance(xr, dict)]
+
+
+# Said while what Crossplane sent under a requirement is not what was asked.
+NOT_ASKED = "a resource that does not match what was asked arrived for it"
+
+
+def not_asked(items: list[Any], asked: Requirement) -> bool:
+    """True when any of ``items`` is not what ``asked`` selects (``Requirement.selects``):
+    then the claim waits and renders nothing from them (issue 27 item 10)."""
+    return not all(asked.selects(item) for item in items)
 
 
 def depend_on(

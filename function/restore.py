@@ -82,9 +82,13 @@ CREATION_ONLY_FIELDS = ("dbName", "username", "storageEncrypted")
 # Instance fields that carry the restore source.
 RESTORE_FIELDS = ("snapshotIdentifier", "restoreToPointInTime")
 
-RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+# ASCII digits only (Python's ``\d`` takes any Unicode digit; issue 27 item 13).
+RFC3339 = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
 SNAPSHOT_ARN = re.compile(
-    r"^arn:aws(-cn|-us-gov)?:rds:(?P<region>[a-z0-9-]+):\d{12}:snapshot:[A-Za-z][A-Za-z0-9:-]{0,254}$"
+    r"^arn:aws(-cn|-us-gov)?:rds:(?P<region>[a-z0-9-]+):[0-9]{12}:snapshot:[A-Za-z][A-Za-z0-9:-]{0,254}$"
 )
 # Manual (``my-snap``), automated (``rds:db-2025-06-01-03-00``) and AWS Backup
 # (``awsbackup:job-...``) snapshot identifiers.

@@ -70,7 +70,14 @@ RETENTION_MAX_DAYS = 36500
 # Minutes after the scheduled time in which a job must start (AWS minimum is 60).
 START_WINDOW_MINUTES = 60
 
-_NUM = r"\d{1,4}"
+# The characters of an AWS cron expression's fields (ASCII digits, month and day names, and
+# ``* ? , - / L W #``), one ASCII space between fields: the shape both the function and the
+# XRD's CEL rule check (tests/test_cel.py: the rule holds this pattern). No Perl classes:
+# Python's digit class takes any Unicode digit (``int("٣") == 3``) and RE2's non-space class
+# any non-ASCII character, which AWS Backup refuses only when the plan is created.
+CRON_FIELD_CHARS = "0-9A-Z*?,/#-"
+CRON_SHAPE = rf"^cron\([{CRON_FIELD_CHARS}]+( [{CRON_FIELD_CHARS}]+){{5}}\)$"
+_NUM = r"[0-9]{1,4}"
 _MONTHS = "JAN|FEB|MAR|APR|MAY|JUN|JUL|AUG|SEP|OCT|NOV|DEC"
 _DAYS = "SUN|MON|TUE|WED|THU|FRI|SAT"
 
@@ -87,7 +94,7 @@ class _CronField:
 _CRON_FIELDS = (
     _CronField("minutes", 0, 59),
     _CronField("hours", 0, 23),
-    _CronField("day-of-month", 1, 31, extra=r"L|LW|\d{1,2}W"),
+    _CronField("day-of-month", 1, 31, extra=r"L|LW|[0-9]{1,2}W"),
     _CronField("month", 1, 12, words=_MONTHS),
     _CronField("day-of-week", 1, 7, words=_DAYS, extra=rf"L|[1-7]L|[1-7]#[1-5]|(?:{_DAYS})#[1-5]"),
     _CronField("year", 1970, 2199),
@@ -105,7 +112,7 @@ def _cron_token(f: _CronField, token: str) -> bool:
     if f.extra and re.fullmatch(f.extra, token):
         return True
     base, slash, step = token.partition("/")
-    if slash and not (re.fullmatch(r"\d{1,4}", step) and 1 <= int(step) <= f.high):
+    if slash and not (re.fullmatch(_NUM, step) and 1 <= int(step) <= f.high):
         return False
     if base == "*":
         return True
@@ -125,11 +132,16 @@ def cron_error(expr: str) -> str | None:
     m = re.fullmatch(r"cron\((.*)\)", expr)
     if not m:
         return "must be 'hourly', 'daily' or an AWS cron expression 'cron(...)'"
-    parts = m.group(1).split()
+    parts = m.group(1).split(" ")
     if len(parts) != 6:
         return (
             f"an AWS cron expression has six fields (minutes hours day-of-month month "
-            f"day-of-week year), got {len(parts)}"
+            f"day-of-week year) separated by single spaces, got {len(parts)}"
+        )
+    if not re.fullmatch(CRON_SHAPE, expr):
+        return (
+            "an AWS cron expression's fields hold only ASCII digits, upper-case month and day"
+            " names and * ? , - / L W #"
         )
     for f, part in zip(_CRON_FIELDS, parts, strict=True):
         if part == "?" and f.name in ("day-of-month", "day-of-week"):
@@ -138,7 +150,7 @@ def cron_error(expr: str) -> str | None:
             return f"invalid {f.name} field {part!r} (values {f.low}-{f.high})"
     if (parts[2] == "?") == (parts[4] == "?"):
         return "exactly one of day-of-month and day-of-week must be '?'"
-    if not re.fullmatch(r"\d{1,2}", parts[0]):
+    if not re.fullmatch(r"[0-9]{1,2}", parts[0]):
         return "the minutes field must be one minute (0-59): AWS Backup runs at most hourly"
     return None
 

@@ -10,15 +10,20 @@ import pytest
 import yaml
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
-from function import backup, claims, names
+from function import backup, claims, names, snapshot_records
 from function.scheduledbackup import SCHEDULES, cron_error
 from tests.support import environment as env
 from tests.support import schemas
 from tests.support.responses import desired, fatal_messages, render_local, status, warnings
 
 ROOT = Path(__file__).resolve().parent.parent
-INSTANCE = yaml.safe_load((ROOT / "examples/backup/required.yaml").read_text())
-REQUIRED = {"postgresql-instance": [INSTANCE], backup.BACKUPS_REQUIREMENT: []}
+INSTANCE, NAMESPACE = yaml.safe_load_all((ROOT / "examples/backup/required.yaml").read_text())
+REQUIRED = {
+    "postgresql-instance": [INSTANCE],
+    backup.BACKUPS_REQUIREMENT: [],
+    snapshot_records.RECORDS_REQUIREMENT: [],
+    snapshot_records.NAMESPACE_REQUIREMENT: [NAMESPACE],
+}
 IDENT = INSTANCE["status"]["identifier"]
 ARN = INSTANCE["status"]["arn"]
 
@@ -103,7 +108,8 @@ def test_backup_waits_for_a_missing_or_unready_instance(found, message):
 def test_backup_renders_one_retained_snapshot_of_the_instance():
     rsp = render_local(xr("XBackup"), required=REQUIRED)
     out = desired(rsp)
-    assert set(out) == {"snapshot", "usage-snapshot"}  # the Usage lasts while it is taken
+    # the Usage lasts while it is taken; the record counts the snapshot (snapshot_records)
+    assert set(out) == {"snapshot", "usage-snapshot", snapshot_records.KEY}
     snap = out["snapshot"]
     ident = names.snapshot_identifier(
         names.Identity("klutch", "", "nightly", "5f0c7c1e-1111-4a47-9c7a-2d1f2e3a4b5c")
@@ -182,7 +188,9 @@ def test_backup_status_publishes_the_snapshot_size_for_a_restore():
 def test_a_taken_snapshot_outlives_its_instance():
     # The instance was deleted after the backup: the snapshot stays, unchanged, no warning.
     rsp = render_local(
-        xr("XBackup"), observed=observed_snapshot("old-db"), required={"postgresql-instance": []}
+        xr("XBackup"),
+        observed=observed_snapshot("old-db"),
+        required={"postgresql-instance": [], snapshot_records.NAMESPACE_REQUIREMENT: [NAMESPACE]},
     )
     snap = desired(rsp)["snapshot"]
     assert snap["spec"]["forProvider"]["dbInstanceIdentifier"] == "old-db"
@@ -371,6 +379,15 @@ def test_point_in_time_recovery_turns_on_continuous_backup():
         ({"schedule": "cron(0 24 ? * * *)"}, "spec.schedule", "invalid hours field"),
         ({"schedule": "cron(*/15 * ? * * *)"}, "spec.schedule", "at most hourly"),
         ({"schedule": "cron(0 5 ? FOO * *)"}, "spec.schedule", "invalid month field"),
+        # Issue 27 item 13: what AWS Backup only refuses when the plan is created.
+        ({"schedule": "cron(0 \u0665 ? * * *)"}, "spec.schedule", "ASCII digits"),  # Arabic 5
+        ({"schedule": "cron(\u0661\u0665 5 ? * * *)"}, "spec.schedule", "ASCII digits"),
+        ({"schedule": "cron(0 5 ? * * \u0662\u0660\u0662\u0665)"}, "spec.schedule", "ASCII"),
+        ({"schedule": "cron(0\u20035 ? * * *)"}, "spec.schedule", "six fields"),  # em space
+        ({"retentionDays": "7"}, "spec.retentionDays", "valid integer"),
+        ({"retentionDays": 7.5}, "spec.retentionDays", "valid integer"),
+        ({"pointInTimeRecovery": "yes"}, "spec.pointInTimeRecovery", "valid boolean"),
+        ({"pointInTimeRecovery": 1}, "spec.pointInTimeRecovery", "valid boolean"),
         ({"instanceRef": "Bad_Name"}, "spec.instanceRef", "pattern"),
         ({"instanceRef": {"name": "pg-db"}}, "spec.instanceRef", "valid string"),
         ({"instanceRef": {}}, "spec.instanceRef", "valid string"),
@@ -400,6 +417,15 @@ def test_valid_aws_cron_expressions(cron):
     assert cron_error(cron) is None
     rsp = render_local(xr("XScheduledBackup", schedule=cron), required=REQUIRED)
     assert not fatal_messages(rsp)
+
+
+def test_integers_arrive_as_whole_floats_and_are_taken():
+    """A protobuf Struct carries every number as a double (function/convert.py): 7 arrives as
+    7.0, and strict validation still takes it as the integer it is."""
+    rsp = render_local(xr("XScheduledBackup", retentionDays=14.0), required=REQUIRED)
+    assert not fatal_messages(rsp)
+    (plan,) = [b for b in desired(rsp).values() if b["kind"] == "Plan"]
+    assert plan["spec"]["forProvider"]["rule"][0]["lifecycle"]["deleteAfter"] == 14
 
 
 def observed_backup_set() -> list[dict]:
@@ -465,8 +491,11 @@ def test_a_new_backup_beyond_the_limit_is_refused_naming_the_field_and_the_limit
     required = {**REQUIRED, backup.BACKUPS_REQUIREMENT: [*others, xr("XBackup")]}
     rsp = render_local(xr("XBackup"), required=required, environment=_with_limit(2))
     (msg,) = fatal_messages(rsp)
-    assert msg.startswith("spec.instanceRef: PostgresqlInstance pg-db already has 2 Backups")
-    assert "maxManualBackupsPerInstance: 2" in msg
+    assert msg.startswith(
+        "spec.instanceRef: PostgresqlInstance pg-db already has 2 manual snapshots (at most 2:"
+    ), msg
+    assert "limits.maxManualBackupsPerInstance" in msg
+    assert "namespace default keeps 3 (at most 50: limits.maxManualBackupsPerNamespace)" in msg
     assert desired(rsp) == {}
     # below the limit (the other instance's Backup and this one not counted), it renders
     ok = render_local(xr("XBackup"), required=required, environment=_with_limit(3))
@@ -487,3 +516,106 @@ def test_a_backup_waits_for_the_namespace_backups_before_taking_a_snapshot():
     assert desired(rsp) == {} and not fatal_messages(rsp)
     sel = rsp.requirements.resources[backup.BACKUPS_REQUIREMENT]
     assert dict(sel.match_labels.labels) == {"crossplane.io/claim-namespace": "default"}
+
+
+# Issue 27 item 6: what the namespace keeps, not only its live claims.
+
+
+def _record(backup_name: str, identifier: str = IDENT) -> dict:
+    """The record a deleted Retain Backup left (snapshot_records.record), as Crossplane lists it."""
+    return snapshot_records.record(
+        f"klutch-backup-{backup_name}",
+        "crossplane-system",
+        claim_namespace="default",
+        backup=backup_name,
+        identifier=identifier,
+        snapshot=f"snap-{backup_name}",
+        owner={"apiVersion": "v1", "kind": "Namespace", "name": "default", "uid": "u"},
+    )
+
+
+def _limits(**limits: int) -> list[dict]:
+    data = env.example_data()
+    data["limits"] = {**data.get("limits", {}), **limits}
+    return [env.config(data)]
+
+
+def test_retained_snapshots_of_deleted_backups_count_toward_the_instance_limit():
+    """Create-delete rounds of Retain Backups left snapshots the live claims no longer show."""
+    required = {
+        **REQUIRED,
+        snapshot_records.RECORDS_REQUIREMENT: [_record("gone-1"), _record("gone-2")],
+    }
+    rsp = render_local(
+        xr("XBackup"), required=required, environment=_limits(maxManualBackupsPerInstance=2)
+    )
+    (msg,) = fatal_messages(rsp)
+    assert "pg-db already has 2 manual snapshots (at most 2" in msg, msg
+    assert desired(rsp) == {}
+    # a live Backup and its own record count once; a record of another DB not per instance
+    required[snapshot_records.RECORDS_REQUIREMENT] = [_record("a-1"), _record("x", "other-db")]
+    required[backup.BACKUPS_REQUIREMENT] = [_other_backup("a-1")]
+    ok = render_local(
+        xr("XBackup"), required=required, environment=_limits(maxManualBackupsPerInstance=2)
+    )
+    assert not fatal_messages(ok) and "snapshot" in desired(ok)
+
+
+def test_the_namespace_limit_counts_every_instance_and_names_both_numbers():
+    records = [_record(f"gone-{i}", f"db-{i}") for i in range(3)]
+    required = {
+        **REQUIRED,
+        backup.BACKUPS_REQUIREMENT: [_other_backup("live", instance="other")],
+        snapshot_records.RECORDS_REQUIREMENT: records,
+    }
+    rsp = render_local(
+        xr("XBackup"), required=required, environment=_limits(maxManualBackupsPerNamespace=4)
+    )
+    (msg,) = fatal_messages(rsp)
+    assert "pg-db already has 0 manual snapshots (at most 20" in msg, msg
+    assert "namespace default keeps 4 (at most 4: limits.maxManualBackupsPerNamespace)" in msg
+    ok = render_local(
+        xr("XBackup"), required=required, environment=_limits(maxManualBackupsPerNamespace=5)
+    )
+    assert not fatal_messages(ok)
+
+
+@pytest.mark.parametrize(("policy", "kept"), [("Retain", True), ("Delete", False)])
+def test_the_record_outlives_the_claim_exactly_as_the_snapshot_does(policy, kept):
+    rsp = render_local(xr("XBackup", config={"deletionPolicy": policy}), required=REQUIRED)
+    rec = desired(rsp)[snapshot_records.KEY]
+    assert (rec["apiVersion"], rec["kind"]) == ("v1", "Secret") and "data" not in rec
+    assert rec["metadata"]["namespace"] == "crossplane-system"
+    assert rec["metadata"]["labels"] == {
+        "klutch.anynines.com/secret": snapshot_records.PURPOSE,
+        snapshot_records.NAMESPACE_LABEL: "default",
+        snapshot_records.BACKUP_LABEL: "nightly-abcde",
+        "klutch.anynines.com/db-identifier": IDENT,
+    }
+    owners = rec["metadata"].get("ownerReferences")
+    if kept:
+        assert owners == [
+            {
+                "apiVersion": "v1",
+                "kind": "Namespace",
+                "name": "default",
+                "uid": NAMESPACE["metadata"]["uid"],
+            }
+        ]
+    else:
+        assert owners is None
+    sel = rsp.requirements.resources[snapshot_records.RECORDS_REQUIREMENT]
+    assert (sel.kind, sel.namespace) == ("Secret", "crossplane-system")
+    assert dict(sel.match_labels.labels) == {
+        "klutch.anynines.com/secret": snapshot_records.PURPOSE,
+        snapshot_records.NAMESPACE_LABEL: "default",
+    }
+
+
+def test_a_retained_backup_waits_for_its_namespace_and_keeps_what_it_has():
+    required = {k: v for k, v in REQUIRED.items() if k != snapshot_records.NAMESPACE_REQUIREMENT}
+    rsp = render_local(xr("XBackup"), required=required)
+    assert desired(rsp) == {} and not fatal_messages(rsp)
+    assert "waiting for the Namespace default" in warnings(rsp)
+    kept = render_local(xr("XBackup"), observed=observed_snapshot(), required=required)
+    assert set(desired(kept)) == {"snapshot"}

@@ -16,13 +16,13 @@ import pytest
 import yaml
 from moto import mock_aws
 
-from function import backup, restore
+from function import backup, restore, snapshot_records
 from function.core import Rendered, Request
 from function.settings import Settings
 from tests.support.responses import desired, render_created
 
 ROOT = Path(__file__).resolve().parent.parent
-INSTANCE = yaml.safe_load((ROOT / "examples/backup/required.yaml").read_text())
+INSTANCE = next(yaml.safe_load_all((ROOT / "examples/backup/required.yaml").read_text()))
 SOURCE = INSTANCE["status"]["identifier"]
 DATABASE = INSTANCE["status"]["databaseName"]  # a restore keeps the source's database
 REGION = "eu-central-1"
@@ -65,7 +65,11 @@ def rendered(kind: str, **spec) -> dict[str, dict]:
     return desired(
         render_created(
             xr(kind, **spec),
-            required={"postgresql-instance": [INSTANCE], backup.BACKUPS_REQUIREMENT: []},
+            required={
+                "postgresql-instance": [INSTANCE],
+                backup.BACKUPS_REQUIREMENT: [],
+                snapshot_records.RECORDS_REQUIREMENT: [],
+            },
         )
     )
 

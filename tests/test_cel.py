@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from function import fn
+from function import claims, fn, scheduledbackup
+from function.regions import REGIONS
 from tests.support.cel import ABSENT, holds, messages, program, rules, violations
 from tests.support.xrds import claim_kinds, xrd_api_versions, xrd_schemas
 from tools import xrender
@@ -272,3 +273,50 @@ def pg(**config) -> dict:
 def test_postgres_window_length_rules(config, ok):
     found = messages("XPostgresqlInstance", pg(**config))
     assert (found == []) is ok, found
+
+
+# Issue 27 item 13: the XRD's cron rule is the function's shape (CRON_SHAPE, ASCII only).
+def _scheduled(schedule: str) -> dict[str, Any]:
+    return {"kind": "XScheduledBackup", "spec": {"instanceRef": "pg", "schedule": schedule}}
+
+
+def test_the_cron_rule_is_the_functions_shape():
+    (rule,) = [r for r in RULES if r.kind == "XScheduledBackup" and r.path == "spec.schedule"]
+    # In the CEL string literal each backslash is doubled.
+    assert f"'{scheduledbackup.CRON_SHAPE}'" in rule.rule.replace("\\\\", "\\"), rule.rule
+
+
+@pytest.mark.parametrize(
+    ("schedule", "ok"),
+    [
+        ("cron(0 5 ? * MON-FRI *)", True),
+        ("cron(0 12 ? * MON#2 2025-2030)", True),
+        ("cron(0 \u0665 ? * * *)", False),  # ARABIC-INDIC DIGIT FIVE
+        ("cron(0 5 ? * * \uff12\uff10\uff12\uff15)", False),  # fullwidth digits
+        ("cron(0\u20035 ? * * *)", False),  # EM SPACE
+    ],
+)
+def test_cron_rule_takes_ascii_only_as_the_function_does(schedule, ok):
+    found = messages("XScheduledBackup", _scheduled(schedule))
+    assert (found == []) is ok, found
+    assert (scheduledbackup.cron_error(schedule) is None) is ok
+
+
+# Issue 27 item 13: a KMS key ARN's partition fits its region, in the XRD as in the function
+# (claims.arn_partition_error over regions.REGIONS).
+KEY_PATHS = {
+    "XObjectStorageInstance": "spec.parameters.encryption.key.existing.id",
+    "XPostgresqlInstance": "spec.config.encryption.key.existing.id",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KEY_PATHS))
+def test_the_key_arn_partition_rule_is_the_functions(kind):
+    (rule,) = [r for r in RULES if r.kind == kind and r.path == KEY_PATHS[kind]]
+    key = "1234abcd-12ab-34cd-56ef-1234567890ab"
+    for region in REGIONS:
+        for arn_partition in sorted(set(REGIONS.values())):
+            arn = f"arn:{arn_partition}:kms:{region}:000000000000:key/{key}"
+            fits = claims.arn_partition_error(arn) == ""
+            assert fits is (REGIONS[region] == arn_partition), arn
+            assert holds(rule.rule, arn, ABSENT) is fits, arn

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
-from function import environment, postgresql
+from function import environment, fn, postgresql
 from function.environment import Environment
 from function.settings import Settings
 from tests.support import environment as env
@@ -105,30 +105,65 @@ def test_a_missing_environment_config_is_a_fatal_naming_it():
 
 
 @pytest.mark.parametrize(
-    ("data", "field"),
+    ("data", "field", "detail"),
     [
-        ({"defaultRegion": None}, "data.defaultRegion"),
-        ({"allowedRegions": ["eu-west-1"]}, "data: Value error, defaultRegion"),
-        ({"defaultRegion": "mars-1"}, "data.defaultRegion"),
-        ({"providerConfigNameTemplate": "aws-{ns}"}, "providerConfigNameTemplate"),
-        ({"backup": {"serviceRoleArn": "my-role"}}, "data.backup.serviceRoleArn"),
+        ({"defaultRegion": None}, "data.defaultRegion", "data.defaultRegion: Field required"),
+        ({"allowedRegions": ["eu-west-1"]}, "data", "defaultRegion 'eu-central-1' must be"),
+        ({"defaultRegion": "mars-1"}, "data.defaultRegion", "(got 'mars-1')"),
+        (
+            {"providerConfigNameTemplate": "aws-{ns}"},
+            "data.providerConfigNameTemplate",
+            "exactly once",
+        ),
+        ({"backup": {"serviceRoleArn": "my-role"}}, "data.backup.serviceRoleArn", "'my-role'"),
         (
             {"regions": {"eu-west-1": {"network": {"vpcId": "vpc-00000000000000001"}}}},
             "data.regions.eu-west-1.network",
+            "a rendered network needs vpcId",
         ),
-        ({"limits": {"automatedBackupMaxRetentionDays": 40}}, "limits.automatedBackup"),
+        (
+            {"limits": {"automatedBackupMaxRetentionDays": 40}},
+            "limits.automatedBackup",
+            "(got 40.0)",
+        ),
     ],
 )
-def test_a_bad_setting_is_a_fatal_naming_the_environment_config_and_the_field(data, field):
+def test_a_bad_setting_is_a_fatal_naming_the_environment_config_and_the_field(data, field, detail):
+    """Issue 27 item 12: the claim learns which field of which EnvironmentConfig is wrong, never
+    its value; the operator gets the whole story in the function's log and as a Warning event on
+    the composite resource only (result target Composite, crossplane v2.3.4
+    composition_functions.go)."""
     e = env.example_data()
     for key, value in data.items():
         if value is None:
             del e[key]
         else:
             e[key] = value
-    (msg,) = fatal_messages(render_created(PG, environment=[env.config(e)]))
-    assert msg.startswith("EnvironmentConfig klutch-aws data"), msg
-    assert field.replace("data: Value error, ", "") in msg, msg
+    rsp = render_created(PG, environment=[env.config(e)])
+    (msg,) = fatal_messages(rsp)
+    assert msg.startswith("EnvironmentConfig klutch-aws is invalid ("), msg
+    assert field in msg, msg
+    assert detail not in msg and "got" not in msg, msg
+    (told,) = [r for r in rsp.results if r.target == fnv1.TARGET_COMPOSITE]
+    assert told.severity == fnv1.SEVERITY_WARNING and detail in told.message, told.message
+    assert told.message.startswith("EnvironmentConfig klutch-aws data")
+
+
+def test_the_operator_reads_what_is_wrong_in_the_functions_log():
+    logged = []
+
+    class Log:
+        def warning(self, event, **kw):
+            logged.append((event, kw))
+
+    e = env.with_data(defaultRegion="mars-1")
+    req = xrender.build_request(PG, {}, None, None, environment=[e])
+    rsp = fn.run(req, Log())
+    assert "mars-1" not in fatal_messages(rsp)[0]
+    ((event, kw),) = logged
+    assert event == "invalid EnvironmentConfig"
+    assert "EnvironmentConfig klutch-aws data.defaultRegion" in kw["problems"]
+    assert "mars-1" in kw["problems"]
 
 
 def test_bad_settings_never_delete_what_a_claim_has():
@@ -256,6 +291,54 @@ def test_per_namespace_provider_configs():
     assert model.provider_config_name("team-a") == "aws-team-a"
     for bad in ("aws", "aws-{namespace}-{namespace}", "AWS-{namespace}", "{namespace}{x}"):
         assert environment.template_error(bad), bad
+
+
+@pytest.mark.parametrize(
+    ("changes", "problem"),
+    [
+        # issue 27 item 7: namespace "default" would get the operator's ProviderConfig
+        ({"providerConfigNameTemplate": "{namespace}"}, "constant part"),
+        # namespace "prod" would get providerConfigName
+        (
+            {"providerConfigNameTemplate": "aws-{namespace}", "providerConfigName": "aws-prod"},
+            "'prod'",
+        ),
+        # ... or one the operator reserves
+        (
+            {
+                "providerConfigNameTemplate": "{namespace}-aws",
+                "reservedProviderConfigNames": ["ops-aws"],
+            },
+            "'ops'",
+        ),
+    ],
+)
+def test_a_template_that_can_give_a_tenant_an_operators_provider_config_is_refused(
+    changes, problem
+):
+    data = {**env.example_data(), **changes}
+    with pytest.raises(ValueError, match="providerConfigNameTemplate") as err:
+        Environment.model_validate(data)
+    assert problem in str(err.value)
+    (msg,) = fatal_messages(render_created(PG, environment=[env.config(data)]))
+    assert msg.startswith("EnvironmentConfig klutch-aws"), msg
+    assert "providerConfigNameTemplate" in msg
+
+
+def test_templates_with_a_constant_part_that_gives_no_reserved_name_are_accepted():
+    data = {
+        **env.example_data(),
+        "providerConfigName": "aws-operator",
+        "reservedProviderConfigNames": ["aws-x", "billing"],
+    }
+    for template in ("aws-{namespace}-t", "{namespace}-aws", "tenant.{namespace}"):
+        model = Environment.model_validate({**data, "providerConfigNameTemplate": template})
+        assert model.provider_config_name("default") == template.replace("{namespace}", "default")
+    # a reserved name no namespace can give: "aws--x" has an empty namespace part
+    assert environment.namespace_giving("aws-", "", "aws-") is None
+    assert environment.namespace_giving("aws-", "", "aws--x") is None
+    assert environment.namespace_giving("aws-", "", "aws-" + "n" * 64) is None
+    assert environment.namespace_giving("aws-", "", "aws-team-a") == "team-a"
 
 
 def test_allowed_kms_keys():

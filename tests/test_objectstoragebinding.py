@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from function import iam_policy, names
-from function.objectstoragebinding import POLICY_LABEL
+from function.objectstoragebinding import POLICY_LABEL, resource_key
 from tests.support.cel import violations
 from tests.support.iam import (
     BUCKET,
@@ -109,10 +109,20 @@ def test_split_policies_are_each_attached_to_exactly_their_own_policy():
         assert att["policyArnSelector"]["matchLabels"] == {POLICY_LABEL: k}
 
 
+def observed_attachment(key: str = "policy-attachment", ready: bool = True) -> dict:
+    """A UserPolicyAttachment as its provider reports it (Ready once attached in AWS)."""
+    return {
+        "apiVersion": "iam.aws.upbound.io/v1beta1",
+        "kind": "UserPolicyAttachment",
+        "metadata": {"annotations": {"crossplane.io/composition-resource-name": key}},
+        "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+    }
+
+
 def test_connection_details_only_once_the_access_key_has_them():
     rsp = run(instances=[instance_xr()])
     assert dict(rsp.desired.composite.connection_details) == {}
-    rsp = run(instances=[instance_xr()], observed=[observed_key()])
+    rsp = run(instances=[instance_xr()], observed=[observed_key(), observed_attachment()])
     assert dict(rsp.desired.composite.connection_details) == {
         "AWS_ACCESS_KEY_ID": FAKE_ID.encode(),
         "AWS_SECRET_ACCESS_KEY": FAKE_SECRET.encode(),
@@ -129,6 +139,45 @@ def test_connection_details_only_once_the_access_key_has_them():
     # Never in status, results or conditions.
     text = str(status(rsp)) + str(list(rsp.results)) + str(list(rsp.conditions))
     assert FAKE_SECRET not in text and FAKE_ID not in text
+
+
+def _ordered_policies(out: dict[str, dict]) -> list[str]:
+    count = sum(1 for b in out.values() if b["kind"] == "Policy")
+    return [resource_key("policy", i) for i in range(count)]
+
+
+def test_credentials_wait_for_every_split_policy_to_be_attached():
+    """Issue 27 item 8: a later policy may hold the Deny statements that narrow the Allows of
+    an earlier one; the Secret is published only once every attachment is Ready."""
+    xr = binding_xr("writeOnly", LONGEST)
+    policies = _ordered_policies(render_binding("writeOnly", LONGEST))
+    assert len(policies) >= 2
+    attachments = [k.replace("policy", "policy-attachment", 1) for k in policies]
+    for pending in attachments:
+        observed = [observed_key()] + [observed_attachment(a, a != pending) for a in attachments]
+        rsp = run(xr, instances=[instance_xr()], observed=observed)
+        assert dict(rsp.desired.composite.connection_details) == {}, pending
+    missing = [observed_key()] + [observed_attachment(a) for a in attachments[:-1]]
+    rsp = run(xr, instances=[instance_xr()], observed=missing)
+    assert dict(rsp.desired.composite.connection_details) == {}
+    ready = [observed_key()] + [observed_attachment(a) for a in attachments]
+    rsp = run(xr, instances=[instance_xr()], observed=ready)
+    assert rsp.desired.composite.connection_details["AWS_ACCESS_KEY_ID"] == FAKE_ID.encode()
+
+
+def test_deny_statements_are_packed_first():
+    """Issue 27 item 8: every Deny comes before every Allow across the split policies, so the
+    Denies sit in the first policies (writeOnly with the longest prefixes needs two)."""
+    split = 0
+    for level in iam_policy.PERMISSIONS:
+        out = render_binding(level, LONGEST)
+        keys = _ordered_policies(out)
+        docs = [json.loads(out[k]["spec"]["forProvider"]["policy"]) for k in keys]
+        effects = [s["Effect"] for d in docs for s in d["Statement"]]
+        assert "Deny" in effects, level
+        assert effects == sorted(effects, key=lambda e: e != "Deny"), (level, effects)
+        split += len(docs) > 1
+    assert split, "no level splits: the test shows nothing"
 
 
 def test_china_endpoint():
@@ -190,7 +239,8 @@ def test_waits_plainly_and_publishes_nothing(instances, why):
 
 
 def test_vanished_instance_deletes_nothing_and_keeps_the_secret():
-    first = run(instances=[instance_xr()], observed=[observed_key()])
+    first = run(instances=[instance_xr()], observed=[observed_key(), observed_attachment()])
+    assert first.desired.composite.connection_details
     observed = []
     for name, body in desired(first).items():
         body.setdefault("metadata", {}).setdefault("annotations", {})[

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from function import claims, names
 from function.postgresql import ENCRYPTION_ANNOTATION, ROLE_LABEL
 from tests.support import environment as env
-from tests.support import providers
+from tools import providers
 from tests.support.claims import postgresql_xr
 from tests.support.responses import (
     NAME_ANNOTATION,
@@ -30,6 +30,9 @@ from tests.support.responses import (
 XR = postgresql_xr()
 WHO = names.Identity("klutch", "team-a", "pg-db", XR["metadata"]["uid"])
 KEY_ARN = "arn:aws:kms:eu-central-1:000000000000:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+CN_KEY_ARN = KEY_ARN.replace("arn:aws:", "arn:aws-cn:")
+GOV_IN_CN_KEY_ARN = KEY_ARN.replace("arn:aws:kms:eu-central-1", "arn:aws-us-gov:kms:cn-north-1")
+MARS_KEY_ARN = KEY_ARN.replace("eu-central-1", "mars-1")
 
 
 def xr_with(**spec) -> dict:
@@ -265,6 +268,25 @@ def test_status_from_the_observed_instance():
             "Extra inputs are not permitted",
         ),
         ({"config": {"parameters": {}}}, "spec.config.parameters", "Extra inputs"),
+        # Issue 27 item 13: no coercion of a typed field; an ARN's partition fits its region.
+        ({"config": {"backup": {"retentionDays": "7"}}}, "spec.config.backup", "integer"),
+        ({"config": {"publiclyAccessible": "yes"}}, "spec.config.publiclyAccessible", "boolean"),
+        ({"config": {"compute": {"allocatedStorage": "50"}}}, "spec.config.compute", "integer"),
+        (
+            {"config": {"encryption": {"key": {"existing": {"id": CN_KEY_ARN}}}}},
+            "spec.config.encryption.key.existing.id",
+            "partition 'aws-cn' does not fit its region 'eu-central-1'",
+        ),
+        (
+            {"config": {"encryption": {"key": {"existing": {"id": GOV_IN_CN_KEY_ARN}}}}},
+            "spec.config.encryption.key.existing.id",
+            "partition 'aws-us-gov' does not fit its region 'cn-north-1'",
+        ),
+        (
+            {"config": {"encryption": {"key": {"existing": {"id": MARS_KEY_ARN}}}}},
+            "spec.config.encryption.key.existing.id",
+            "'mars-1' is not an AWS region",
+        ),
     ],
 )
 def test_bad_input_is_fatal_and_names_the_field(spec, field, allowed):
@@ -651,7 +673,7 @@ def test_aws_backup_keeps_the_retention_after_upjet_observes_the_instance(policy
     """Issue 27 item 4: with continuous backup the retention AWS Backup sets must survive
     upjet's Observe: late initialization (on by default) would copy ``backupRetentionPeriod``
     from the state into ``forProvider``, after which it is no longer ignored and the provider
-    reverts it (tests/support/providers.py ``upjet_late_initialize``, ``upjet_ignored_changes``,
+    reverts it (tools/providers.py ``upjet_late_initialize``, ``upjet_ignored_changes``,
     both from upjet's external_tfpluginsdk.go). The instance is kept or deleted as its
     deletion policy says (custom policies with Delete delete whatever deletionPolicy says)."""
     required = {"scheduled-backups": [scheduled_backup("pg-db", True, 21)]}

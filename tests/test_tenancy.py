@@ -192,6 +192,15 @@ def render_in(kind: str, xr: dict, namespace: str, uid: str, **kw: Any) -> dict[
         labels = doc.get("metadata", {}).get("labels") or {}
         if "crossplane.io/claim-namespace" in labels:
             labels["crossplane.io/claim-namespace"] = namespace
+    # The claim's Namespace exists (a claim lives in it; a Retain Backup owns its snapshot
+    # record with it, function/snapshot_records.py).
+    candidates.append(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": namespace, "uid": f"ns-{namespace}"},
+        }
+    )
     required: dict[str, list[dict]] = {}
     rsp = render_created(xr, fn_input(kind), None, required, **kw)
     for _ in range(5):
@@ -649,6 +658,8 @@ def test_an_existing_key_the_platform_does_not_allow_is_refused(xr, arn, why):
     assert msg.startswith(EXISTING_KEY_FIELD[xr["kind"]]), msg
     assert why in msg, msg
     assert not rsp.desired.resources
+    # Issue 27 item 12: the operator's accounts are never shown to a tenant.
+    assert ALLOWED_ACCOUNT not in msg.replace(arn, ""), msg
 
 
 @pytest.mark.parametrize("xr", [BUCKET_XR, PG_XR], ids=["bucket", "postgresql"])

@@ -21,6 +21,8 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import fn, resources
 from function.resources import READY_WHEN_EXISTS, Kind, readiness
+from tests.support import environment as env
+from tests.support.examples import examples_of
 from tests.support.schemas import require_schemas, schema_for
 from tools import providers, xfn
 from tools.twin import ControlPlane, Key, Step, example_xrs, result_messages
@@ -127,12 +129,35 @@ def test_every_example_becomes_ready_edits_settle_and_deletion_orphans_only_what
         for k in cp.xrs()
         if ((xr := cp.xr(k))["spec"].get("config") or {}).get("deletionPolicy") == "Orphan"
     }
+    retained_backups = {
+        (xr["metadata"]["labels"]["crossplane.io/claim-namespace"], xr["metadata"]["name"])
+        for k in cp.xrs()
+        if (xr := cp.xr(k))["kind"] == "XBackup"
+        and (xr["spec"].get("config") or {}).get("deletionPolicy", "Retain") == "Retain"
+    }
+    assert retained_backups
     for key in cp.xrs():
         cp.delete(key)
-    # Only the operator's EnvironmentConfig and the internal Secrets' Namespace stay (the
-    # claims never owned them), and the master Secret of each orphaned database, with its
-    # password, owned by that Namespace alone.
-    kept = {k: b for k, b in cp.cluster.objects.items() if k[1] == "Secret"}
+    # Only the operator's EnvironmentConfig and the Namespaces stay (the claims never owned
+    # them), the master Secret of each orphaned database, with its password, owned by the
+    # internal Secrets' Namespace alone, and the snapshot record of each retained Backup
+    # (function/snapshot_records.py), owned by its claim's Namespace alone.
+    records = {
+        k: b
+        for k, b in cp.cluster.objects.items()
+        if k[1] == "Secret"
+        and b["metadata"]["labels"].get("klutch.anynines.com/secret") == "backup-snapshot"
+    }
+    assert {
+        (
+            b["metadata"]["labels"]["klutch.anynines.com/namespace"],
+            b["metadata"]["labels"]["klutch.anynines.com/backup"],
+        )
+        for b in records.values()
+    } == retained_backups
+    for b in records.values():
+        assert [r["kind"] for r in b["metadata"]["ownerReferences"]] == ["Namespace"]
+    kept = {k: b for k, b in cp.cluster.objects.items() if k[1] == "Secret" and k not in records}
     assert sorted({k[1] for k in cp.cluster.objects} - {"Secret"}) == [
         "EnvironmentConfig",
         "Namespace",
@@ -493,12 +518,55 @@ def test_a_backup_keeps_its_instance_only_while_the_snapshot_is_taken():
     assert cp.cluster.get(bkey) is not None and cp.stuck == []
 
 
+def test_create_delete_rounds_of_retained_backups_reach_the_limit():
+    """Issue 27 item 6: a Retain Backup's snapshot stays in AWS when its claim is deleted, and
+    so does its record (owned by the claim's Namespace); the next Backup counts it. Before,
+    only live claims counted and every round passed."""
+    data = env.example_data()
+    data["limits"] = {**data.get("limits", {}), "maxManualBackupsPerInstance": 2}
+    cp = ControlPlane(call=fn.run, environment=[env.config(data)])
+    (pg,) = [
+        x for x in example_xrs() if x["metadata"]["labels"]["crossplane.io/claim-name"] == "pg-db"
+    ]
+    cp.create(pg)
+    cp.until_stable()
+    template = examples_of("XBackup")[0].xr
+    for n in range(3):
+        bk = copy.deepcopy(template)
+        bk["metadata"]["name"] = f"round-{n}"
+        bk["metadata"]["uid"] = f"00000000-0000-4000-8000-00000000000{n}"
+        bk["metadata"]["labels"]["crossplane.io/claim-name"] = f"round-{n}"
+        key = cp.create(bk)
+        cp.until_stable()
+        last = cp.last[key].response
+        refused = [m for m in result_messages(last, fnv1.SEVERITY_FATAL) if "manual snapshots" in m]
+        if n < 2:
+            assert not refused, refused
+            assert cp.xr(key)["status"].get("snapshotArn"), n
+            assert cp.delete(key)
+            cp.until_stable()
+        else:
+            (msg,) = refused
+            assert "pg-db already has 2 manual snapshots (at most 2" in msg, msg
+    # both retained snapshots are counted by their records; the refused Backup has none
+    records = [
+        b
+        for k, b in cp.cluster.objects.items()
+        if k[1] == "Secret"
+        and b["metadata"]["labels"].get("klutch.anynines.com/secret") == "backup-snapshot"
+    ]
+    assert sorted(b["metadata"]["labels"]["klutch.anynines.com/backup"] for b in records) == [
+        "round-0",
+        "round-1",
+    ]
+
+
 def test_no_answer_puts_a_reference_inside_a_list_item():
     """Issue 27 item 3 (DESIGN section 6): a ``*Ref``/``*Selector`` inside a list item (backup
     Plan ``rule[].targetVaultNameSelector``, bucket encryption ``rule[].applyServerSideEncryption
     ByDefault.kmsMasterKeyIdSelector``) loops forever: the list is atomic in the v2.6.0 CRDs and
     crossplane-runtime's APISimpleReferenceResolver force-applies the whole list with the value,
-    Crossplane its own without it (tests/support/providers.py). Every desired resource of every
+    Crossplane its own without it (tools/providers.py). Every desired resource of every
     call, every example, from creation until everything is Ready (replicas, managed keys and
     the role of a ScheduledBackup included)."""
     cp = ControlPlane(call=fn.run)

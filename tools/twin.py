@@ -37,7 +37,8 @@ be garbage collected", ``ObjectMeta.ownerReferences``); with one owner left, the
 references are removed and the object stays (kubernetes ``pkg/controller/garbagecollector/
 garbagecollector.go`` ``attemptToDeleteItem``); a namespaced owner counts only in the
 dependent's namespace, and a cluster-scoped dependent cannot have one (kubernetes.io
-"Owners and dependents"). The Namespaces of the internal Secrets exist from the start.
+"Owners and dependents"). The Namespaces of the internal Secrets exist from the start, and a
+claim's Namespace from its creation (a claim lives in it).
 Legacy cluster-scoped XRs carry the claim labels ``crossplane.io/claim-name`` and
 ``crossplane.io/claim-namespace``; claims themselves are not modelled.
 """
@@ -234,6 +235,9 @@ class ControlPlane:
         """A legacy cluster-scoped XR, as Crossplane makes it for a claim."""
         body = copy.deepcopy(xr)
         body["metadata"].pop("namespace", None)
+        ns = (body["metadata"].get("labels") or {}).get("crossplane.io/claim-namespace")
+        if ns and self.cluster.get(("v1", "Namespace", "", ns)) is None:
+            self.cluster.put({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
         self.cluster.put(body)
         self.composed.setdefault(key_of(body), {})
         return key_of(body)

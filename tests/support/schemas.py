@@ -30,10 +30,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMAS = ROOT.parent / "shared" / "schemas"
-# Upstream CRDs ../shared/schemas lacks, taken unchanged from their upstream tag (the folder
-# names it): provider-upjet-aws v2.6.0 (commit 67a3c569) package/crds/iam.aws.upbound.io_roles.yaml
-# and _rolepolicyattachments.yaml, for the AWS Backup role a ScheduledBackup renders.
-VENDORED = ROOT / "tests" / "data" / "schemas"
 FETCH_TIMEOUT = 60
 
 
@@ -158,12 +154,7 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def crds() -> tuple[dict, ...]:
     """Every upstream CustomResourceDefinition, parsed once per test run."""
     out = []
-    folders = require_schemas()
-    paths = [
-        *(p for f in folders for p in sorted(f.rglob("*.yaml"))),
-        *sorted(VENDORED.rglob("*.yaml")),
-    ]
-    for path in paths:
+    for path in (p for f in require_schemas() for p in sorted(f.rglob("*.yaml"))):
         with path.open() as f:
             out += [
                 d

@@ -2,7 +2,7 @@
 
 Nothing here talks to an API server or AWS; ``controller.py`` wires these to both. Versions
 as provider-upjet-aws v2.6.0's go.mod pins them: crossplane-runtime v2.2.0, upjet
-59c45527ebe4 (see tests/support/providers.py for the same citations in the twin).
+59c45527ebe4 (see tools/providers.py for the same citations in the twin).
 """
 
 from __future__ import annotations
