@@ -13,7 +13,6 @@ from hypothesis import strategies as st
 from function import claims, names
 from function.postgresql import ENCRYPTION_ANNOTATION, ROLE_LABEL
 from tests.support import environment as env
-from tools import providers
 from tests.support.claims import postgresql_xr
 from tests.support.responses import (
     NAME_ANNOTATION,
@@ -26,6 +25,7 @@ from tests.support.responses import (
     status,
     warnings,
 )
+from tools import providers
 
 XR = postgresql_xr()
 WHO = names.Identity("klutch", "team-a", "pg-db", XR["metadata"]["uid"])
