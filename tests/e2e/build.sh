@@ -79,12 +79,18 @@ require (
     && mv "$out.tmp" "$out"
 }
 
-build_go_install() { # NAME MODULE/PATH VERSION
+build_wrapped() { # NAME MODULE VERSION PACKAGE: a module without replace directives
   local out="$BIN/$1-$3"; [[ -x $out ]] && return
   log "$1 $3"
-  local gobin; gobin=$(mktemp -d)
-  GOBIN="$gobin" go install "${FLAGS[@]}" "$2@$3"
-  mv "$gobin"/* "$out"; rmdir "$gobin"
+  # Not `go install MODULE@VERSION`: it looks the module's deprecation up in the proxy's version
+  # list (cmd/go/internal/modload, CheckDeprecation via the @latest query), and a proxy that
+  # serves only some versions answers that list 403, which `go install` treats as fatal (seen for
+  # provider-sql). `go get` of an exact version in a wrapper module only warns.
+  local dir; dir=$(wrapper "$1-$3" "module klutch.e2e/$1
+go 1.26
+require $2 $3")
+  (cd "$dir" && go get "$2@$3" >/dev/null 2>&1 \
+    && go build "${FLAGS[@]}" -o "$out.tmp" "$4") && mv "$out.tmp" "$out"
 }
 
 for step in "${@:-etcd kube crossplane cli provider-sql}"; do
@@ -93,8 +99,8 @@ for step in "${@:-etcd kube crossplane cli provider-sql}"; do
       etcd) build_etcd ;;
       kube) build_kube ;;
       crossplane) build_crossplane ;;
-      cli) build_go_install crossplane-cli github.com/crossplane/cli/v2/cmd/crossplane "$CLI_VERSION" ;;
-      provider-sql) build_go_install provider-sql github.com/crossplane-contrib/provider-sql/cmd/provider "$PROVIDER_SQL_VERSION" ;;
+      cli) build_wrapped crossplane-cli github.com/crossplane/cli/v2 "$CLI_VERSION" github.com/crossplane/cli/v2/cmd/crossplane ;;
+      provider-sql) build_wrapped provider-sql github.com/crossplane-contrib/provider-sql "$PROVIDER_SQL_VERSION" github.com/crossplane-contrib/provider-sql/cmd/provider ;;
       *) echo "e2e build: unknown part $s" >&2; exit 2 ;;
     esac
   done
