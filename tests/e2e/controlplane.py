@@ -3,9 +3,9 @@
 Parts, in the order they start (see docs/e2e.md and ../shared/E2E-NOTES.md):
 etcd, kube-apiserver, kube-controller-manager, Crossplane's CRDs, the function (this
 repository's code over mutual TLS) and its FunctionRevision, Crossplane core, the providers'
-CRDs, PostgreSQL, moto, provider-sql, the fake AWS provider (``tests/e2e/fakeaws``, when
-present), the ProviderConfig and RBAC the operator guide asks for, then the XRDs, the
-Compositions and the example EnvironmentConfig.
+CRDs, moto, provider-sql, the fake AWS provider (``tests/e2e/fakeaws``, when present; it
+starts the PostgreSQL server of each rds Instance), the ProviderConfig and RBAC the operator
+guide asks for, then the XRDs, the Compositions and the example EnvironmentConfig.
 
 The Go programs come from ``tests/e2e/build.sh`` (its cache folder, the versions it names).
 """
@@ -35,7 +35,6 @@ from kubernetes import config
 
 from tests.e2e import certs
 from tests.e2e.processes import Process, WaitTimeoutError, free_port, tail, wait_for
-from tests.support import pg
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
@@ -115,7 +114,6 @@ class ControlPlane:
     processes: list[Process] = field(default_factory=list)
     ports: dict[str, int] = field(default_factory=dict)
     stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
-    pg: Any = None
     fake_aws: bool = False
     timings: dict[str, float] = field(default_factory=dict)
     failed: bool = False  # a test failed: the work dir (logs) is kept
@@ -196,7 +194,6 @@ class ControlPlane:
             self._crossplane,
             self._provider_crds,
             self._aws,
-            self._postgresql,
             self._provider_sql,
             self._fake_aws,
             self._operator_setup,
@@ -534,12 +531,6 @@ class ControlPlane:
             last=lambda: tail(self.logs / "moto.log", 5),
         )
 
-    def _postgresql(self) -> None:
-        found = pg.find_binaries()
-        if not found:
-            raise FileNotFoundError("no PostgreSQL binaries (the dev extra's pgserver wheels)")
-        self.pg = self.stack.enter_context(pg.running(found[-1]))
-
     def _provider_sql(self) -> None:
         # Flags: provider-sql v0.16.0 cmd/provider/main.go (kingpin); ctrl.GetConfig reads
         # KUBECONFIG. Its default metrics address is :8080: a free loopback port instead.
@@ -570,12 +561,9 @@ class ControlPlane:
                 "--aws-endpoint",
                 self.moto_url,
             ],
-            env={
-                "PYTHONPATH": str(ROOT),
-                "KLUTCH_E2E_PG_HOST": self.pg.host,
-                "KLUTCH_E2E_PG_PORT": str(self.pg.port),
-                "KLUTCH_E2E_PG_PASSWORD": self.pg.password,
-            },
+            # It starts the PostgreSQL server behind each rds Instance itself
+            # (tests/e2e/fakeaws/postgres.py, from the dev extra's pgserver wheels).
+            env={"PYTHONPATH": str(ROOT)},
         )
 
     def _operator_setup(self) -> None:
