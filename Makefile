@@ -6,10 +6,10 @@ STAMP  := $(VENV)/.installed-dev
 IMAGE  ?= function-klutch-aws:dev
 XPKG   ?= _output/function-klutch-aws.xpkg
 
-.PHONY: help venv test render run lint typecheck generate format bench build xpkg xpkg-stage xpkg-configuration clean
+.PHONY: help venv test e2e render run lint typecheck generate format bench build xpkg xpkg-stage xpkg-configuration clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,10 @@ venv: $(STAMP) ## Create .venv with the function and its test tools
 
 test: $(STAMP) ## Run every test (unit, protocol, schema, AWS semantics, properties)
 	$(PY) -m pytest -q
+
+e2e: $(STAMP) ## The real control plane (docs/e2e.md): build its Go programs once (cached outside the clone), then run tests/e2e
+	bash tests/e2e/build.sh
+	$(PY) -m pytest -q -m e2e tests/e2e
 
 render: $(STAMP) ## Render every example through the function (started locally, called over gRPC)
 	$(PY) tools/render.py examples
