@@ -61,6 +61,17 @@ def versions() -> dict[str, str]:
     return {name.lower(): value for name, value in found}
 
 
+def go_module(path: str, version_of: str) -> Path:
+    """The folder of a module ``build.sh`` downloaded, in the Go module cache."""
+    cache = subprocess.run(
+        ["go", "env", "GOMODCACHE"], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+    folder = Path(cache) / f"{path}@{versions()[version_of]}"
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: not in the Go module cache (run tests/e2e/build.sh)")
+    return folder
+
+
 def bin_dir() -> Path:
     """Where ``build.sh`` puts the binaries (``KLUTCH_E2E_CACHE``, as build.sh computes it)."""
     cache = os.environ.get("KLUTCH_E2E_CACHE") or str(
@@ -505,7 +516,17 @@ class ControlPlane:
         # v2.6.0 we copied (cluster-scoped *.aws.upbound.io and namespaced *.aws.m.upbound.io)
         # and provider-sql v0.16.0's package/crds.
         aws = sorted((SCHEMAS / "provider-upjet-aws-v2.6.0").glob("*.yaml"))
-        sql = sorted((SCHEMAS / "provider-sql-v0.16.0").glob("*.sql.*.yaml"))
+        # All of provider-sql's CRDs, MSSQL's too: it lists every kind it has a controller for
+        # when it starts, and exits when one is missing ("no matches for kind Database in
+        # version mssql.sql.crossplane.io/v1alpha1"); ../shared/schemas has only PostgreSQL's
+        # and MySQL's, the module (downloaded by build.sh) has them all.
+        sql = sorted(
+            (
+                go_module("github.com/crossplane-contrib/provider-sql", "provider_sql")
+                / "package"
+                / "crds"
+            ).glob("*.yaml")
+        )
         self.apply_files(*aws, *sql)
         self.wait_established("the providers' CRDs")
 
