@@ -12,8 +12,9 @@ What each part needs, from the upstream sources:
   ``tls.crt``, ``tls.key`` (crossplane v2.3.4 ``cmd/crossplane/core/core.go``,
   ``certificates.LoadMTLSConfig``), and serves its webhooks from ``--tls-server-certs-dir``
   (controller-runtime's webhook server reads ``tls.crt``/``tls.key`` in its CertDir).
-- the function (crossplane-function-sdk-python ``function/server.py`` ``serve``) loads
-  ``tls.crt``, ``tls.key`` and ``ca.crt`` from ``--tls-certs-dir`` and requires client certs.
+- the function (crossplane-function-sdk-python ``crossplane/function/runtime.py``
+  ``load_credentials``) loads ``tls.crt``, ``tls.key`` and ``ca.crt`` from ``--tls-certs-dir``
+  and requires client certs (``require_client_auth=True``).
 """
 
 from __future__ import annotations
