@@ -418,6 +418,14 @@ class ControlPlane:
         # there only, and its certificate has that IP as a SAN (gRPC takes the TLS server name
         # from the target's authority).
         revision = f"{FUNCTION_NAME}-e2e"
+        endpoint = f"dns:///{self.function_address}"
+        # The revision reconciler copies the package's capabilities into the revision's status
+        # (internal/controller/pkg/revision/reconciler.go, SetCapabilities; a Function package
+        # without any is a composition function: apis/pkg/meta/v1/interfaces.go
+        # GetCapabilities), and the CompositionRevision controller refuses a pipeline whose
+        # function lacks "composition" (internal/xfn/capabilities.go CheckCapabilities).
+        meta = yaml.safe_load((ROOT / "package" / "crossplane.yaml").read_text())
+        capabilities = meta["spec"].get("capabilities") or ["composition"]
         self.apply(
             {
                 "apiVersion": "pkg.crossplane.io/v1",
@@ -443,7 +451,7 @@ class ControlPlane:
             "--subresource=status",
             "--type=merge",
             "-p",
-            json.dumps({"status": {"endpoint": f"dns:///{self.function_address}"}}),
+            json.dumps({"status": {"endpoint": endpoint, "capabilities": capabilities}}),
         )
 
     def _crossplane(self) -> None:
