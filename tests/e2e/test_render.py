@@ -25,6 +25,7 @@ Upstream facts this relies on (crossplane/cli v2.5.0 ``cmd/crossplane/render``):
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -49,6 +50,8 @@ EXIT_PIPELINE_FATAL = 3  # crossplane/cli v2.5.0 render.go ExitCodePipelineFatal
 @pytest.fixture(scope="module")
 def render_target(plane: ControlPlane) -> str:
     """The function served without TLS on a loopback port, for the render engine."""
+    cli = plane.bins.crossplane_cli
+    assert os.access(cli, os.X_OK), f"{cli}: missing (run `bash tests/e2e/build.sh cli`)"
     port = free_port()
     proc = plane.process(
         "function-render",
