@@ -50,6 +50,9 @@ CROSSPLANE_NAMESPACE = "crossplane-system"
 # (the example EnvironmentConfig's account).
 AWS_ACCOUNT = "000000000000"
 
+# moto requests served before IAM enforcement starts (see _aws).
+NO_AUTH_ACTIONS = 4
+
 # Bounds of every wait (seconds).
 START_TIMEOUT = 90
 ESTABLISH_TIMEOUT = 120
@@ -547,12 +550,16 @@ class ControlPlane:
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
             env={
                 "MOTO_ACCOUNT_ID": AWS_ACCOUNT,
-                # See docs/e2e.md: the first N requests are not authenticated; after them every
-                # request is checked against IAM (moto core/responses.py
-                # ActionAuthenticatorMixin). The fake provider makes its own admin user first.
-                "INITIAL_NO_AUTH_ACTION_COUNT": os.environ.get(
-                    "KLUTCH_E2E_NO_AUTH_COUNT", "1000000"
-                ),
+                # AWS-managed policies (AWSBackupServiceRolePolicyForBackup, ...) exist in moto
+                # only with this (moto/settings.py load_iam_aws_managed_policies, read by
+                # moto/iam/models.py).
+                "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
+                # IAM enforcement (moto core/authorization.py ActionAuthenticatorMixin): the
+                # first N requests are not checked, every later one is signed and checked
+                # against IAM. The fake AWS provider's first 4 calls make its own admin user
+                # and key (tests/e2e/fakeaws/__main__.py); from then on a binding's access key
+                # can do only what its policy allows.
+                "INITIAL_NO_AUTH_ACTION_COUNT": str(NO_AUTH_ACTIONS),
             },
         )
         wait_for(
