@@ -372,14 +372,23 @@ class ControlPlane:
         )
 
     def wait_established(self, what: str, timeout: float = ESTABLISH_TIMEOUT) -> None:
-        """Wait for every CRD (``--all``) to be Established."""
-        self.kubectl(
-            "wait",
-            "--for=condition=Established",
-            "crd",
-            "--all",
-            f"--timeout={int(timeout)}s",
-            timeout=timeout + 30,
+        """Wait until every CRD is Established. Polled, not ``kubectl wait --all``: that fails
+        outright on a CRD the API server has not given any condition yet."""
+
+        def pending() -> list[str]:
+            return [
+                crd["metadata"]["name"]
+                for crd in self.get("customresourcedefinitions")["items"]
+                if conditions(crd).get("Established", {}).get("status") != "True"
+            ]
+
+        seen: dict[str, list[str]] = {}
+        wait_for(
+            f"{what} to be Established",
+            lambda: not seen.__setitem__("pending", pending()) and not seen["pending"],
+            timeout,
+            interval=1.0,
+            last=lambda: f"not yet: {seen.get('pending')}",
         )
 
     def _crossplane_crds(self) -> None:
