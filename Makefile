@@ -14,10 +14,10 @@ NEED_PYTHON = @$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2
 IMAGE  ?= function-klutch-aws:dev
 XPKG   ?= _output/function-klutch-aws.xpkg
 
-.PHONY: help venv venv-run test render run lint typecheck generate format bench build xpkg xpkg-stage xpkg-configuration clean
+.PHONY: help venv venv-run test e2e render run lint typecheck generate format bench build xpkg xpkg-stage xpkg-configuration clean
 
 help: ## List the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(NEED_PYTHON)
@@ -39,6 +39,10 @@ venv-run: $(RUN_STAMP) ## Create .venv-run with the function's own dependencies 
 
 test: $(STAMP) ## Run every test (unit, protocol, schema, AWS semantics, properties)
 	$(PY) -m pytest -q
+
+e2e: $(STAMP) ## The real control plane (docs/e2e.md): build its Go programs once (cached outside the clone), then run tests/e2e
+	bash tests/e2e/build.sh
+	$(PY) -m pytest -q -m e2e tests/e2e
 
 render: $(RUN_STAMP) ## Render every example at rest through the function (started locally, called over gRPC)
 	$(RUN_PY) tools/render.py examples
