@@ -1,10 +1,11 @@
 """A binding whose instance does not exist waits, and says so: READY False with a message
 naming the instance (DESIGN.md section 6, "Readiness and status").
 
-Known defect on today's code (issue 23): the function returns no composed resources for such a
-binding and leaves the XR's readiness to Crossplane, which calls an XR with no composed
-resources Available; the claim shows READY True. Marked xfail(strict=True) until the fix
-lands: then these pass, strict xfail fails, and the mark must go.
+This failed on the code before issue 27 item 2 (commit 5012bc6, run on this control plane): the
+function returned no composed resources for such a binding and left the XR's readiness to
+Crossplane, which calls an XR with no composed resources Available (crossplane v2.3.4
+internal/controller/apiextensions/composite/reconciler.go); the claim showed READY True. The
+function now sets the composite's readiness to False whenever it waits (function/fn.py).
 """
 
 from __future__ import annotations
@@ -19,11 +20,6 @@ pytestmark = pytest.mark.e2e
 
 TIMEOUT = 120
 MISSING = "e2e-no-such-instance"
-DEFECT = (
-    "known defect (issue 23): a binding waiting for a missing instance reports READY True "
-    "(no composed resources; Crossplane marks the XR Available); fixed in function/ by another "
-    "change: remove this mark when it lands"
-)
 
 CASES = {
     "ObjectStorageBinding": ("objectstoragebinding", "s3-binding-example.yaml"),
@@ -31,7 +27,6 @@ CASES = {
 }
 
 
-@pytest.mark.xfail(strict=True, reason=DEFECT)
 @pytest.mark.parametrize("kind", sorted(CASES))
 def test_binding_of_a_missing_instance_is_not_ready(plane, kind):
     folder, file = CASES[kind]
