@@ -892,6 +892,44 @@ def _status(
 KEY_FIELD = "spec.config.encryption.key.existing.id"
 
 
+def version_key(version: str) -> tuple[int, int | None]:
+    """``"16.4"`` -> ``(16, 4)``; a bare major ``"16"`` -> ``(16, None)`` (its newest minor)."""
+    major, _, minor = version.partition(".")
+    return int(major), int(minor) if minor else None
+
+
+def version_move_refused(old: str, running: str | None, new: str) -> str | None:
+    """Why ``spec.serviceVersion`` may not move from ``old`` (what the instance was rendered
+    with) to ``new``, or None when it may: minors only move forward.
+
+    ``running`` is the version RDS reports (``status.atProvider.engineVersionActual``, "The
+    running version of the database", provider-upjet-aws v2.6.0 rds Instance v1beta3): a
+    major that follows its minors may already run a newer minor than the one a claim pins.
+    A pinned minor may move to a newer one or to its major (then it follows the minors).
+    Major upgrades are refused here: ``major_upgrade`` decides them.
+    """
+    current = running or old
+    cur_major, cur_minor = version_key(current)
+    new_major, new_minor = version_key(new)
+    if new == old or (
+        new_major == cur_major
+        and (new_minor is None or cur_minor is None or new_minor >= cur_minor)
+    ):
+        return None
+    where = f"the instance runs PostgreSQL {current}" + (
+        f" (serviceVersion {old!r})" if current != old else ""
+    )
+    if new_major > cur_major:
+        return (
+            f"spec.serviceVersion: {where}; a major upgrade to {new!r} is not offered in "
+            f"place: keeping {old!r}"
+        )
+    return (
+        f"spec.serviceVersion: PostgreSQL cannot be downgraded: {where}, the claim asks for "
+        f"{new!r}; keeping {old!r} (set serviceVersion to {old!r} or a newer version)"
+    )
+
+
 def _keep_immutable(req: Request, spec: Spec, out: Rendered) -> Spec:
     """Keep what the existing instance was created with; warn about the edit."""
     observed = req.observed.get("instance")
@@ -926,8 +964,12 @@ def _keep_immutable(req: Request, spec: Spec, out: Rendered) -> Spec:
         old_version = str(old_version).split(".")[0]
         if changed("spec.serviceVersion", old_version, spec.major):
             top["serviceVersion"] = old_version
-    elif changed("spec.serviceVersion", old_version, spec.serviceVersion):
-        top["serviceVersion"] = fp["engineVersion"]
+    elif old_version is not None:
+        running = req.observed_field("instance", "status.atProvider.engineVersionActual")
+        refused = version_move_refused(str(old_version), running, spec.serviceVersion)
+        if refused:
+            out.results.append(Result(Severity.WARNING, refused, "VersionChangeRefused"))
+            top["serviceVersion"] = str(old_version)
     if changed("spec.config.database.name", ip.get("dbName"), spec.config.database.name):
         config["database"] = Database.model_construct(name=ip["dbName"])
     old_enc = _observed_encryption(req, fp)

@@ -1,0 +1,110 @@
+"""Day-2 for databases (issue 25): version upgrades and plan changes on a running instance."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from function.postgresql import version_key, version_move_refused
+from tests.support.claims import postgresql_xr
+from tests.support.responses import (
+    NAME_ANNOTATION,
+    desired,
+    fatal_messages,
+    render_created,
+    warnings,
+)
+
+XR = postgresql_xr()
+CLUSTER = "cluster-nano"
+
+
+def xr_with(**spec) -> dict:
+    xr = copy.deepcopy(XR)
+    xr["spec"].update(spec)
+    return xr
+
+
+def fp(out: dict, name: str = "instance") -> dict:
+    return out[name]["spec"]["forProvider"]
+
+
+def observed_primary(xr: dict, running: str | None = None, **at) -> dict:
+    """The primary as Crossplane observes it after rendering ``xr``: what was applied, and
+    ``status.atProvider`` as the provider publishes it (``engineVersionActual``...)."""
+    body = copy.deepcopy(desired(render_created(xr))["instance"])
+    body["metadata"]["annotations"][NAME_ANNOTATION] = "instance"
+    if running:
+        at["engineVersionActual"] = running
+    body["status"] = {
+        "atProvider": at,
+        "conditions": [{"type": "Ready", "status": "True", "reason": "Available"}],
+    }
+    return body
+
+
+# --- item 1: minor upgrades move forward only ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "running", "new"),
+    [
+        ("16.4", "16.4", "16.6"),  # a pinned minor moves forward
+        ("16.4", "16.4", "16"),  # to the major: follows the minors from now on
+        ("16", "16.4", "16.6"),  # pin a minor newer than the running one
+        ("16", None, "16.4"),  # the running version is not known yet
+        ("16.4", None, "16.4"),
+    ],
+)
+def test_a_minor_upgrade_renders_the_new_version(old, running, new):
+    observed = observed_primary(xr_with(serviceVersion=old), running)
+    rsp = render_created(xr_with(serviceVersion=new), observed=[observed])
+    assert not fatal_messages(rsp)
+    assert not [w for w in warnings(rsp) if "serviceVersion" in w]
+    f = fp(desired(rsp))
+    assert f["engineVersion"] == new
+    assert f["autoMinorVersionUpgrade"] is ("." not in new)
+
+
+@pytest.mark.parametrize(
+    ("old", "running", "new", "named"),
+    [
+        ("16.6", "16.6", "16.4", "16.6"),
+        ("16.6", None, "16.4", "16.6"),
+        ("16", "16.8", "16.4", "16.8"),  # the major already runs a newer minor
+        ("16", "16.4", "15", "16.4"),
+    ],
+)
+def test_a_downgrade_is_refused_naming_both_versions_and_the_instance_is_kept(
+    old, running, new, named
+):
+    observed = observed_primary(xr_with(serviceVersion=old), running)
+    rsp = render_created(xr_with(serviceVersion=new), observed=[observed])
+    assert not fatal_messages(rsp)
+    (msg,) = [w for w in warnings(rsp) if "serviceVersion" in w]
+    assert msg.startswith("spec.serviceVersion: PostgreSQL cannot be downgraded"), msg
+    assert named in msg and repr(new) in msg and f"keeping {old!r}" in msg
+    out = desired(rsp)
+    kept = desired(render_created(xr_with(serviceVersion=old), observed=[observed]))
+    assert out["instance"] == kept["instance"]  # the instance stays exactly as it is
+    assert fp(out, "parameter-group") == fp(kept, "parameter-group")
+
+
+VERSIONS = st.builds(
+    lambda major, minor: f"{major}" if minor is None else f"{major}.{minor}",
+    st.integers(10, 20),
+    st.none() | st.integers(0, 30),
+)
+
+
+@given(old=VERSIONS, new=VERSIONS)
+def test_a_version_move_is_allowed_exactly_when_it_goes_forward_within_the_major(old, new):
+    refused = version_move_refused(old, None, new)
+    (om, on), (nm, nn) = version_key(old), version_key(new)
+    forward = nm == om and (on is None or nn is None or nn >= on)
+    assert (refused is None) is forward
+    if refused:
+        assert refused.startswith("spec.serviceVersion:") and repr(new) in refused
