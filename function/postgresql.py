@@ -355,7 +355,8 @@ def check_plan(spec: Spec, plan: PostgresqlPlan, settings: Settings) -> int:
         allowed = (
             f"at most {plan.maxReplicas}"
             if plan.cluster
-            else "none: read replicas need a cluster-* plan"
+            else "none: read replicas need a cluster-* plan (to move a cluster to a single-* "
+            "plan, set spec.config.compute.replicas.count to 0 first)"
         )
         raise InputError(
             f"spec.config.compute.replicas.count: plan {spec.plan!r} allows {allowed} (got {count})"
@@ -366,6 +367,22 @@ def check_plan(spec: Spec, plan: PostgresqlPlan, settings: Settings) -> int:
             "allowed values: true"
         )
     return count
+
+
+def check_plan_change(req: Request, spec: Spec, plan: PostgresqlPlan) -> None:
+    """A cluster moves to a single-instance plan only once it asks for no replicas: a plan
+    without replicas while replicas exist and ``replicas.count`` is not set would delete them
+    unasked. InputError (nothing changes) saying to set the count to 0 first."""
+    replicas = spec.config.compute.replicas
+    if plan.maxReplicas > 0 or (replicas is not None and replicas.count is not None):
+        return
+    existing = sorted(k for k in req.observed if k.startswith(replica_key(0)[:-1]))
+    if existing:
+        raise InputError(
+            f"spec.plan: plan {spec.plan!r} has no read replicas and this instance has "
+            f"{len(existing)}; set spec.config.compute.replicas.count to 0 first (the "
+            "replicas are removed), then change the plan"
+        )
 
 
 def security_groups(network: Network) -> dict[str, Any]:
@@ -543,6 +560,7 @@ def render(req: Request) -> Rendered:
     spec = _keep_immutable(req, asked, out)
     plan, version = catalogue_entry(spec, req.settings)
     replicas = check_plan(spec, plan, req.settings)
+    check_plan_change(req, spec, plan)
     region, network = _placement(req, asked, spec)
     restored = _restore_source(req, out, spec, region)
     if restored is None:  # waiting for the restore source; create nothing yet
@@ -839,11 +857,16 @@ def _allocated_storage(req: Request, spec: Spec, plan: PostgresqlPlan, out: Rend
     wanted = spec.config.compute.allocatedStorage or plan.allocatedStorage
     old = req.observed_field("instance", "spec.forProvider.allocatedStorage")
     if isinstance(old, int | float) and wanted < old:
+        # A smaller plan asks for less storage too: name what asked.
+        what = (
+            "spec.config.compute.allocatedStorage may only grow"
+            if spec.config.compute.allocatedStorage
+            else f"spec.plan: plan {spec.plan!r} has {wanted} GiB and storage may only grow"
+        )
         out.results.append(
             Result(
                 Severity.WARNING,
-                f"spec.config.compute.allocatedStorage may only grow: keeping {int(old)} GiB, "
-                f"ignoring {wanted} GiB",
+                f"{what}: keeping {int(old)} GiB, ignoring {wanted} GiB",
                 "StorageCannotShrink",
             )
         )

@@ -108,3 +108,76 @@ def test_a_version_move_is_allowed_exactly_when_it_goes_forward_within_the_major
     assert (refused is None) is forward
     if refused:
         assert refused.startswith("spec.serviceVersion:") and repr(new) in refused
+
+
+# --- item 4: plan changes ----------------------------------------------------------------
+
+
+def observed_replica(index: int) -> dict:
+    return {
+        "apiVersion": "rds.aws.upbound.io/v1beta3",
+        "kind": "Instance",
+        "metadata": {"annotations": {NAME_ANNOTATION: f"replica-{index}"}},
+        "status": {"atProvider": {}},
+    }
+
+
+def replicas_of(out: dict) -> list[str]:
+    return sorted(k for k in out if k.startswith("replica-"))
+
+
+def test_a_larger_plan_changes_the_instance_class_and_grows_the_storage():
+    observed = observed_primary(XR)
+    rsp = render_created(xr_with(plan="single-small"), observed=[observed])
+    assert not fatal_messages(rsp) and not warnings(rsp)
+    f = fp(desired(rsp))
+    assert f["instanceClass"] == "db.t4g.medium"
+    assert f["allocatedStorage"] == 50 and f["maxAllocatedStorage"] == 250
+    # Everything but the plan's fields stays as it is.
+    before = fp(desired(render_created(XR, observed=[observed])))
+    changed = {k for k in f if f[k] != before.get(k)}
+    assert changed == {"instanceClass", "allocatedStorage", "maxAllocatedStorage"}
+
+
+def test_a_smaller_plan_changes_the_instance_class_but_never_shrinks_the_storage():
+    observed = observed_primary(xr_with(plan="single-small"))
+    rsp = render_created(XR, observed=[observed])
+    assert not fatal_messages(rsp)
+    (msg,) = warnings(rsp)
+    assert msg.startswith("spec.plan: plan 'single-nano' has 20 GiB and storage may only grow")
+    assert "keeping 50 GiB" in msg
+    f = fp(desired(rsp))
+    assert f["instanceClass"] == "db.t4g.micro" and f["allocatedStorage"] == 50
+    assert f["maxAllocatedStorage"] >= 50
+
+
+def test_single_to_cluster_turns_on_multi_az_and_adds_the_plans_default_replicas():
+    observed = observed_primary(XR)  # observed Ready: replicas may come
+    rsp = render_created(xr_with(plan=CLUSTER), observed=[observed])
+    assert not fatal_messages(rsp)
+    out = desired(rsp)
+    assert fp(out)["multiAz"] is True
+    assert replicas_of(out) == ["replica-1"]  # cluster-nano: defaultReplicas 1
+
+
+@pytest.mark.parametrize("count", [None, 1])
+def test_cluster_to_single_is_refused_while_replicas_are_configured(count):
+    config = {} if count is None else {"compute": {"replicas": {"count": count}}}
+    cluster = xr_with(plan=CLUSTER, config=config)
+    observed = [observed_primary(cluster), observed_replica(1)]
+    rsp = render_created(xr_with(plan="single-nano", config=config), observed=observed)
+    (msg,) = fatal_messages(rsp)
+    assert "set spec.config.compute.replicas.count to 0 first" in msg, msg
+    assert msg.startswith("spec.plan:" if count is None else "spec.config.compute.replicas.count:")
+    # A fatal result: Crossplane applies nothing and deletes nothing.
+    assert not rsp.desired.resources
+
+
+def test_cluster_to_single_once_the_count_is_0_removes_the_replicas_and_multi_az():
+    config = {"compute": {"replicas": {"count": 0}}}
+    cluster = xr_with(plan=CLUSTER)
+    observed = [observed_primary(cluster), observed_replica(1)]
+    rsp = render_created(xr_with(plan="single-nano", config=config), observed=observed)
+    assert not fatal_messages(rsp)
+    out = desired(rsp)
+    assert replicas_of(out) == [] and fp(out)["multiAz"] is False
