@@ -24,6 +24,8 @@ Where each claim field becomes an AWS field (all in ``instance_parameters`` unle
 - ``spec.config.backup``                  -> ``backupRetentionPeriod`` (at most the
                                              environment's ``limits``), ``backupWindow
 - ``spec.config.maintenanceWindow``       -> ``maintenanceWindow``
+- ``spec.config.applyChanges``            -> ``applyImmediately`` (primary and replicas); what
+                                             is pending: ``pending_changes``, ``day2_conditions``
 - ``spec.config.deletionPolicy``          -> ``deletionPolicy``, ``skipFinalSnapshot``,
                                              ``finalSnapshotIdentifier``, ``deleteAutomatedBackups``
                                              (``DELETION``), and the KMS key's deletion policy
@@ -67,7 +69,17 @@ from function.claims import (
     Tags,
     resource_tags,
 )
-from function.core import InputError, Rendered, Request, Result, Severity, dig, parse, short_hash
+from function.core import (
+    Condition,
+    InputError,
+    Rendered,
+    Request,
+    Result,
+    Severity,
+    dig,
+    parse,
+    short_hash,
+)
 from function.environment import Network
 from function.kms import check_existing_keys, managed_key_resources, observed_managed_key
 from function.pgsql import PORT, provider_config
@@ -252,6 +264,8 @@ class Config(Strict):
     backup: Backup = Field(default_factory=Backup)
     maintenanceWindow: str | None = Field(default=None, description="ddd:hh24:mi-ddd:hh24:mi")
     deletionPolicy: DatabaseDeletion = "SnapshotAndDelete"
+    # When RDS applies a version or plan change: now, or in the maintenance window.
+    applyChanges: Literal["immediately", "maintenanceWindow"] = "maintenanceWindow"
 
     @field_validator("maintenanceWindow")
     @classmethod
@@ -497,6 +511,7 @@ def instance_parameters(spec: Spec, ctx: Context) -> tuple[dict[str, Any], dict[
             ctx.master_secret, ctx.settings.internalSecretNamespace
         ),
         "backupRetentionPeriod": c.backup.retentionDays,
+        "applyImmediately": c.applyChanges == "immediately",
         "copyTagsToSnapshot": True,
         "deleteAutomatedBackups": rules.delete_automated_backups,
         "skipFinalSnapshot": not rules.final_snapshot,
@@ -541,6 +556,7 @@ def replica_parameters(spec: Spec, ctx: Context, index: int) -> dict[str, Any]:
         "port": PORT,
         "publiclyAccessible": c.publiclyAccessible,
         "backupRetentionPeriod": 0,
+        "applyImmediately": c.applyChanges == "immediately",
         "skipFinalSnapshot": True,
         "deleteAutomatedBackups": True,
         "copyTagsToSnapshot": True,
@@ -601,6 +617,10 @@ def render(req: Request) -> Rendered:
     )
     res.update(pg_grants.group_resources(ctx.sql_provider_config, spec.config.database.name))
     out.status = _status(req, spec, ctx, ctx.sql_provider_config, kms_arn)
+    at = req.observed_field("instance", "status.atProvider") or {}
+    if at:
+        pending = out.status.get("pendingChanges") or []
+        out.conditions.extend(day2_conditions(pending, at.get("status"), spec, at))
     if isinstance(continuous, int) and continuous > 0:
         out.status["backupRetentionDays"] = continuous  # the window AWS Backup keeps
     return out
@@ -909,10 +929,116 @@ def _status(
     ]
     if any(readers):
         status["readerEndpoints"] = [str(r) for r in readers if r]
+    if at.get("status"):
+        status["instanceStatus"] = at["status"]
+    applied = req.observed_field("instance", "spec.forProvider") or {}
+    pending = pending_changes(applied, at)
+    if pending:
+        status["pendingChanges"] = pending
     return status
 
 
 KEY_FIELD = "spec.config.encryption.key.existing.id"
+
+# What a version or plan change modifies on the primary, with the claim field that asks for
+# it and how a developer reads it.
+DAY2_FIELDS = {
+    "engineVersion": ("spec.serviceVersion", "PostgreSQL version"),
+    "instanceClass": ("spec.plan", "instance class"),
+    "allocatedStorage": ("spec.config.compute.allocatedStorage", "storage (GiB)"),
+    "multiAz": ("spec.config.multiAZ", "Multi-AZ"),
+}
+
+
+def _is_pending(field: str, applied: Any, running: Any) -> bool:
+    """Whether RDS still runs something else than what was applied for ``field``."""
+    if applied is None or running is None:
+        return False
+    if field == "engineVersion":  # a major ("16") is any of its minors
+        (a_major, a_minor), (r_major, r_minor) = (
+            version_key(str(applied)),
+            version_key(str(running)),
+        )
+        return r_major != a_major or (a_minor is not None and r_minor != a_minor)
+    if field == "allocatedStorage":  # storage autoscaling may have grown it further
+        return float(running) < float(applied)
+    return bool(running != applied)
+
+
+def _text(value: Any) -> str:
+    """A field's value as status shows it (protobuf Struct numbers arrive as floats)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def pending_changes(applied: dict[str, Any], at: dict[str, Any]) -> list[dict[str, str]]:
+    """The changes applied to the primary (its ``spec.forProvider``) that RDS does not run yet.
+
+    The provider publishes no ``pendingModifiedValues``: provider-upjet-aws v2.6.0 rds
+    Instance v1beta3 ``status.atProvider`` has none (``schemas/.../rds.aws.upbound.io_
+    instances.yaml``), only what RDS runs now: ``instanceClass``, ``allocatedStorage``,
+    ``multiAz``, ``engineVersionActual`` ("The running version of the database") and
+    ``status`` ("The RDS instance status"). What was asked and is not running is pending.
+    """
+    running = {**at, "engineVersion": at.get("engineVersionActual")}
+    return [
+        {"field": field, "current": _text(running[field]), "requested": _text(applied[field])}
+        for field in DAY2_FIELDS
+        if _is_pending(field, applied.get(field), running.get(field))
+    ]
+
+
+def _describe(changes: list[dict[str, str]]) -> str:
+    return ", ".join(
+        f"{DAY2_FIELDS[c['field']][1]} {c['current']} -> {c['requested']}" for c in changes
+    )
+
+
+def day2_conditions(
+    changes: list[dict[str, str]], rds_status: str | None, spec: Spec, at: dict[str, Any]
+) -> list[Condition]:
+    """``Upgrading`` while RDS upgrades the engine, ``ChangePending`` while a version or plan
+    change waits or is being applied; each False otherwise (so an old one does not linger)."""
+    upgrading = rds_status == "upgrading"
+    version = next((c for c in changes if c["field"] == "engineVersion"), None)
+    conditions = [
+        Condition(
+            "Upgrading",
+            True,
+            "Upgrading",
+            "RDS is upgrading PostgreSQL"
+            + (f" from {version['current']} to {version['requested']}" if version else "")
+            + ": the database restarts and is unavailable for a few minutes",
+        )
+        if upgrading
+        else Condition("Upgrading", False, "NotUpgrading")
+    ]
+    if not changes and rds_status != "modifying":
+        conditions.append(Condition("ChangePending", False, "NoChangePending"))
+    elif spec.config.applyChanges == "maintenanceWindow" and rds_status == "available":
+        window = spec.config.maintenanceWindow or at.get("maintenanceWindow")
+        conditions.append(
+            Condition(
+                "ChangePending",
+                True,
+                "WaitingForMaintenanceWindow",
+                f"Waiting for the maintenance window ({window or 'chosen by AWS'}, UTC) to "
+                f"apply: {_describe(changes)}. Set spec.config.applyChanges: immediately to "
+                "apply it now.",
+            )
+        )
+    else:
+        what = _describe(changes) or "a change"
+        conditions.append(
+            Condition(
+                "ChangePending",
+                True,
+                "Applying",
+                f"RDS is applying {what} (instance status {rds_status or 'unknown'})",
+            )
+        )
+    return conditions
 
 
 def version_key(version: str) -> tuple[int, int | None]:

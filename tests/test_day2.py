@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 import pytest
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,6 +16,7 @@ from tests.support.responses import (
     desired,
     fatal_messages,
     render_created,
+    status,
     warnings,
 )
 
@@ -181,3 +183,76 @@ def test_cluster_to_single_once_the_count_is_0_removes_the_replicas_and_multi_az
     assert not fatal_messages(rsp)
     out = desired(rsp)
     assert replicas_of(out) == [] and fp(out)["multiAz"] is False
+
+
+# --- item 3: when changes happen, and what is pending ------------------------------------
+
+
+def conditions(rsp) -> dict[str, tuple[bool, str, str]]:
+    return {
+        c.type: (c.status == fnv1.STATUS_CONDITION_TRUE, c.reason, c.message)
+        for c in rsp.conditions
+    }
+
+
+@pytest.mark.parametrize(("apply", "immediately"), [(None, False), ("immediately", True)])
+def test_apply_changes_sets_apply_immediately_on_the_primary_and_its_replicas(apply, immediately):
+    config = {} if apply is None else {"applyChanges": apply}
+    cluster = xr_with(plan=CLUSTER, config=config)
+    rsp = render_created(cluster, observed=[observed_primary(cluster)])
+    out = desired(rsp)
+    assert fp(out)["applyImmediately"] is immediately
+    assert fp(out, "replica-1")["applyImmediately"] is immediately
+
+
+def test_a_change_waiting_for_the_maintenance_window_is_published():
+    """The provider publishes no pendingModifiedValues (rds Instance v1beta3 atProvider):
+    what was applied (spec.forProvider) and RDS does not run (atProvider) is pending."""
+    xr = xr_with(plan="single-small", config={"maintenanceWindow": "sun:04:00-sun:05:00"})
+    observed = observed_primary(
+        xr,
+        "16.4",
+        instanceClass="db.t4g.micro",
+        allocatedStorage=20,
+        multiAz=False,
+        status="available",
+    )
+    rsp = render_created(xr, observed=[observed])
+    s = status(rsp)
+    assert s["instanceStatus"] == "available"
+    assert s["pendingChanges"] == [
+        {"field": "instanceClass", "current": "db.t4g.micro", "requested": "db.t4g.medium"},
+        {"field": "allocatedStorage", "current": "20", "requested": "50"},
+    ]
+    ok, reason, msg = conditions(rsp)["ChangePending"]
+    assert ok and reason == "WaitingForMaintenanceWindow"
+    assert "sun:04:00-sun:05:00" in msg and "db.t4g.micro -> db.t4g.medium" in msg
+    assert "applyChanges: immediately" in msg
+    assert conditions(rsp)["Upgrading"][:2] == (False, "NotUpgrading")
+
+
+def test_an_upgrade_in_progress_is_published():
+    xr = xr_with(serviceVersion="16.6", config={"applyChanges": "immediately"})
+    observed = observed_primary(xr, "16.4", instanceClass="db.t4g.micro", status="upgrading")
+    rsp = render_created(xr, observed=[observed])
+    assert status(rsp)["pendingChanges"] == [
+        {"field": "engineVersion", "current": "16.4", "requested": "16.6"}
+    ]
+    ok, _, msg = conditions(rsp)["Upgrading"]
+    assert ok and "from 16.4 to 16.6" in msg
+    assert conditions(rsp)["ChangePending"][:2] == (True, "Applying")
+
+
+def test_nothing_pending_when_rds_runs_what_was_asked():
+    observed = observed_primary(
+        XR,
+        "16.8",
+        instanceClass="db.t4g.micro",
+        allocatedStorage=35,
+        multiAz=False,
+        status="available",
+    )  # a major follows its minors; autoscaling grew the storage
+    rsp = render_created(XR, observed=[observed])
+    assert "pendingChanges" not in status(rsp)
+    assert conditions(rsp)["ChangePending"][:2] == (False, "NoChangePending")
+    assert conditions(rsp)["Upgrading"][0] is False
