@@ -605,6 +605,12 @@ def render(req: Request) -> Rendered:
     continuous = continuous_backup_days(req, out)
     if master_secret.instance_may_render(req, "instance"):
         res["instance"] = _primary(req, spec, ctx, restored, continuous=continuous)
+        hold_while_pending(
+            req.observed_field("instance", "spec.forProvider") or {},
+            req.observed_field("instance", "status.atProvider") or {},
+            res["instance"]["spec"]["forProvider"],
+            out,
+        )
     else:
         out.waiting = True  # for the Secret: the XR is not ready without its Instance
     res.update(_replicas(req, spec, ctx, out))
@@ -987,6 +993,42 @@ def pending_changes(applied: dict[str, Any], at: dict[str, Any]) -> list[dict[st
         for field in DAY2_FIELDS
         if _is_pending(field, applied.get(field), running.get(field))
     ]
+
+
+# A field held back keeps its companions as they were applied.
+_COMPANIONS = {
+    "engineVersion": ("autoMinorVersionUpgrade",),
+    "allocatedStorage": ("maxAllocatedStorage",),
+}
+
+
+def hold_while_pending(
+    applied: dict[str, Any], at: dict[str, Any], for_provider: dict[str, Any], out: Rendered
+) -> None:
+    """While a change is pending, a new version or plan change waits: ``for_provider`` keeps
+    what was applied for it, and a warning names the claim field. RDS refuses some changes
+    while others are pending ("Cannot modify engine version because there is a pending
+    orderable config change", hashicorp/terraform-provider-aws#15146), and one at a time keeps
+    what is pending what the status says."""
+    pending = pending_changes(applied, at)
+    if not pending:
+        return
+    for field, (claim_field, label) in DAY2_FIELDS.items():
+        old, new = applied.get(field), for_provider.get(field)
+        if old is None or new is None or old == new:
+            continue
+        for name in (field, *_COMPANIONS.get(field, ())):
+            if name in applied:
+                for_provider[name] = applied[name]
+        out.results.append(
+            Result(
+                Severity.WARNING,
+                f"{claim_field}: another change is still pending ({_describe(pending)}); "
+                f"this one ({label} {_text(old)} -> {_text(new)}) waits until RDS has applied "
+                f"it: keeping {_text(old)}",
+                "ChangeWaits",
+            )
+        )
 
 
 def _describe(changes: list[dict[str, str]]) -> str:

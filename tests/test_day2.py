@@ -256,3 +256,52 @@ def test_nothing_pending_when_rds_runs_what_was_asked():
     assert "pendingChanges" not in status(rsp)
     assert conditions(rsp)["ChangePending"][:2] == (False, "NoChangePending")
     assert conditions(rsp)["Upgrading"][0] is False
+
+
+# --- item 5: refusals that keep everything -----------------------------------------------
+
+
+def test_a_change_while_another_is_pending_waits_and_names_the_field():
+    small = xr_with(plan="single-small")
+    observed = observed_primary(
+        small, "16.4", instanceClass="db.t4g.micro", allocatedStorage=20, status="available"
+    )  # single-small applied, waiting for the maintenance window
+    rsp = render_created(xr_with(plan="single-medium", serviceVersion="16.6"), observed=[observed])
+    assert not fatal_messages(rsp)
+    msgs = warnings(rsp)
+    assert any(m.startswith("spec.plan: another change is still pending") for m in msgs), msgs
+    assert any(m.startswith("spec.serviceVersion: another change") for m in msgs), msgs
+    assert any("db.t4g.medium -> db.m7g.large" in m for m in msgs)
+    f = fp(desired(rsp))
+    applied = observed["spec"]["forProvider"]
+    for field in ("instanceClass", "allocatedStorage", "maxAllocatedStorage", "engineVersion"):
+        assert f[field] == applied[field], field
+    assert f["autoMinorVersionUpgrade"] is True  # still follows "16", as applied
+
+
+def test_a_change_once_nothing_is_pending_goes_through():
+    small = xr_with(plan="single-small")
+    observed = observed_primary(
+        small, "16.4", instanceClass="db.t4g.medium", allocatedStorage=50, status="available"
+    )
+    rsp = render_created(xr_with(plan="single-medium"), observed=[observed])
+    assert not warnings(rsp)
+    assert fp(desired(rsp))["instanceClass"] == "db.m7g.large"
+
+
+@pytest.mark.parametrize("version", ["16.9", "16.7"])
+def test_a_version_the_catalogue_does_not_list_is_fatal_and_changes_nothing(version):
+    observed = observed_primary(XR, "16.4")
+    rsp = render_created(xr_with(serviceVersion=version), observed=[observed])
+    (msg,) = fatal_messages(rsp)
+    assert msg.startswith(f"spec.serviceVersion: unknown version {version!r}"), msg
+    assert not rsp.desired.resources  # fatal: Crossplane applies and deletes nothing
+
+
+def test_a_major_upgrade_is_refused_and_the_instance_kept():
+    observed = observed_primary(XR, "16.4")
+    rsp = render_created(xr_with(serviceVersion="17"), observed=[observed])
+    assert not fatal_messages(rsp)
+    (msg,) = [w for w in warnings(rsp) if "serviceVersion" in w]
+    assert "'17'" in msg and "16.4" in msg and "keeping '16'" in msg
+    assert fp(desired(rsp))["engineVersion"] == "16"
