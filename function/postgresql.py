@@ -24,6 +24,8 @@ Where each claim field becomes an AWS field (all in ``instance_parameters`` unle
 - ``spec.config.backup``                  -> ``backupRetentionPeriod`` (at most the
                                              environment's ``limits``), ``backupWindow
 - ``spec.config.maintenanceWindow``       -> ``maintenanceWindow``
+- ``spec.config.applyChanges``            -> ``applyImmediately`` (primary and replicas); what
+                                             is pending: ``pending_changes``, ``day2_conditions``
 - ``spec.config.deletionPolicy``          -> ``deletionPolicy``, ``skipFinalSnapshot``,
                                              ``finalSnapshotIdentifier``, ``deleteAutomatedBackups``
                                              (``DELETION``), and the KMS key's deletion policy
@@ -68,7 +70,16 @@ from function.claims import (
     Tags,
     resource_tags,
 )
-from function.core import InputError, Rendered, Request, Result, Severity, parse, short_hash
+from function.core import (
+    Condition,
+    InputError,
+    Rendered,
+    Request,
+    Result,
+    Severity,
+    parse,
+    short_hash,
+)
 from function.environment import Network
 from function.kms import check_existing_keys, managed_key_resources, observed_managed_key
 from function.pgsql import PORT, provider_config
@@ -256,6 +267,8 @@ class Config(Strict):
     backup: Backup = Field(default_factory=Backup)
     maintenanceWindow: str | None = Field(default=None, description="ddd:hh24:mi-ddd:hh24:mi")
     deletionPolicy: DatabaseDeletion = "SnapshotAndDelete"
+    # When RDS applies a version or plan change: now, or in the maintenance window.
+    applyChanges: Literal["immediately", "maintenanceWindow"] = "maintenanceWindow"
 
     @field_validator("maintenanceWindow")
     @classmethod
@@ -359,7 +372,8 @@ def check_plan(spec: Spec, plan: PostgresqlPlan, settings: Settings) -> int:
         allowed = (
             f"at most {plan.maxReplicas}"
             if plan.cluster
-            else "none: read replicas need a cluster-* plan"
+            else "none: read replicas need a cluster-* plan (to move a cluster to a single-* "
+            "plan, set spec.config.compute.replicas.count to 0 first)"
         )
         raise InputError(
             f"spec.config.compute.replicas.count: plan {spec.plan!r} allows {allowed} (got {count})"
@@ -370,6 +384,22 @@ def check_plan(spec: Spec, plan: PostgresqlPlan, settings: Settings) -> int:
             "allowed values: true"
         )
     return count
+
+
+def check_plan_change(req: Request, spec: Spec, plan: PostgresqlPlan) -> None:
+    """A cluster moves to a single-instance plan only once it asks for no replicas: a plan
+    without replicas while replicas exist and ``replicas.count`` is not set would delete them
+    unasked. InputError (nothing changes) saying to set the count to 0 first."""
+    replicas = spec.config.compute.replicas
+    if plan.maxReplicas > 0 or (replicas is not None and replicas.count is not None):
+        return
+    existing = sorted(k for k in req.observed if k.startswith(replica_key(0)[:-1]))
+    if existing:
+        raise InputError(
+            f"spec.plan: plan {spec.plan!r} has no read replicas and this instance has "
+            f"{len(existing)}; set spec.config.compute.replicas.count to 0 first (the "
+            "replicas are removed), then change the plan"
+        )
 
 
 def security_groups(network: Network) -> dict[str, Any]:
@@ -484,6 +514,7 @@ def instance_parameters(spec: Spec, ctx: Context) -> tuple[dict[str, Any], dict[
             ctx.master_secret, ctx.settings.internalSecretNamespace
         ),
         "backupRetentionPeriod": c.backup.retentionDays,
+        "applyImmediately": c.applyChanges == "immediately",
         "copyTagsToSnapshot": True,
         "deleteAutomatedBackups": rules.delete_automated_backups,
         "skipFinalSnapshot": not rules.final_snapshot,
@@ -528,6 +559,7 @@ def replica_parameters(spec: Spec, ctx: Context, index: int) -> dict[str, Any]:
         "port": PORT,
         "publiclyAccessible": c.publiclyAccessible,
         "backupRetentionPeriod": 0,
+        "applyImmediately": c.applyChanges == "immediately",
         "skipFinalSnapshot": True,
         "deleteAutomatedBackups": True,
         "copyTagsToSnapshot": True,
@@ -547,6 +579,7 @@ def render(req: Request) -> Rendered:
     spec = _keep_immutable(req, asked, out)
     plan, version = catalogue_entry(spec, req.settings)
     replicas = check_plan(spec, plan, req.settings)
+    check_plan_change(req, spec, plan)
     region, network = _placement(req, asked, spec)
     restored = _restore_source(req, out, spec, region)
     if restored is None:  # waiting for the restore source; create nothing yet
@@ -575,6 +608,12 @@ def render(req: Request) -> Rendered:
     continuous = continuous_backup_days(req, out)
     if master_secret.instance_may_render(req, "instance"):
         res["instance"] = _primary(req, spec, ctx, restored, continuous=continuous)
+        hold_while_pending(
+            req.observed_field("instance", "spec.forProvider") or {},
+            req.observed_field("instance", "status.atProvider") or {},
+            res["instance"]["spec"]["forProvider"],
+            out,
+        )
     else:
         out.waiting = True  # for the Secret: the XR is not ready without its Instance
     res.update(_replicas(req, spec, ctx, out))
@@ -587,6 +626,10 @@ def render(req: Request) -> Rendered:
     )
     res.update(pg_grants.group_resources(ctx.sql_provider_config, spec.config.database.name))
     out.status = _status(req, spec, ctx, ctx.sql_provider_config, kms_arn)
+    at = req.observed_field("instance", "status.atProvider") or {}
+    if at:
+        pending = out.status.get("pendingChanges") or []
+        out.conditions.extend(day2_conditions(pending, at.get("status"), spec, at))
     if isinstance(continuous, int) and continuous > 0:
         out.status["backupRetentionDays"] = continuous  # the window AWS Backup keeps
     return out
@@ -889,11 +932,16 @@ def _allocated_storage(
         wanted = source
     old = req.observed_field("instance", "spec.forProvider.allocatedStorage")
     if isinstance(old, int | float) and wanted < old:
+        # A smaller plan asks for less storage too: name what asked.
+        what = (
+            "spec.config.compute.allocatedStorage may only grow"
+            if spec.config.compute.allocatedStorage
+            else f"spec.plan: plan {spec.plan!r} has {wanted} GiB and storage may only grow"
+        )
         out.results.append(
             Result(
                 Severity.WARNING,
-                f"spec.config.compute.allocatedStorage may only grow: keeping {int(old)} GiB, "
-                f"ignoring {wanted} GiB",
+                f"{what}: keeping {int(old)} GiB, ignoring {wanted} GiB",
                 "StorageCannotShrink",
             )
         )
@@ -937,10 +985,190 @@ def _status(
     ]
     if any(readers):
         status["readerEndpoints"] = [str(r) for r in readers if r]
+    if at.get("status"):
+        status["instanceStatus"] = at["status"]
+    applied = req.observed_field("instance", "spec.forProvider") or {}
+    pending = pending_changes(applied, at)
+    if pending:
+        status["pendingChanges"] = pending
     return status
 
 
 KEY_FIELD = "spec.config.encryption.key.existing.id"
+
+# What a version or plan change modifies on the primary, with the claim field that asks for
+# it and how a developer reads it.
+DAY2_FIELDS = {
+    "engineVersion": ("spec.serviceVersion", "PostgreSQL version"),
+    "instanceClass": ("spec.plan", "instance class"),
+    "allocatedStorage": ("spec.config.compute.allocatedStorage", "storage (GiB)"),
+    "multiAz": ("spec.config.multiAZ", "Multi-AZ"),
+}
+
+
+def _is_pending(field: str, applied: Any, running: Any) -> bool:
+    """Whether RDS still runs something else than what was applied for ``field``."""
+    if applied is None or running is None:
+        return False
+    if field == "engineVersion":  # a major ("16") is any of its minors
+        (a_major, a_minor), (r_major, r_minor) = (
+            version_key(str(applied)),
+            version_key(str(running)),
+        )
+        return r_major != a_major or (a_minor is not None and r_minor != a_minor)
+    if field == "allocatedStorage":  # storage autoscaling may have grown it further
+        return float(running) < float(applied)
+    return bool(running != applied)
+
+
+def _text(value: Any) -> str:
+    """A field's value as status shows it (protobuf Struct numbers arrive as floats)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def pending_changes(applied: dict[str, Any], at: dict[str, Any]) -> list[dict[str, str]]:
+    """The changes applied to the primary (its ``spec.forProvider``) that RDS does not run yet.
+
+    The provider publishes no ``pendingModifiedValues``: provider-upjet-aws v2.6.0 rds
+    Instance v1beta3 ``status.atProvider`` has none (``schemas/.../rds.aws.upbound.io_
+    instances.yaml``), only what RDS runs now: ``instanceClass``, ``allocatedStorage``,
+    ``multiAz``, ``engineVersionActual`` ("The running version of the database") and
+    ``status`` ("The RDS instance status"). What was asked and is not running is pending.
+    """
+    running = {**at, "engineVersion": at.get("engineVersionActual")}
+    return [
+        {"field": field, "current": _text(running[field]), "requested": _text(applied[field])}
+        for field in DAY2_FIELDS
+        if _is_pending(field, applied.get(field), running.get(field))
+    ]
+
+
+# A field held back keeps its companions as they were applied.
+_COMPANIONS = {
+    "engineVersion": ("autoMinorVersionUpgrade",),
+    "allocatedStorage": ("maxAllocatedStorage",),
+}
+
+
+def hold_while_pending(
+    applied: dict[str, Any], at: dict[str, Any], for_provider: dict[str, Any], out: Rendered
+) -> None:
+    """While a change is pending, a new version or plan change waits: ``for_provider`` keeps
+    what was applied for it, and a warning names the claim field. RDS refuses some changes
+    while others are pending ("Cannot modify engine version because there is a pending
+    orderable config change", hashicorp/terraform-provider-aws#15146), and one at a time keeps
+    what is pending what the status says."""
+    pending = pending_changes(applied, at)
+    if not pending:
+        return
+    for field, (claim_field, label) in DAY2_FIELDS.items():
+        old, new = applied.get(field), for_provider.get(field)
+        if old is None or new is None or old == new:
+            continue
+        for name in (field, *_COMPANIONS.get(field, ())):
+            if name in applied:
+                for_provider[name] = applied[name]
+        out.results.append(
+            Result(
+                Severity.WARNING,
+                f"{claim_field}: another change is still pending ({_describe(pending)}); "
+                f"this one ({label} {_text(old)} -> {_text(new)}) waits until RDS has applied "
+                f"it: keeping {_text(old)}",
+                "ChangeWaits",
+            )
+        )
+
+
+def _describe(changes: list[dict[str, str]]) -> str:
+    return ", ".join(
+        f"{DAY2_FIELDS[c['field']][1]} {c['current']} -> {c['requested']}" for c in changes
+    )
+
+
+def day2_conditions(
+    changes: list[dict[str, str]], rds_status: str | None, spec: Spec, at: dict[str, Any]
+) -> list[Condition]:
+    """``Upgrading`` while RDS upgrades the engine, ``ChangePending`` while a version or plan
+    change waits or is being applied; each False otherwise (so an old one does not linger)."""
+    upgrading = rds_status == "upgrading"
+    version = next((c for c in changes if c["field"] == "engineVersion"), None)
+    conditions = [
+        Condition(
+            "Upgrading",
+            True,
+            "Upgrading",
+            "RDS is upgrading PostgreSQL"
+            + (f" from {version['current']} to {version['requested']}" if version else "")
+            + ": the database restarts and is unavailable for a few minutes",
+        )
+        if upgrading
+        else Condition("Upgrading", False, "NotUpgrading")
+    ]
+    if not changes and rds_status != "modifying":
+        conditions.append(Condition("ChangePending", False, "NoChangePending"))
+    elif spec.config.applyChanges == "maintenanceWindow" and rds_status == "available":
+        window = spec.config.maintenanceWindow or at.get("maintenanceWindow")
+        conditions.append(
+            Condition(
+                "ChangePending",
+                True,
+                "WaitingForMaintenanceWindow",
+                f"Waiting for the maintenance window ({window or 'chosen by AWS'}, UTC) to "
+                f"apply: {_describe(changes)}. Set spec.config.applyChanges: immediately to "
+                "apply it now.",
+            )
+        )
+    else:
+        what = _describe(changes) or "a change"
+        conditions.append(
+            Condition(
+                "ChangePending",
+                True,
+                "Applying",
+                f"RDS is applying {what} (instance status {rds_status or 'unknown'})",
+            )
+        )
+    return conditions
+
+
+def version_key(version: str) -> tuple[int, int | None]:
+    """``"16.4"`` -> ``(16, 4)``; a bare major ``"16"`` -> ``(16, None)`` (its newest minor)."""
+    major, _, minor = version.partition(".")
+    return int(major), int(minor) if minor else None
+
+
+def version_move_refused(old: str, running: str | None, new: str) -> str | None:
+    """Why ``spec.serviceVersion`` may not move from ``old`` (what the instance was rendered
+    with) to ``new``, or None when it may: minors only move forward.
+
+    ``running`` is the version RDS reports (``status.atProvider.engineVersionActual``, "The
+    running version of the database", provider-upjet-aws v2.6.0 rds Instance v1beta3): a
+    major that follows its minors may already run a newer minor than the one a claim pins.
+    A pinned minor may move to a newer one or to its major (then it follows the minors).
+    Major upgrades are refused here: ``major_upgrade`` decides them.
+    """
+    current = running or old
+    cur_major, cur_minor = version_key(current)
+    new_major, new_minor = version_key(new)
+    if new == old or (
+        new_major == cur_major
+        and (new_minor is None or cur_minor is None or new_minor >= cur_minor)
+    ):
+        return None
+    where = f"the instance runs PostgreSQL {current}" + (
+        f" (serviceVersion {old!r})" if current != old else ""
+    )
+    if new_major > cur_major:
+        return (
+            f"spec.serviceVersion: {where}; a major upgrade to {new!r} is not offered in "
+            f"place: keeping {old!r}"
+        )
+    return (
+        f"spec.serviceVersion: PostgreSQL cannot be downgraded: {where}, the claim asks for "
+        f"{new!r}; keeping {old!r} (set serviceVersion to {old!r} or a newer version)"
+    )
 
 
 def _keep_immutable(req: Request, spec: Spec, out: Rendered) -> Spec:
@@ -977,8 +1205,12 @@ def _keep_immutable(req: Request, spec: Spec, out: Rendered) -> Spec:
         old_version = str(old_version).split(".")[0]
         if changed("spec.serviceVersion", old_version, spec.major):
             top["serviceVersion"] = old_version
-    elif changed("spec.serviceVersion", old_version, spec.serviceVersion):
-        top["serviceVersion"] = fp["engineVersion"]
+    elif old_version is not None:
+        running = req.observed_field("instance", "status.atProvider.engineVersionActual")
+        refused = version_move_refused(str(old_version), running, spec.serviceVersion)
+        if refused:
+            out.results.append(Result(Severity.WARNING, refused, "VersionChangeRefused"))
+            top["serviceVersion"] = str(old_version)
     if changed("spec.config.database.name", ip.get("dbName"), spec.config.database.name):
         config["database"] = Database.model_construct(name=ip["dbName"])
     old_enc = _observed_encryption(req, fp)

@@ -320,3 +320,27 @@ def test_the_key_arn_partition_rule_is_the_functions(kind):
             fits = claims.arn_partition_error(arn) == ""
             assert fits is (REGIONS[region] == arn_partition), arn
             assert holds(rule.rule, arn, ABSENT) is fits, arn
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "ok"),
+    [
+        ("16.4", "16.6", True),
+        ("16.4", "16.10", True),  # compared as numbers, not as text
+        ("16.4", "16", True),
+        ("16", "16.4", True),  # the function compares with the running minor
+        ("16.6", "16.4", False),
+        ("16", "15", False),
+        ("16.4", "15.12", False),
+        ("16", "17", False),  # major upgrades are not offered in place
+    ],
+)
+def test_postgres_service_version_moves_forward_within_its_major(before, after, ok):
+    """Issue 25 item 1: the XRD refuses what the function refuses whatever runs
+    (function/postgresql.py ``version_move_refused``); the function also compares with the
+    version RDS reports running."""
+    xr = {"apiVersion": "rds.aws.anynines.com/v1", "kind": "XPostgresqlInstance"}
+    old = {**xr, "spec": {"serviceVersion": before, "plan": "single-small"}}
+    new = {**xr, "spec": {"serviceVersion": after, "plan": "single-small"}}
+    found = [p for p, _ in violations("XPostgresqlInstance", new, old)]
+    assert ("spec.serviceVersion" not in found) is ok, found

@@ -287,7 +287,7 @@ def test_user_guide_states_the_restore_rules_the_function_enforces():
     """tests/test_restore.py checks the function refuses a restore naming another database
     or another major; the guide says both, and no example says otherwise."""
     text = USER_GUIDE.read_text()
-    section = text[text.index("### 5. Restore") : text.index("### 6. Clean up")]
+    section = text[text.index("### 5. Restore") : text.index("### 6. Upgrading and resizing")]
     flat = " ".join(section.split())
     assert "`config.database.name` must be the source's database" in flat
     assert "`serviceVersion` must be the source's major" in flat

@@ -71,6 +71,9 @@ NOT_CREATE_PARAMETERS = {
     "skipFinalSnapshot",
     "finalSnapshotIdentifier",
     "deleteAutomatedBackups",
+    # ModifyDBInstance's ApplyImmediately: terraform-provider-aws sends apply_immediately on
+    # update only (internal/service/rds/instance.go, resourceInstanceUpdate).
+    "applyImmediately",
 }
 
 
@@ -226,6 +229,7 @@ REPLICA_NOT_CREATE_PARAMETERS = {
     "parameterGroupNameSelector",
     "skipFinalSnapshot",
     "deleteAutomatedBackups",
+    "applyImmediately",  # ModifyDBInstance only, as on the primary
 }
 
 

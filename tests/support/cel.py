@@ -78,6 +78,7 @@ def _substring(s: celtypes.StringType, start: Any, end: Any = None) -> celtypes.
 K8S_STRING_FUNCTIONS = {
     "substring": _substring,
     "lowerAscii": lambda s: celtypes.StringType(s.lower()),
+    "split": lambda s, sep: celtypes.ListType(celtypes.StringType(p) for p in s.split(sep)),
 }
 
 
