@@ -13,7 +13,13 @@ import pytest
 from function import claims, objectstorage
 from function.regions import REGIONS
 from tests.support import cel, schemas
-from tests.support.responses import applied_core_objects, desired, fatal_messages, local_call
+from tests.support.responses import (
+    applied_core_objects,
+    desired,
+    fatal_messages,
+    local_call,
+    primary_ready,
+)
 from tests.support.xrds import spec_schema
 from tools import examples as examples_tool
 from tools import xrender
@@ -171,6 +177,9 @@ def test_the_docs_manifests_render_without_a_fatal_result(rel):
     out = desired(rsp)
     assert out, "something is rendered"
     if claim["kind"] == "PostgresqlInstance":
+        # Read replicas come once the primary is observed Ready (function/postgresql.py).
+        ex = dataclasses.replace(ex, observed=primary_ready(rsp, ex.observed))
+        out = desired(xrender.render(local_call, ex))
         config = claim["spec"].get("config") or {}
         replicas = ((config.get("compute") or {}).get("replicas") or {}).get("count", 0)
         assert {k for k in out if k.startswith("replica-")} == {
