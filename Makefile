@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-dev
 IMAGE  ?= function-klutch-aws:dev
 XPKG   ?= _output/function-klutch-aws.xpkg
 
-.PHONY: help venv test render run lint typecheck generate format bench build xpkg xpkg-stage xpkg-configuration clean
+.PHONY: help venv test render run lint typecheck generate format bench bench-calls build xpkg xpkg-stage xpkg-configuration clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
@@ -54,6 +54,9 @@ $(VENV)/.installed-bench: $(STAMP)
 
 bench: $(VENV)/.installed-bench ## Benchmark over gRPC against a no-op function (not part of test)
 	$(PY) tools/bench.py
+
+bench-calls: $(STAMP) ## Calls per reconcile at rest and the CPU of each call, per kind, from the control-plane twin (not part of test)
+	$(PY) tools/reconcile_calls.py
 
 build: ## Build the runtime container image (needs docker with a running engine)
 	@command -v docker >/dev/null 2>&1 || { echo "make build: docker is not installed; install Docker to build $(IMAGE)" >&2; exit 1; }
