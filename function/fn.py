@@ -20,6 +20,7 @@ from function import (
     objectstorage,
     objectstoragebinding,
     postgresql,
+    refs,
     scheduledbackup,
     servicebinding,
 )
@@ -31,6 +32,7 @@ from function.core import (
     ObservedResource,
     Rendered,
     Request,
+    Requirement,
     Result,
     Severity,
     clear_parsed,
@@ -104,18 +106,23 @@ def answer(req: fnv1.RunFunctionRequest, log: Any = None) -> tuple[fnv1.RunFunct
             )
             return rsp, True
         settings = _settings(req)
-        observed = _observed(req)
         required = _required(req)
         env_name = settings.environmentConfigName
-        env = _environment(req, required, env_name)
-        if env is None:
-            # Not resolved yet: ask for it, keep what exists (Crossplane calls again with it).
-            rendered = environment.waiting(env_name, Rendered())
-        else:
-            rendered = renderer(
-                Request(xr=xr, settings=settings, observed=observed, required=required, env=env)
-            )
-            environment.ready(env_name, rendered)
+        env_key = environment.locate(required, env_name)
+        if env_key is None:
+            # Not in the request yet: ask for it, nothing else (Crossplane calls again with it).
+            _requirements(rsp, environment.requirements(env_name, env_key))
+            return rsp, True
+        env = _environment(req, required, env_key, env_name)
+        observed = _observed(req)
+        rendered = renderer(
+            Request(xr=xr, settings=settings, observed=observed, required=required, env=env)
+        )
+        environment.ready(env_name, env_key, rendered)
+        if refs.unresolved(required, rendered):
+            # Crossplane throws this answer away: it fetches what is asked and calls again.
+            _requirements(rsp, rendered.requirements)
+            return rsp, True
         _encode(req, rsp, rendered, observed)
     except InputError as err:
         response.fatal(rsp, str(err))
@@ -166,17 +173,15 @@ def _settings(req: fnv1.RunFunctionRequest) -> Settings:
 
 
 def _environment(
-    req: fnv1.RunFunctionRequest, required: dict[str, list[dict[str, Any]]], name: str
+    req: fnv1.RunFunctionRequest, required: dict[str, list[dict[str, Any]]], key: str, name: str
 ) -> environment.Environment | None:
-    """The EnvironmentConfig ``name``, parsed; None until Crossplane resolved it."""
-    if environment.REQUIREMENT not in required:
-        return None  # not kept: the next call brings it
+    """The EnvironmentConfig ``name`` held under ``key`` (``environment.locate``), parsed."""
     # The same source ``_required`` reads (required_resources win over extra_resources).
-    source = req.required_resources.get(environment.REQUIREMENT)
+    source = req.required_resources.get(key)
     if source is None:
-        source = req.extra_resources[environment.REQUIREMENT]
-    key = name.encode() + b"\0" + source.SerializeToString(deterministic=True)
-    return _memo(_ENVIRONMENTS, key, lambda: environment.read(required, name))
+        source = req.extra_resources[key]
+    memo_key = name.encode() + b"\0" + source.SerializeToString(deterministic=True)
+    return _memo(_ENVIRONMENTS, memo_key, lambda: environment.read(required, name, key))
 
 
 # Observed composed resources and required resources, converted once per distinct content
@@ -299,7 +304,13 @@ def _encode(
         _result(rsp, r)
     for c in out.conditions:
         _condition(rsp, c)
-    for name, q in out.requirements.items():
+    _requirements(rsp, out.requirements)
+
+
+def _requirements(rsp: fnv1.RunFunctionResponse, requirements: Mapping[str, Requirement]) -> None:
+    """Ask for ``requirements``; none asked leaves ``rsp.requirements`` unset, which the
+    previous iteration's none equals (``proto.Equal(nil, nil)``): the loop stops there."""
+    for name, q in requirements.items():
         sel = fnv1.ResourceSelector(api_version=q.api_version, kind=q.kind)
         if q.match_name is not None:
             sel.match_name = q.match_name
