@@ -5,7 +5,7 @@ All protobuf handling lives here; renderers are pure functions of ``core.Request
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import grpc
@@ -198,22 +198,48 @@ _OBSERVED: Memo[ObservedResource] = Memo(OBSERVED_MEMO_BYTES)
 _REQUIRED: Memo[dict[str, Any]] = Memo(REQUIRED_MEMO_BYTES)
 
 
-def _observed(req: fnv1.RunFunctionRequest) -> dict[str, ObservedResource]:
-    """Observed composed resources by name (sorted: a protobuf map has no order)."""
-    resources = req.observed.resources
-    out = {}
-    for name in sorted(resources):
-        r = resources[name]
-        key = r.SerializeToString(deterministic=True)
-        observed = _OBSERVED.get(key)
-        if observed is None:
-            observed = ObservedResource(
-                resource=struct_to_dict(r.resource),
-                connection_details=dict(r.connection_details),
-            )
-            _OBSERVED.put(key, observed, RESOURCE_COST_FACTOR * len(key))
-        out[name] = observed
-    return out
+class _Observed(Mapping[str, ObservedResource]):
+    """Observed composed resources by name (sorted: a protobuf map has no order), each
+    converted when first read: an answer that only asks for requirements reads few or none."""
+
+    def __init__(self, resources: Mapping[str, fnv1.Resource]) -> None:
+        self._resources = resources
+        self._names = sorted(resources)
+        self._read: dict[str, ObservedResource] = {}
+
+    def __getitem__(self, name: str) -> ObservedResource:
+        got = self._read.get(name)
+        if got is None:
+            if name not in self._resources:  # indexing a protobuf map would add the name
+                raise KeyError(name)
+            got = self._read[name] = _observed_resource(self._resources[name])
+        return got
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in self._resources
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+def _observed(req: fnv1.RunFunctionRequest) -> Mapping[str, ObservedResource]:
+    """Observed composed resources by name, each converted when first read."""
+    return _Observed(req.observed.resources)
+
+
+def _observed_resource(r: fnv1.Resource) -> ObservedResource:
+    key = r.SerializeToString(deterministic=True)
+    observed = _OBSERVED.get(key)
+    if observed is None:
+        observed = ObservedResource(
+            resource=struct_to_dict(r.resource),
+            connection_details=dict(r.connection_details),
+        )
+        _OBSERVED.put(key, observed, RESOURCE_COST_FACTOR * len(key))
+    return observed
 
 
 def _required(req: fnv1.RunFunctionRequest) -> dict[str, list[dict[str, Any]]]:
@@ -276,7 +302,7 @@ def _encode(
     req: fnv1.RunFunctionRequest,
     rsp: fnv1.RunFunctionResponse,
     out: Rendered,
-    observed: dict[str, ObservedResource],
+    observed: Mapping[str, ObservedResource],
 ) -> None:
     resources = out.resources
     if out.keep_desired:
