@@ -576,7 +576,7 @@ def render(req: Request) -> Rendered:
         res["instance"] = _primary(req, spec, ctx, restored, continuous=continuous)
     else:
         out.waiting = True  # for the Secret: the XR is not ready without its Instance
-    res.update(_replicas(req, spec, ctx))
+    res.update(_replicas(req, spec, ctx, out))
     res["parameter-group"] = _parameter_group_resource(req, spec, ctx)
     res.update(_network(req, spec, ctx))
     kms_resources, kms_arn = _encryption_key(req, spec, ctx)
@@ -680,18 +680,31 @@ def _master_secret(
     )
 
 
-def _replicas(req: Request, spec: Spec, ctx: Context) -> dict[str, dict[str, Any]]:
-    """The read replicas by key. They take no password (no autoGeneratePassword:
-    PasswordGenerator returns before touching a Secret), so they need not wait for it; each
-    names the primary by its replicateSourceDbSelector."""
-    return {
+def _replicas(req: Request, spec: Spec, ctx: Context, out: Rendered) -> dict[str, dict[str, Any]]:
+    """The read replicas by key, once the primary is observed Ready (a replica that exists is
+    always kept); until then the claim waits (``Rendered.waiting``).
+
+    Each names the primary by its replicateSourceDbSelector, which resolves the primary's
+    ``spec.forProvider.identifier`` as soon as the primary's MR exists (provider-upjet-aws
+    v2.6.0 apis/cluster/rds/v1beta3/zz_generated.resolvers.go, ``Instance.ResolveReferences``:
+    ``resource.ExtractParamPath("identifier", false)``), long before the database does: a
+    replica rendered earlier calls CreateDBInstanceReadReplica and fails for the primary's
+    whole creation. Replicas take no password (no autoGeneratePassword: PasswordGenerator
+    returns before touching a Secret)."""
+    primary = req.observed.get("instance")
+    primary_ready = primary is not None and primary.ready
+    replicas = {
         replica_key(i): managed(
             RDS_INSTANCE,
             req.provider_config,
             replica_parameters(spec, ctx, i) | _parameter_group(req, replica_key(i), ctx),
         )
         for i in range(1, ctx.replicas + 1)
+        if primary_ready or replica_key(i) in req.observed
     }
+    if len(replicas) < ctx.replicas:
+        out.waiting = True
+    return replicas
 
 
 def _parameter_group_resource(req: Request, spec: Spec, ctx: Context) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from function import fn, names
 from function.claims import DatabaseDeletion
 from function.master_secret import KEY as MASTER_SECRET
 from tests.support.crossplane import ControlPlane
-from tests.support.examples import example_xrs, render_created
+from tests.support.examples import example_xrs, render_created, render_primary_ready
 from tests.support.responses import desired, fatal_messages
 
 OPERATOR_GUIDE = Path(__file__).resolve().parents[1] / "docs" / "operator-guide.md"
@@ -186,7 +186,7 @@ def test_deletion_table_of_a_cluster(kind, policy, config, expected):
         "deletionPolicy": policy,
         "compute": {"replicas": {"count": 2}},
     }
-    rsp = render_created(kind, xr)
+    rsp = render_primary_ready(kind, xr)
     assert not fatal_messages(rsp)
     out = desired(rsp)
     want = {**expected, "replica-1": REPLICA, "replica-2": REPLICA}

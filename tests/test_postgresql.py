@@ -6,6 +6,7 @@ import copy
 import re
 
 import pytest
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,7 +14,17 @@ from function import claims, names
 from function.postgresql import ENCRYPTION_ANNOTATION, ROLE_LABEL
 from tests.support import environment as env
 from tests.support.claims import postgresql_xr
-from tests.support.responses import desired, fatal_messages, render_created, status, warnings
+from tests.support.responses import (
+    NAME_ANNOTATION,
+    applied_core_objects,
+    desired,
+    fatal_messages,
+    render_created,
+    render_local,
+    render_primary_ready,
+    status,
+    warnings,
+)
 
 XR = postgresql_xr()
 WHO = names.Identity("klutch", "team-a", "pg-db", XR["metadata"]["uid"])
@@ -324,7 +335,7 @@ def test_identifiers_meet_rds_rules_for_any_claim_name(name, uid):
     [("16", "16", True), ("16.5", "16.5", False), ("17", "17", True), ("17.4", "17.4", False)],
 )
 def test_a_major_follows_minor_upgrades_and_a_minor_is_pinned(version, engine_version, auto_minor):
-    out = desired(render_created(xr_with(serviceVersion=version, plan="cluster-nano")))
+    out = desired(render_primary_ready(xr_with(serviceVersion=version, plan="cluster-nano")))
     f = fp(out)
     assert f["engineVersion"] == engine_version
     assert f["autoMinorVersionUpgrade"] is auto_minor
@@ -362,11 +373,34 @@ def replicas_of(out: dict) -> list[str]:
 
 
 def test_a_cluster_plan_is_multi_az_with_one_replica_by_default():
-    rsp = render_created(xr_with(plan=CLUSTER))
+    rsp = render_primary_ready(xr_with(plan=CLUSTER))
     out = desired(rsp)
     assert replicas_of(out) == ["replica-1"]
     assert fp(out)["multiAz"] is True
     assert status(rsp)["replicas"] == 1
+
+
+def test_replicas_wait_for_the_primary_to_be_ready_and_an_existing_one_is_kept():
+    """Issue 27 item 5: a replica's replicateSourceDbSelector resolves the primary's
+    ``spec.forProvider.identifier`` as soon as its MR exists (provider-upjet-aws v2.6.0
+    apis/cluster/rds/v1beta3/zz_generated.resolvers.go), so a replica rendered with the
+    primary calls CreateDBInstanceReadReplica before the primary exists. Until the primary is
+    observed Ready: no replica, and the claim waits (the XR is not Ready)."""
+    xr = xr_with(plan=CLUSTER, config={"compute": {"replicas": {"count": 2}}})
+    rsp = render_created(xr)
+    assert "instance" in desired(rsp)
+    assert replicas_of(desired(rsp)) == []
+    assert rsp.desired.composite.ready == fnv1.READY_FALSE
+    assert status(rsp)["replicas"] == 2  # what the claim asks for, published all along
+    ready = render_primary_ready(xr)
+    assert replicas_of(desired(ready)) == ["replica-1", "replica-2"]
+    assert ready.desired.composite.ready == fnv1.READY_UNSPECIFIED
+    # A replica that exists stays while the primary is not Ready (e.g. being modified).
+    replica = desired(ready)["replica-1"]
+    replica["metadata"] = {"annotations": {NAME_ANNOTATION: "replica-1"}}
+    kept = render_local(xr, observed=[*applied_core_objects(rsp), replica])
+    assert replicas_of(desired(kept)) == ["replica-1"]
+    assert kept.desired.composite.ready == fnv1.READY_FALSE
 
 
 def test_a_single_plan_has_no_replicas():
@@ -382,7 +416,7 @@ def test_replica_count_renders_replicas_of_the_primary():
         "tags": {"team": "a"},
         "region": "eu-west-1",
     }
-    rsp = render_created(xr_with(plan=CLUSTER, config=config))
+    rsp = render_primary_ready(xr_with(plan=CLUSTER, config=config))
     out = desired(rsp)
     assert replicas_of(out) == ["replica-1", "replica-2"]
     primary = fp(out)
@@ -498,7 +532,7 @@ def test_publicly_accessible_uses_the_regions_public_network():
     public = env.region("eu-central-1")["publicNetwork"]
     private = env.region("eu-central-1")["network"]
     xr = xr_with(plan=CLUSTER, config={"publiclyAccessible": True, "region": "eu-central-1"})
-    out = desired(render_created(xr))
+    out = desired(render_primary_ready(xr))
     f = fp(out)
     assert f["publiclyAccessible"] is True
     assert f["dbSubnetGroupName"] == public["dbSubnetGroupName"]

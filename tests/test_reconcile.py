@@ -127,7 +127,12 @@ def test_create_then_observe(xr):
     transient = {
         k for k, b in first.items() if b["kind"] == "ClusterUsage" and "by" not in b["spec"]
     }
-    assert set(again) == set(first) - transient, "no resource appears or disappears once observed"
+    # Read replicas come once the primary is observed Ready (function/postgresql.py _replicas).
+    replicas = {k for k in again if k.startswith("replica-")}
+    assert not replicas & set(first), "no replica before the primary is Ready"
+    assert set(again) - replicas == set(first) - transient, (
+        "no other resource appears or disappears once observed"
+    )
     for name, body in first.items():
         if name in transient:
             continue

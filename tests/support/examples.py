@@ -14,7 +14,7 @@ import functools
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import fn
-from tests.support.responses import applied_core_objects
+from tests.support.responses import applied_core_objects, primary_ready
 from tests.support.xrds import xrd_api_versions
 from tools import xrender
 
@@ -99,6 +99,13 @@ def render_created(
     everything is rendered (the primary rds Instance waits for its Secret)."""
     first = render(kind, xr, observed)
     return render(kind, xr, applied_core_objects(first, observed))
+
+
+def render_primary_ready(
+    kind: str, xr: dict, observed: list[dict] | None = None
+) -> fnv1.RunFunctionResponse:
+    """``render`` once the primary rds Instance is observed Ready: read replicas too."""
+    return render(kind, xr, primary_ready(render_created(kind, xr, observed), observed))
 
 
 def render(kind: str, xr: dict, observed: list[dict] | None = None) -> fnv1.RunFunctionResponse:

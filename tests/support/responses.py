@@ -104,3 +104,27 @@ def render_created(
 def namespaces() -> list[dict]:
     """The Namespaces the examples' required.yaml files hold (what Crossplane finds)."""
     return [d for ex in xrender.examples() for d in ex.required if d.get("kind") == "Namespace"]
+
+
+def primary_ready(rsp: fnv1.RunFunctionResponse, observed=None) -> list[dict]:
+    """``applied_core_objects`` plus the primary rds Instance ``rsp`` desired, as observed once
+    its provider reported ``Ready=True``: the read replicas come only then
+    (function/postgresql.py ``_replicas``)."""
+    primary = desired(rsp)["instance"]
+    meta = primary.setdefault("metadata", {})
+    meta.setdefault("annotations", {})[NAME_ANNOTATION] = "instance"
+    primary["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
+    return [*applied_core_objects(rsp, observed), primary]
+
+
+def render_primary_ready(
+    xr: dict,
+    fn_input: dict | None = None,
+    observed=None,
+    required=None,
+    environment=xrender.EXAMPLE_ENVIRONMENT,
+):
+    """Render as once the primary rds Instance is observed Ready (``primary_ready``)."""
+    required = dict(required or {})
+    first = render_created(xr, fn_input, observed, required, environment)
+    return render_local(xr, fn_input, primary_ready(first, observed), required, environment)
