@@ -156,6 +156,8 @@ def _status(req: Request, snapshot_id: str, source: dict[str, Any]) -> dict[str,
         status["engineVersion"] = at["engineVersion"]
     if at.get("kmsKeyId"):
         status["kmsKeyArn"] = at["kmsKeyId"]
+    if isinstance(size := at.get("allocatedStorage"), int | float) and size >= 1:
+        status["allocatedStorage"] = int(size)  # a restore starts at least this large
     return status
 
 

@@ -303,6 +303,30 @@ class PostgresqlInstanceStatus(Published):
     backupRetentionDays: int | None = None
     # The DbiResourceId (``db-...``): names the automated backups AWS keeps after deletion.
     resourceId: str | None = None
+    # GiB, as AWS reports it: a restore of this instance starts at least this large.
+    allocatedStorage: int | None = Field(default=None, ge=1)
+
+
+# AWS Backup keeps continuous backups (point-in-time recovery) 1-35 days.
+CONTINUOUS_BACKUP_MAX_DAYS = 35
+
+
+class ScheduledBackupStatus(Published):
+    """What a PostgresqlInstance reads of the ScheduledBackups of its namespace: what the
+    function accepted and rendered (the status it published), never the raw spec, which may
+    hold what the platform refused."""
+
+    instanceIdentifier: str = Field(min_length=1)
+    retentionDays: int = Field(ge=1)  # a float from a protobuf Struct: 7.0 is 7
+    pointInTimeRecovery: bool = Field(strict=True)  # what we published: a bool, not "yes"
+
+    @model_validator(mode="after")
+    def _continuous_window(self) -> Self:
+        if self.pointInTimeRecovery and self.retentionDays > CONTINUOUS_BACKUP_MAX_DAYS:
+            raise ValueError(
+                f"retentionDays over {CONTINUOUS_BACKUP_MAX_DAYS} with continuous backup"
+            )
+        return self
 
 
 class BackupStatus(Published):
@@ -317,3 +341,5 @@ class BackupStatus(Published):
     # point-in-time restore can reach its retained automated backups once it is deleted.
     instanceIdentifier: str | None = None
     instanceResourceId: str | None = None
+    # GiB of the snapshot (rds Snapshot atProvider.allocatedStorage): a restore's least size.
+    allocatedStorage: int | None = Field(default=None, ge=1)

@@ -44,7 +44,6 @@ from function.resources import (
     S3_SSE,
     DeletionPolicy,
     Kind,
-    controller_ref_selector,
     managed,
     parent_ref,
 )
@@ -109,7 +108,10 @@ def render(req: Request) -> Rendered:
     res.update(_bucket_settings(req, spec, b))
     kms_resources, default, kms_arn = _default_encryption(req, spec, b)
     res.update(kms_resources)
-    res["encryption"] = _encryption(req, spec, b, default)
+    if default is None:
+        out.waiting = True  # for the managed key's ARN, which the encryption names directly
+    else:
+        res["encryption"] = _encryption(req, spec, b, default)
     out.status = {
         "bucketName": b.name,
         "bucketArn": req.observed_field("bucket", "status.atProvider.arn") or b.arn,
@@ -200,15 +202,24 @@ def _bucket_settings(req: Request, spec: Spec, b: Bucket) -> dict[str, dict[str,
 
 def _default_encryption(
     req: Request, spec: Spec, b: Bucket
-) -> tuple[dict[str, dict[str, Any]], dict[str, Any], str | None]:
+) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None, str | None]:
     """The managed KMS Key and Alias (when the key is the platform's), the bucket's default
-    encryption, and the key's ARN as far as it is known."""
+    encryption (None until a managed key's ARN is known), and the key's ARN as far as known.
+
+    A managed key is named by its ARN once its Key is observed, never by
+    ``kmsMasterKeyIdSelector``: ``rule`` is an atomic list in the v2.6.0 CRD, and the
+    generated resolver (provider-upjet-aws v2.6.0 apis/cluster/s3/v1beta2/
+    zz_generated.resolvers.go, ``BucketServerSideEncryptionConfiguration.ResolveReferences``,
+    ``ExtractParamPath("arn", true)``) writes it back through crossplane-runtime v2.2.0
+    pkg/reconciler/managed/api.go ``APISimpleReferenceResolver`` (a force-owned apply of the
+    whole list), which Crossplane's apply of the list without it undoes on every reconcile.
+    """
     enc = spec.parameters.encryption
     if enc.type == "aes256":
         return {}, {"sseAlgorithm": "AES256"}, None
     if enc.key and enc.key.existing:
-        kms_arn = enc.key.existing.id
-        return {}, {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": kms_arn}, kms_arn
+        existing = enc.key.existing.id
+        return {}, {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": existing}, existing
     alias = enc.key.managed.alias if enc.key and enc.key.managed else None
     resources = managed_key_resources(
         req,
@@ -219,9 +230,20 @@ def _default_encryption(
         tags=b.tags,
         deletion_policy=b.policy,
     )
-    kms_arn = req.observed_field("kms-key", "status.atProvider.arn")
-    default = {"sseAlgorithm": "aws:kms", "kmsMasterKeyIdSelector": controller_ref_selector()}
-    return resources, default, kms_arn
+    arn = req.observed_field("kms-key", "status.atProvider.arn") or _observed_key_id(req)
+    if not isinstance(arn, str) or not arn:
+        return resources, None, None
+    return resources, {"sseAlgorithm": "aws:kms", "kmsMasterKeyId": arn}, arn
+
+
+def _observed_key_id(req: Request) -> str | None:
+    """The key the existing encryption configuration names (kept while the Key's ARN is not
+    observed: withholding the configuration would delete it)."""
+    rule = req.observed_field("encryption", "spec.forProvider.rule")
+    if not rule or not isinstance(rule, list) or not isinstance(rule[0], dict):
+        return None
+    key = (rule[0].get("applyServerSideEncryptionByDefault") or {}).get("kmsMasterKeyId")
+    return key if isinstance(key, str) and key else None
 
 
 def _encryption(req: Request, spec: Spec, b: Bucket, default: dict[str, Any]) -> dict[str, Any]:
@@ -322,8 +344,9 @@ def _observed_encryption(req: Request) -> Encryption | None:
     default = (rule[0] or {}).get("applyServerSideEncryptionByDefault") or {}
     if default.get("sseAlgorithm") == "AES256":
         return Encryption(type="aes256")
-    # A managed key is selected; the provider then also fills in kmsMasterKeyId.
-    if "kmsMasterKeyIdSelector" in default:
+    # A managed key: this XR composed it (its ARN named directly; earlier versions selected it,
+    # and the provider then also filled in kmsMasterKeyId).
+    if "kmsMasterKeyIdSelector" in default or "kms-key" in req.observed:
         return Encryption(type="kms", key=observed_managed_key(req))
     if "kmsMasterKeyId" in default:
         key = EncryptionKey(existing=ExistingKey(id=default["kmsMasterKeyId"]))

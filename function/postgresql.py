@@ -63,11 +63,12 @@ from function.claims import (
     EncryptionKey,
     ExistingKey,
     Region,
+    ScheduledBackupStatus,
     Strict,
     Tags,
     resource_tags,
 )
-from function.core import InputError, Rendered, Request, Result, Severity, dig, parse, short_hash
+from function.core import InputError, Rendered, Request, Result, Severity, parse, short_hash
 from function.environment import Network
 from function.kms import check_existing_keys, managed_key_resources, observed_managed_key
 from function.pgsql import PORT, provider_config
@@ -86,6 +87,9 @@ from function.resources import (
 from function.settings import PostgresqlPlan, PostgresqlVersion, Settings
 
 ENGINE = "postgres"
+# The management policies of an Instance whose retention AWS Backup owns (no LateInitialize;
+# Delete added when its deletion policy deletes): ``_hand_retention_to_aws_backup``.
+WITHOUT_LATE_INIT = ("Observe", "Create", "Update")
 # RDS master user: letter first, letters/digits/underscore, <= 16 for PostgreSQL, not reserved.
 MASTER_USERNAME = "klutch_admin"
 DEFAULT_DATABASE = "app"
@@ -653,7 +657,7 @@ def _context(
         final_snapshot=names.final_snapshot_identifier(who),
         master_secret=names.internal_secret_name("postgresql-master", who),
         tags=resource_tags(req, POSTGRESQL_INSTANCE, spec.config.tags, "spec.config.tags"),
-        allocated_storage=_allocated_storage(req, spec, plan, out),
+        allocated_storage=_allocated_storage(req, spec, plan, out, restored),
         replicas=replicas,
         engine_version=restored.engine_version if restored.restoring else spec.serviceVersion,
         connection_secret=names.internal_secret_name("postgresql-connection", who),
@@ -788,23 +792,47 @@ def _primary(
     }
     restore.apply(body, restored)
     if continuous is not None:
-        # AWS Backup continuous backup owns the retention ("you must use your backup plan to
-        # change the retention period", AWS Backup guide, point-in-time-recovery-retention-
-        # period): in initProvider, Terraform ignores it after creation (ignore_changes).
-        inst = body["spec"]
-        period = inst["forProvider"].pop("backupRetentionPeriod")
-        inst.setdefault("initProvider", {})["backupRetentionPeriod"] = period
+        _hand_retention_to_aws_backup(body["spec"])
     return body
+
+
+def _hand_retention_to_aws_backup(spec: dict[str, Any]) -> None:
+    """AWS Backup continuous backup owns the retention ("you must use your backup plan to
+    change the retention period", AWS Backup guide, point-in-time-recovery-retention-period).
+
+    ``backupRetentionPeriod`` moves to ``initProvider`` and the Instance is managed without
+    ``LateInitialize``. upjet ignores an ``initProvider`` key only while ``forProvider`` lacks
+    it (upjet ``pkg/controller/external_tfpluginsdk.go`` ``filterInitExclusiveDiffs`` ->
+    ``getTerraformIgnoreChanges(forProvider, initProvider)``), and its ``Observe`` late-
+    initializes ``forProvider`` from the Terraform state, ``backupRetentionPeriod`` included,
+    only when the policies hold ``LateInitialize`` or ``*`` (``policyHasLateInit``): with the
+    default ``*`` the field came back into ``forProvider`` after creation and the provider
+    reverted what AWS Backup set. Without it the Instance is managed as a Terraform
+    configuration is (Terraform never late-initializes). ``Delete`` only when the instance's
+    deletion policy deletes: with custom policies crossplane-runtime v2.2.0
+    ``pkg/reconciler/managed/policies.go`` ``LegacyManagementPoliciesResolver.ShouldDelete``
+    deletes whenever they hold ``Delete``, whatever ``deletionPolicy`` says. Both sets are
+    among its ``defaultSupportedManagementPolicies``; they need the provider's management
+    policies feature (on by default in provider-upjet-aws v2).
+    """
+    spec.setdefault("initProvider", {})["backupRetentionPeriod"] = spec["forProvider"].pop(
+        "backupRetentionPeriod"
+    )
+    deletes = spec.get("deletionPolicy", "Delete") == "Delete"
+    spec["managementPolicies"] = [*WITHOUT_LATE_INIT, *(["Delete"] if deletes else [])]
 
 
 def continuous_backup_days(req: Request, out: Rendered) -> int | None:
     """The retention of the AWS Backup continuous backup of this instance, or None.
 
-    A ScheduledBackup with ``pointInTimeRecovery: true`` naming this instance makes AWS Backup
+    A ScheduledBackup with ``pointInTimeRecovery: true`` for this instance makes AWS Backup
     manage the instance's automated-backup retention; the instance then leaves
     ``backupRetentionPeriod`` alone (one owner) and its point-in-time window is the
-    ScheduledBackup's ``retentionDays`` (0 when a ScheduledBackup does not say). The
-    ScheduledBackups of the namespace are a requirement; until Crossplane resolved it, None.
+    ScheduledBackup's ``retentionDays``. Only what a ScheduledBackup published counts
+    (``claims.ScheduledBackupStatus``: the function accepted and rendered it for this
+    instance's identifier); its spec may hold what the platform refused (a schedule or a
+    retention it does not allow), which AWS Backup never got. The ScheduledBackups of the
+    namespace are a requirement; until Crossplane resolved it, None.
     """
     if not req.claim_namespace:
         return None
@@ -816,12 +844,13 @@ def continuous_backup_days(req: Request, out: Rendered) -> int | None:
         key=SCHEDULED_BACKUPS_REQUIREMENT,
         quiet=True,
     )
+    identifier = names.rds_identifier(names.identity(req))
     days = [
-        # protobuf Struct numbers arrive as floats
-        int(d) if isinstance(d := dig(x, "spec.retentionDays"), int | float) else 0
+        s.retentionDays
         for x in found or []
-        if dig(x, "spec.instanceRef") == req.claim_name
-        and dig(x, "spec.pointInTimeRecovery") is True
+        if (s := ScheduledBackupStatus.read(x)) is not None
+        and s.instanceIdentifier == identifier
+        and s.pointInTimeRecovery
     ]
     return max(days) if days else None
 
@@ -837,9 +866,30 @@ def replica_key(index: int) -> str:
     return f"replica-{index}"
 
 
-def _allocated_storage(req: Request, spec: Spec, plan: PostgresqlPlan, out: Rendered) -> int:
-    """The claim's storage, or the plan's; storage may only grow (a shrink keeps the old)."""
+def _allocated_storage(
+    req: Request, spec: Spec, plan: PostgresqlPlan, out: Rendered, restored: restore.Resolved
+) -> int:
+    """The claim's storage, or the plan's; storage may only grow (a shrink keeps the old).
+
+    A restore starts at least as large as its source (``restore.Resolved.allocated_storage``;
+    ``maxAllocatedStorage`` follows, ``instance_parameters``). terraform-provider-aws
+    internal/service/rds/instance.go ``resourceInstanceCreate``: after
+    RestoreDBInstanceFromDBSnapshot it sends ``allocated_storage`` with the master password in
+    one ModifyDBInstance, which RDS refuses below the snapshot's size, so the password was
+    never set; RestoreDBInstanceToPointInTime takes ``max_allocated_storage`` itself.
+    """
     wanted = spec.config.compute.allocatedStorage or plan.allocatedStorage
+    source = restored.allocated_storage
+    if source is not None and source > wanted and "instance" not in req.observed:
+        out.results.append(
+            Result(
+                Severity.NORMAL,
+                f"spec.config.compute.allocatedStorage: the restore source holds {source} GiB;"
+                f" the restored instance starts at {source} GiB, not {wanted} GiB",
+                "RestoreSourceSize",
+            )
+        )
+        wanted = source
     old = req.observed_field("instance", "spec.forProvider.allocatedStorage")
     if isinstance(old, int | float) and wanted < old:
         out.results.append(
@@ -880,9 +930,10 @@ def _status(
         # The key the instance really has: the provider reports it (a restore's is its source's).
         ("kmsKeyArn", at.get("kmsKeyId") or kms_arn),
         ("storageEncrypted", at.get("storageEncrypted")),
+        ("allocatedStorage", at.get("allocatedStorage")),
     ):
         if value not in (None, ""):
-            status[key] = int(value) if key == "port" else value
+            status[key] = int(value) if key in ("port", "allocatedStorage") else value
     readers = [
         req.observed_field(replica_key(i), "status.atProvider.endpoint")
         for i in range(1, ctx.replicas + 1)

@@ -201,6 +201,9 @@ class Resolved:
     # The engine version the restored instance starts with: the source's exact version (as
     # its Backup or PostgresqlInstance publishes it), or None (then none is rendered).
     engine_version: str | None = None
+    # GiB the source holds (its Backup's snapshot, its instance), when published: the least
+    # allocatedStorage and maxAllocatedStorage of the restore (postgresql._allocated_storage).
+    allocated_storage: int | None = None
 
     @property
     def restoring(self) -> bool:
@@ -228,6 +231,7 @@ class _Source:
 
     fields: dict[str, Any]
     engine_version: str | None
+    allocated_storage: int | None = None
 
 
 def resolve(
@@ -277,6 +281,7 @@ def resolve(
         source.fields,
         {RESTORE_ANNOTATION: spec.canonical()},
         engine_version=source_engine_version(source.engine_version, service_version),
+        allocated_storage=source.allocated_storage,
     )
 
 
@@ -358,7 +363,11 @@ def _from_backup(
     if backup.region != region:
         raise InputError(f"{field}: {found.where} is in {backup.region}, the instance in {region}")
     _same_database(backup.databaseName, database, found.where)
-    return _Source({"snapshotIdentifier": backup.snapshotIdentifier}, backup.engineVersion)
+    return _Source(
+        {"snapshotIdentifier": backup.snapshotIdentifier},
+        backup.engineVersion,
+        backup.allocatedStorage,
+    )
 
 
 def _published(xr: dict[str, Any], *fields: str) -> set[str]:
@@ -503,6 +512,7 @@ def _from_live(
     return _Source(
         _point(moment, {"sourceDbInstanceIdentifier": src.status.identifier}),
         src.status.engineVersion,
+        src.status.allocatedStorage,
     )
 
 
@@ -550,6 +560,7 @@ def _from_retained(
     return _Source(
         _point(moment, {"sourceDbiResourceId": record.instanceResourceId}),
         record.engineVersion,
+        record.allocatedStorage,
     )
 
 

@@ -33,6 +33,7 @@ from pydantic import Field, field_validator, model_validator
 
 from function import names
 from function.claims import (
+    CONTINUOUS_BACKUP_MAX_DAYS,
     POSTGRESQL_INSTANCE,
     SCHEDULED_BACKUP,
     ClaimName,
@@ -63,7 +64,7 @@ SCHEDULES: dict[str, str] = {
     "daily": "cron(0 5 ? * * *)",
 }
 # AWS Backup: continuous backups (point-in-time recovery) are kept 1-35 days.
-CONTINUOUS_MAX_DAYS = 35
+CONTINUOUS_MAX_DAYS = CONTINUOUS_BACKUP_MAX_DAYS
 # AWS Backup: recovery points may be kept up to 100 years.
 RETENTION_MAX_DAYS = 36500
 # Minutes after the scheduled time in which a job must start (AWS minimum is 60).
@@ -176,10 +177,19 @@ class Spec(ClaimSpec):
 
 
 def plan_rule(spec: Spec, name: str, tags: dict[str, str]) -> dict[str, Any]:
-    """The one rule of the plan (backup Plan v1beta2: ``lifecycle`` is an object)."""
+    """The one rule of the plan (backup Plan v1beta2: ``lifecycle`` is an object).
+
+    The vault is named directly (the vault's external name is ``name``, ours), never by
+    ``targetVaultNameSelector``: ``rule`` is an atomic list in the v2.6.0 CRD, and the
+    generated resolver (provider-upjet-aws v2.6.0 apis/cluster/backup/v1beta2/
+    zz_generated.resolvers.go, ``Plan.ResolveReferences``, ``reference.ExternalName()``)
+    writes the value back through crossplane-runtime v2.2.0 pkg/reconciler/managed/api.go
+    ``APISimpleReferenceResolver`` (a force-owned apply of the whole list), which Crossplane's
+    apply of the list without it undoes on every reconcile.
+    """
     return {
         "ruleName": name,
-        "targetVaultNameSelector": controller_ref_selector(),
+        "targetVaultName": name,
         "schedule": spec.cron,
         "startWindow": START_WINDOW_MINUTES,
         "lifecycle": {"deleteAfter": spec.retentionDays},

@@ -24,7 +24,7 @@ from pydantic import Field
 
 from function import names, pg_grants
 from function.claims import POSTGRESQL_INSTANCE, ClaimName, ClaimSpec, PostgresqlInstanceStatus
-from function.core import Rendered, Request, parse
+from function.core import Rendered, Request, Result, Severity, parse
 from function.pgsql import PORT, SSL_MODE
 from function.refs import claim_namespace, depend, keep_while_waiting, used_by, xr_name
 
@@ -67,9 +67,9 @@ class Spec(ClaimSpec):
 
 def render(req: Request) -> Rendered:
     """Render a ServiceBinding (see the module docstring for the field map)."""
-    spec = parse(Spec, (req.xr.get("spec") or {}), "spec")
-    claim_namespace(req, "spec.instanceRef")  # a binding needs its claim's namespace
     out = Rendered()
+    spec = _keep_instance(req, parse(Spec, (req.xr.get("spec") or {}), "spec"), out)
+    claim_namespace(req, "spec.instanceRef")  # a binding needs its claim's namespace
     found = depend(
         req,
         out,
@@ -110,6 +110,32 @@ def render(req: Request) -> Rendered:
         out.status["readerEndpoints"] = list(inst.readerEndpoints)
     out.connection_details = _details(req, out.status)
     return out
+
+
+def _keep_instance(req: Request, spec: Spec, out: Rendered) -> Spec:
+    """Keep the instance an existing role was created on, and warn about the edit.
+
+    The XRD guards ``spec.instanceRef`` in CEL (``self == oldSelf``); an XR edited directly
+    skips that. provider-sql v0.16.0 ``pkg/controller/cluster/postgresql/role/reconciler.go``
+    (``connector.Connect``) connects through the Role's ``providerConfigRef`` on every
+    reconcile: re-pointed, it would create the login role on the other instance and leave the
+    old one behind. The instance the binding was rendered for is its published
+    ``status.instance`` (only the function writes an XR's status).
+    """
+    kept = (req.xr.get("status") or {}).get("instance")
+    if pg_grants.BINDING_ROLE not in req.observed or not isinstance(kept, str) or not kept:
+        return spec
+    if kept == spec.instanceRef:
+        return spec
+    out.results.append(
+        Result(
+            Severity.WARNING,
+            f"spec.instanceRef is immutable: keeping {kept!r}, ignoring {spec.instanceRef!r}"
+            " (bind the other instance with a new ServiceBinding)",
+            "ImmutableField",
+        )
+    )
+    return spec.model_copy(update={"instanceRef": kept})
 
 
 def _details(req: Request, status: dict[str, Any]) -> dict[str, bytes]:

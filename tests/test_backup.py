@@ -10,7 +10,7 @@ import pytest
 import yaml
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
-from function import backup, names
+from function import backup, claims, names
 from function.scheduledbackup import SCHEDULES, cron_error
 from tests.support import environment as env
 from tests.support import schemas
@@ -176,6 +176,16 @@ def test_backup_status_has_the_arn_and_ready_when_available():
     assert st["snapshotArn"] == "arn:aws:rds:eu-central-1:123456789012:snapshot:s"
     assert st["snapshotStatus"] == "available"
     assert rsp.desired.resources["snapshot"].ready == 1  # READY_TRUE
+
+
+def test_backup_status_publishes_the_snapshot_size_for_a_restore():
+    """Issue 27 item 1: a restore starts at least as large as its snapshot (rds Snapshot
+    v1beta1 ``atProvider.allocatedStorage``, a float from a protobuf Struct)."""
+    observed = observed_snapshot()
+    observed[0]["status"]["atProvider"]["allocatedStorage"] = 250.0
+    st = status(render_local(xr("XBackup"), observed=observed, required=REQUIRED))
+    assert st["allocatedStorage"] == 250
+    assert claims.BackupStatus.read({"status": st}).allocatedStorage == 250
 
 
 def test_a_taken_snapshot_outlives_its_instance():

@@ -238,12 +238,12 @@ def test_scheduled_backup_drives_vault_and_plan(aws, spec):
     pfp = out["plan"]["spec"]["forProvider"]
     rules = []
     for rule in pfp["rule"]:
-        assert rule["targetVaultNameSelector"] == {"matchControllerRef": True}
+        # The vault this XR composed, by name (no selector inside the atomic rule list).
+        assert rule["targetVaultName"] == external_name(vault)
         rules.append(
             {
                 "RuleName": rule["ruleName"],
-                # the selector resolves to the vault this XR composed
-                "TargetBackupVaultName": external_name(vault),
+                "TargetBackupVaultName": rule["targetVaultName"],
                 "ScheduleExpression": rule["schedule"],
                 # protobuf Structs carry numbers as doubles; the provider reads integers
                 "StartWindowMinutes": whole(rule["startWindow"]),

@@ -19,12 +19,18 @@ from typing import get_args
 
 import pytest
 import yaml
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import fn, names
 from function.claims import DatabaseDeletion
 from function.master_secret import KEY as MASTER_SECRET
 from tests.support.crossplane import ControlPlane
-from tests.support.examples import example_xrs, render_created, render_primary_ready
+from tests.support.examples import (
+    example_xrs,
+    render_all_observed,
+    render_created,
+    render_primary_ready,
+)
 from tests.support.responses import desired, fatal_messages
 
 OPERATOR_GUIDE = Path(__file__).resolve().parents[1] / "docs" / "operator-guide.md"
@@ -130,6 +136,8 @@ def test_deletion_table(kind, policy, parameters, expected):
         params.update(parameters)
     params["deletionPolicy"] = policy
     rsp = render_created(kind, xr)
+    if rsp.desired.composite.ready == fnv1.READY_FALSE:  # waits: a managed key's encryption
+        rsp = render_all_observed(kind, xr)
     assert not fatal_messages(rsp)
     out = desired(rsp)
     assert set(out) == set(expected), "every composed resource has a row"

@@ -18,7 +18,14 @@ from tests.support import environment as env
 from tests.support import schemas
 from tests.support.crossplane import ControlPlane
 from tests.support.examples import examples_of
-from tests.support.responses import desired, fatal_messages, local_call, render_created, warnings
+from tests.support.responses import (
+    desired,
+    fatal_messages,
+    local_call,
+    render_created,
+    render_primary_ready,
+    warnings,
+)
 from tools import xfn, xrender
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -183,14 +190,14 @@ def test_two_regions_render_from_the_environment_alone():
     xr = copy.deepcopy(PG)
     xr["spec"]["plan"] = "cluster-nano"
 
-    a = desired(render_created(_with_region(xr, "eu-central-1")))
+    a = desired(render_primary_ready(_with_region(xr, "eu-central-1")))
     assert _fp(a)["region"] == "eu-central-1"
     assert _fp(a)["dbSubnetGroupName"] == central["dbSubnetGroupName"]
     assert _fp(a)["vpcSecurityGroupIds"] == central["vpcSecurityGroupIds"]
     assert _fp(a, "replica-1")["vpcSecurityGroupIds"] == central["vpcSecurityGroupIds"]
     assert not {"subnet-group", "security-group"} & set(a)
 
-    b = desired(render_created(_with_region(xr, "eu-west-1")))
+    b = desired(render_primary_ready(_with_region(xr, "eu-west-1")))
     aws_keys = [k for k in b if ".aws.upbound.io/" in b[k]["apiVersion"]]
     assert {_fp(b, k)["region"] for k in aws_keys} == {"eu-west-1"}
     assert _fp(b)["dbSubnetGroupNameSelector"] == {"matchControllerRef": True}

@@ -26,6 +26,7 @@ from tests.support.responses import (
     fatal_messages,
     local_call,
     render_local,
+    render_primary_ready,
 )
 from tools import xrender
 
@@ -112,7 +113,7 @@ def test_an_existing_instance_is_never_withheld_while_its_secret_is_not_observed
 def test_replicas_take_no_password():
     xr = copy.deepcopy(XR)
     xr["spec"]["plan"] = "cluster-nano"
-    out = desired(render_local(xr))
+    out = desired(render_primary_ready(xr))
     assert "replica-1" in out
     fp = out["replica-1"]["spec"]["forProvider"]
     assert "autoGeneratePassword" not in fp and "passwordSecretRef" not in fp

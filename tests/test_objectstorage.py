@@ -7,6 +7,7 @@ import json
 import re
 
 import pytest
+from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -131,13 +132,43 @@ def test_managed_kms_key_with_alias():
     assert name == names.managed_kms_alias(WHO, "photos-key")
     assert name.startswith("alias/klutch/team-a/photos-key-") and name != "alias/photos-key"
     assert alias["spec"]["forProvider"]["targetKeyIdSelector"] == {"matchControllerRef": True}
-    sse = out["encryption"]["spec"]["forProvider"]["rule"][0]
+    assert "kmsKeyArn" not in status(rsp)  # unknown until the key exists
+    # The encryption names the key by its ARN, so it waits for the Key to be observed.
+    assert "encryption" not in out
+    assert rsp.desired.composite.ready == fnv1.READY_FALSE
+    arn = "arn:aws:kms:eu-central-1:123456789012:key/abc"
+    key = {**out["kms-key"], "status": {"atProvider": {"arn": arn}}}
+    key["metadata"] = {"annotations": {"crossplane.io/composition-resource-name": "kms-key"}}
+    rsp = render_local(xr_with(parameters=kms(managed={"alias": "photos-key"})), observed=[key])
+    sse = desired(rsp)["encryption"]["spec"]["forProvider"]["rule"][0]
     assert sse["bucketKeyEnabled"] is True
     assert sse["applyServerSideEncryptionByDefault"] == {
         "sseAlgorithm": "aws:kms",
-        "kmsMasterKeyIdSelector": {"matchControllerRef": True},
+        "kmsMasterKeyId": arn,
     }
-    assert "kmsKeyArn" not in status(rsp)  # unknown until the key exists
+    assert status(rsp)["kmsKeyArn"] == arn
+
+
+def test_a_managed_key_named_by_arn_is_still_read_as_managed_once_observed():
+    """The encryption as rendered (the managed key's ARN, no selector) is no edit of the
+    encryption: no immutability warning, the managed key stays."""
+    arn = "arn:aws:kms:eu-central-1:123456789012:key/abc"
+    xr = xr_with(parameters=kms(managed={"alias": "photos-key"}))
+    first = desired(render_local(xr))
+    key = {**first["kms-key"], "status": {"atProvider": {"arn": arn}}}
+    key["metadata"] = {"annotations": {"crossplane.io/composition-resource-name": "kms-key"}}
+    second = desired(render_local(xr, observed=[key]))
+    alias, enc = second["kms-alias"], second["encryption"]
+    alias["metadata"]["annotations"]["crossplane.io/composition-resource-name"] = "kms-alias"
+    enc["metadata"] = {"annotations": {"crossplane.io/composition-resource-name": "encryption"}}
+    rsp = render_local(xr, observed=[key, alias, enc])
+    assert warnings(rsp) == []
+    assert {"kms-key", "kms-alias", "encryption"} <= set(desired(rsp))
+    # Without the Key's ARN (its status not read yet), the configuration keeps the key it names:
+    # withholding it would delete it.
+    rsp = render_local(xr, observed=[{**key, "status": {}}, alias, enc])
+    rule = desired(rsp)["encryption"]["spec"]["forProvider"]["rule"][0]
+    assert rule["applyServerSideEncryptionByDefault"]["kmsMasterKeyId"] == arn
 
 
 def test_managed_kms_key_without_alias_gets_a_generated_one():
@@ -202,9 +233,9 @@ def test_status_and_readiness_from_observed_state():
     assert st_["kmsKeyArn"] == "arn:aws:kms:eu-central-1:123456789012:key/abc"
     assert st_["bucketName"].startswith("klutch-photos-")
     ready = {n: r.ready for n, r in rsp.desired.resources.items()}
-    assert ready["bucket"] == 1  # READY_TRUE
-    assert ready["kms-key"] == 2  # READY_FALSE: observed but not Ready
-    assert ready["encryption"] == 2  # READY_FALSE: not observed yet
+    assert ready["bucket"] == fnv1.READY_TRUE
+    assert ready["kms-key"] == fnv1.READY_FALSE  # observed but not Ready
+    assert ready["encryption"] == fnv1.READY_FALSE  # not observed yet
 
 
 def test_same_request_twice_gives_the_same_bytes():

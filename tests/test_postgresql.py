@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from function import claims, names
 from function.postgresql import ENCRYPTION_ANNOTATION, ROLE_LABEL
 from tests.support import environment as env
+from tests.support import providers
 from tests.support.claims import postgresql_xr
 from tests.support.responses import (
     NAME_ANNOTATION,
@@ -599,10 +600,20 @@ def test_shrinking_allocated_storage_warns_and_keeps_the_old_size():
     assert fp(desired(rsp))["allocatedStorage"] == 100
 
 
-def scheduled_backup(instance_ref: str, pitr: bool, days: int = 14) -> dict:
+def scheduled_backup(
+    instance_ref: str, pitr: bool, days: int = 14, published: dict | None = None
+) -> dict:
     """A ScheduledBackup's XR as Crossplane returns it for the claim-namespace requirement
-    (spec as the XRD defaults it; xrds/scheduledbackup.yaml)."""
+    (spec as the XRD defaults it; xrds/scheduledbackup.yaml), with the status the function
+    published when it accepted it (``published``: that status instead; {}: refused)."""
+    identifier = PRIMARY_ID if instance_ref == "pg-db" else f"klutch-{instance_ref}-0"
+    accepted = {
+        "instanceIdentifier": identifier,
+        "retentionDays": days,
+        "pointInTimeRecovery": pitr,
+    }
     return {
+        "status": accepted if published is None else published,
         "apiVersion": "rds.aws.anynines.com/v1",
         "kind": "XScheduledBackup",
         "metadata": {
@@ -633,6 +644,49 @@ def test_continuous_aws_backup_owns_the_retention_and_sets_the_window():
     assert status(rsp)["backupRetentionDays"] == 21
     sel = rsp.requirements.resources["scheduled-backups"]
     assert dict(sel.match_labels.labels) == {"crossplane.io/claim-namespace": "team-a"}
+
+
+@pytest.mark.parametrize("policy", ["SnapshotAndDelete", "Delete", "Orphan"])
+def test_aws_backup_keeps_the_retention_after_upjet_observes_the_instance(policy):
+    """Issue 27 item 4: with continuous backup the retention AWS Backup sets must survive
+    upjet's Observe: late initialization (on by default) would copy ``backupRetentionPeriod``
+    from the state into ``forProvider``, after which it is no longer ignored and the provider
+    reverts it (tests/support/providers.py ``upjet_late_initialize``, ``upjet_ignored_changes``,
+    both from upjet's external_tfpluginsdk.go). The instance is kept or deleted as its
+    deletion policy says (custom policies with Delete delete whatever deletionPolicy says)."""
+    required = {"scheduled-backups": [scheduled_backup("pg-db", True, 21)]}
+    xr = xr_config(backup={"retentionDays": 7}, deletionPolicy=policy)
+    body = desired(render_created(xr, required=required))["instance"]
+    state = {**body["spec"]["forProvider"], **body["spec"]["initProvider"]}
+    state["backupRetentionPeriod"] = 21  # what AWS Backup set
+    observed = providers.upjet_late_initialize(copy.deepcopy(body), state)
+    assert "backupRetentionPeriod" in providers.upjet_ignored_changes(observed)
+    deletes = "Delete" in body["spec"]["managementPolicies"]
+    assert deletes is (policy != "Orphan")
+    assert body["spec"]["deletionPolicy"] == ("Orphan" if policy == "Orphan" else "Delete")
+
+
+@pytest.mark.parametrize(
+    "published",
+    [
+        {},
+        {"instanceIdentifier": PRIMARY_ID, "retentionDays": 99, "pointInTimeRecovery": True},
+        {"instanceIdentifier": PRIMARY_ID, "retentionDays": 21, "pointInTimeRecovery": "yes"},
+    ],
+    ids=["refused-never-published", "out-of-range", "malformed"],
+)
+def test_only_a_scheduled_backup_the_function_accepted_takes_the_retention(published):
+    """Issue 27 item 9: a ScheduledBackup whose spec asks for continuous backup but which the
+    platform refused (nothing published: AWS Backup never got it), or whose status is out of
+    AWS Backup's 1-35 days, leaves the instance its own retention."""
+    others = [scheduled_backup("pg-db", True, 21, published=published)]
+    rsp = render_created(
+        xr_config(backup={"retentionDays": 7}), required={"scheduled-backups": others}
+    )
+    assert not fatal_messages(rsp)
+    spec = desired(rsp)["instance"]["spec"]
+    assert spec["forProvider"]["backupRetentionPeriod"] == 7
+    assert status(rsp)["backupRetentionDays"] == 7
 
 
 @pytest.mark.parametrize(

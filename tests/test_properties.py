@@ -47,6 +47,7 @@ from tests.support.examples import (
     examples_of,
     fn_input,
     render,
+    render_primary_ready,
     required_candidates,
 )
 from tests.support.responses import desired, fatal_messages
@@ -754,7 +755,7 @@ def test_replicas_without_a_count_take_the_plans_default():
     xr["spec"]["plan"] = "cluster-nano"
     xr["spec"]["config"] = {"compute": {"replicas": {}}}
     assert not openapi_errors(_PG, xr["spec"]) and not violations(_PG, xr)
-    rsp = render(_PG, xr)
+    rsp = render_primary_ready(_PG, xr)  # replicas come once the primary is Ready
     assert not fatal_messages(rsp), fatal_messages(rsp)
     default = _settings(_PG).postgresql.plans["cluster-nano"].defaultReplicas
     assert default >= 1

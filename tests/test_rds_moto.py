@@ -8,7 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.support.responses import desired, render_created
+from tests.support.responses import desired, render_primary_ready
 
 XR = {
     "apiVersion": "rds.aws.anynines.com/v1",
@@ -119,7 +119,7 @@ def _network(region: str, subnet_group: str) -> list[str]:
 
 
 def _provision(xr: dict, kms: bool = False) -> tuple[dict, dict, object]:
-    out = desired(render_created(xr))
+    out = desired(render_primary_ready(xr))
     instance, group = out["instance"], out["parameter-group"]
     fp = instance["spec"]["forProvider"]
     region = fp["region"]

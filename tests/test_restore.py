@@ -17,7 +17,14 @@ from function.settings import Settings
 from tests.support import environment as env
 from tests.support import schemas
 from tests.support.cel import messages
-from tests.support.responses import desired, fatal_messages, render_created, status, warnings
+from tests.support.responses import (
+    desired,
+    fatal_messages,
+    render_created,
+    render_primary_ready,
+    status,
+    warnings,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKUP_XR, SOURCE_XR, *_ = yaml.safe_load_all(
@@ -285,7 +292,7 @@ def test_a_ready_backup_without_a_snapshot_identifier_waits():
 def test_only_the_primary_of_a_cluster_is_restored():
     body = xr({"backup": {"name": "pg-db-before-migration"}})
     body["spec"]["plan"] = "cluster-nano"
-    out = desired(render_created(body, required=REQUIRED))
+    out = desired(render_primary_ready(body, required=REQUIRED))
     assert out["instance"]["spec"]["initProvider"]["snapshotIdentifier"] == SNAPSHOT_ID
     replica = out["replica-1"]
     assert "initProvider" not in replica["spec"]
@@ -617,3 +624,37 @@ def test_two_deleted_instances_of_one_name_are_fatal_until_one_is_named():
     named = {"pointInTime": {"sourceIdentifier": "klutch-pg-db-0a1b2c3d", "latest": True}}
     rtp = instance(render_created(xr(named), required=required))["spec"]["initProvider"]
     assert rtp["restoreToPointInTime"]["sourceDbiResourceId"] == "db-OLDEROLDEROLDEROLDEROLDE1"
+
+
+@pytest.mark.parametrize(
+    ("restore", "source", "key"),
+    [
+        ({"backup": {"name": "pg-db-before-migration"}}, BACKUP_XR, "restore-backup"),
+        (pit(latest=True), SOURCE_XR, "restore-source"),
+    ],
+    ids=["snapshot", "point-in-time"],
+)
+def test_a_restore_starts_at_least_as_large_as_its_source(restore, source, key):
+    """Issue 27 item 1. terraform-provider-aws internal/service/rds/instance.go
+    (resourceInstanceCreate): after RestoreDBInstanceFromDBSnapshot, allocated_storage goes
+    with the master password in one ModifyDBInstance, which RDS refuses below the snapshot's
+    size (the password never set); a point-in-time restore sends max_allocated_storage in
+    RestoreDBInstanceToPointInTime. The source publishes its size (Backup: the snapshot's
+    atProvider.allocatedStorage; PostgresqlInstance: the instance's); the restore takes it."""
+    big = copy.deepcopy(source)
+    big["status"]["allocatedStorage"] = 500
+    rsp = render_created(xr(restore), required={**REQUIRED, key: [big]})
+    assert not fatal_messages(rsp)
+    fp = instance(rsp)["spec"]["forProvider"]
+    assert fp["allocatedStorage"] == 500
+    assert fp["maxAllocatedStorage"] >= 500
+    # A source smaller than the plan changes nothing.
+    small = copy.deepcopy(source)
+    small["status"]["allocatedStorage"] = 1
+    plain = instance(render_created(xr(restore), required={**REQUIRED, key: [small]}))
+    assert (
+        plain["spec"]["forProvider"]["allocatedStorage"]
+        == instance(render_created(xr(restore), required=REQUIRED))["spec"]["forProvider"][
+            "allocatedStorage"
+        ]
+    )

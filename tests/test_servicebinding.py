@@ -268,3 +268,27 @@ def test_role_names_are_valid_postgresql_identifiers(ns, name, uid, prefix):
     assert re.match(ROLE_RE, role), role
     assert not role.startswith(("pg_", "rds"))
     assert role == names.pg_role_name(names.Identity(prefix, ns, name, uid))
+
+
+def test_a_repointed_instance_ref_is_kept_and_warned():
+    """Issue 27 item 11: with the XRD's CEL rule bypassed (the XR edited directly), a new
+    instanceRef would move the login role to the other instance (provider-sql connects through
+    the Role's providerConfigRef on every reconcile) and leave the old role behind. The binding
+    keeps the instance it was rendered for (its published status.instance) and warns."""
+    first = render_local(XR, required={INSTANCE_REQUIREMENT: [INSTANCE]})
+    xr = copy.deepcopy(XR)
+    xr["status"] = status(first)
+    xr["spec"]["instanceRef"] = "other-db"
+    rsp = render_local(xr, observed=observed_binding(), required={INSTANCE_REQUIREMENT: [INSTANCE]})
+    assert not fatal_messages(rsp)
+    (warning,) = [r.message for r in rsp.results if "immutable" in r.message]
+    assert warning.startswith("spec.instanceRef is immutable: keeping 'pg-db', ignoring 'other-db'")
+    sel = rsp.requirements.resources[INSTANCE_REQUIREMENT]
+    assert dict(sel.match_labels.labels)["crossplane.io/claim-name"] == "pg-db"
+    role = desired(rsp)["role"]
+    assert role["spec"]["providerConfigRef"] == {"name": INSTANCE["status"]["providerConfigName"]}
+    assert status(rsp)["instance"] == "pg-db"
+    # Before the role exists, the binding may still be pointed elsewhere.
+    fresh = render_local(xr)
+    sel = fresh.requirements.resources[INSTANCE_REQUIREMENT]
+    assert dict(sel.match_labels.labels)["crossplane.io/claim-name"] == "other-db"

@@ -14,7 +14,7 @@ import functools
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import fn
-from tests.support.responses import applied_core_objects, primary_ready
+from tests.support.responses import NAME_ANNOTATION, applied_core_objects, desired, primary_ready
 from tests.support.xrds import xrd_api_versions
 from tools import xrender
 
@@ -106,6 +106,21 @@ def render_primary_ready(
 ) -> fnv1.RunFunctionResponse:
     """``render`` once the primary rds Instance is observed Ready: read replicas too."""
     return render(kind, xr, primary_ready(render_created(kind, xr, observed), observed))
+
+
+def render_all_observed(kind: str, xr: dict) -> fnv1.RunFunctionResponse:
+    """``render`` once everything ``render_created`` desired is observed Ready with an ARN, as
+    its providers report it: what waits for another resource (a managed key's encryption,
+    read replicas) is rendered too."""
+    seen = []
+    for name, body in sorted(desired(render_created(kind, xr)).items()):
+        body["metadata"] = {**body.get("metadata", {}), "annotations": {NAME_ANNOTATION: name}}
+        body["status"] = {
+            "atProvider": {"arn": f"arn:aws:test:eu-central-1:123456789012:{name}"},
+            "conditions": [{"type": "Ready", "status": "True"}],
+        }
+        seen.append(body)
+    return render(kind, xr, seen)
 
 
 def render(kind: str, xr: dict, observed: list[dict] | None = None) -> fnv1.RunFunctionResponse:

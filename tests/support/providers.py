@@ -56,8 +56,17 @@ One provider reconcile of a managed resource (MR) is one ``tick``. Grounded in:
   ``ResolveReferences``). Upjet reads the password back from that Secret into the Terraform
   state, so the Instance's ``password`` connection detail is the Secret's password.
 
-Not modelled: selectors nested in lists (``rule[].…Selector``: resolved at once here), late
-initialization, update diffs, other AWS-side failures.
+- A reference inside a list item (``rule[].targetVaultNameSelector``) never settles: the
+  generated resolver writes the resolved value into the list item and crossplane-runtime
+  v2.2.0 ``pkg/reconciler/managed/api.go`` ``APISimpleReferenceResolver.ResolveReferences``
+  patches the MR with a JSON merge patch of the whole spec as a server-side apply with
+  ``client.ForceOwnership``; the v2.6.0 CRDs leave those lists atomic (no
+  ``x-kubernetes-list-type``), so the resolver owns the whole list, and Crossplane's next
+  force-apply of the composed resource (its list, without the value) takes it back: a write
+  loop on every reconcile (the class of provider-upjet-aws issue 1979). Modelled as a
+  ``ReconcileError`` naming the field (``list_references``), never resolved.
+
+Not modelled: late initialization, update diffs, other AWS-side failures.
 """
 
 from __future__ import annotations
@@ -403,11 +412,33 @@ def _extract(target: dict, how: str) -> str:
     return "" if node is None else str(node)
 
 
+REFERENCE_SUFFIXES = ("Ref", "Refs", "Selector")
+
+
+def list_references(node: Any, path: str = "", in_list: bool = False) -> list[str]:
+    """The paths of every ``*Ref``/``*Refs``/``*Selector`` key inside a list item of ``node``
+    (``rule[0].targetVaultNameSelector``): references that never settle (module docstring)."""
+    found: list[str] = []
+    if isinstance(node, dict):
+        for key, value in sorted(node.items()):
+            where = f"{path}.{key}" if path else key
+            if in_list and key.endswith(REFERENCE_SUFFIXES):
+                found.append(where)
+            found += list_references(value, where, in_list)
+    elif isinstance(node, list):
+        for i, item in enumerate(node):
+            found += list_references(item, f"{path}[{i}]", True)
+    return found
+
+
 def resolve_references(body: dict, objects: list[dict]) -> tuple[dict, list[str], str]:
     """crossplane-runtime's reference resolution of the MR ``body`` among ``objects``: the MR
     with the resolved fields set, the fields written, and the error ("" when none)."""
     fp = _fp(body)
     written: list[str] = []
+    looping = list_references(fp, "spec.forProvider")
+    if looping:
+        return body, written, f"{looping[0]}: {LIST_REFERENCE}"
     for field_name, (target_kind, how) in sorted(REFERENCES.get(_group_kind(body), {}).items()):
         selector = fp.get(f"{field_name}Selector")
         if fp.get(field_name) or not isinstance(selector, dict):
@@ -435,6 +466,10 @@ def resolve_references(body: dict, objects: list[dict]) -> tuple[dict, list[str]
     return body, written, ""
 
 
+LIST_REFERENCE = (
+    "a reference inside an atomic list: the resolver's force-owned apply of the list and"
+    " Crossplane's apply without the value replace each other on every reconcile"
+)
 NO_VALUE = "referenced field was empty (referenced resource may not yet be ready)"
 NO_MATCHES = "no resources matched selector"
 
@@ -590,3 +625,26 @@ def _provider_config(body: dict, cluster: Any) -> dict:
         finalizers.append("in-use.crossplane.io")
     body.setdefault("status", {})["users"] = cluster.provider_config_users(meta["name"])
     return body
+
+
+def upjet_late_initialize(body: dict, state: dict) -> dict:
+    """upjet's ``Observe`` of an existing resource (commit 59c45527ebe4,
+    ``pkg/controller/external_tfpluginsdk.go``): when the MR's management policies hold
+    ``LateInitialize`` or ``*`` (the CRD's default), ``LateInitialize`` fills every
+    ``forProvider`` field that is not set from the Terraform state (``state``: the external
+    resource's arguments); otherwise nothing. Returns the MR as the provider leaves it."""
+    spec = body.setdefault("spec", {})
+    policies = set(spec.get("managementPolicies") or ["*"])
+    if policies & {"LateInitialize", "*"}:
+        fp = spec.setdefault("forProvider", {})
+        for key, value in state.items():
+            fp.setdefault(key, value)
+    return body
+
+
+def upjet_ignored_changes(body: dict) -> set[str]:
+    """The top-level fields upjet keeps out of the diff (``filterInitExclusiveDiffs`` ->
+    ``getTerraformIgnoreChanges(forProvider, initProvider)``): those in ``initProvider`` and
+    not in ``forProvider``. Any other field differing from the state is updated back."""
+    spec = body.get("spec") or {}
+    return set(spec.get("initProvider") or {}) - set(spec.get("forProvider") or {})
