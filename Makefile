@@ -14,7 +14,7 @@ NEED_PYTHON = @$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2
 IMAGE  ?= function-klutch-aws:dev
 XPKG   ?= _output/function-klutch-aws.xpkg
 
-.PHONY: help venv venv-run test e2e render run lint typecheck generate format bench build xpkg xpkg-stage xpkg-configuration clean
+.PHONY: help venv venv-run test e2e render run lint typecheck generate format bench bench-calls build xpkg xpkg-stage xpkg-configuration clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
@@ -76,6 +76,9 @@ $(VENV)/.installed-bench: $(STAMP)
 
 bench: $(VENV)/.installed-bench ## Benchmark over gRPC against a no-op function (not part of test)
 	$(PY) tools/bench.py
+
+bench-calls: $(STAMP) ## Calls per reconcile at rest and the CPU of each call, per kind, from the control-plane twin (not part of test)
+	$(PY) tools/reconcile_calls.py
 
 build: ## Build the runtime container image (needs docker with a running engine)
 	@command -v docker >/dev/null 2>&1 || { echo "make build: docker is not installed; install Docker to build $(IMAGE)" >&2; exit 1; }

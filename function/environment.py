@@ -6,18 +6,28 @@ Everything that belongs to one AWS account and one installation comes from the `
 ``input.environmentConfigName`` (default ``klutch-aws``). The operator changes it with kubectl;
 no package is rebuilt.
 
-How it arrives: the function asks for it by name as a required resource (``requirement``) in
-every response. Crossplane's ``FetchingFunctionRunner`` (crossplane
-``internal/xfn/required_resources.go``) then fetches it and calls again; the Compositions also
-declare it in their step's ``requirements.requiredResources`` so it is there on the first
-call. ``read`` tells the three cases apart:
+How it arrives (``locate``): the Compositions declare it in their step's
+``requirements.requiredResources`` under ``REQUIREMENT``, so Crossplane fetches it before the
+first call and keeps it in the request on every call of the step (crossplane v2.3.4
+``internal/xfn/required_resources.go``, ``FetchingFunctionRunner.RunFunction``: each iteration
+starts again from these "bootstrap" resources). The function then asks for nothing, and a
+claim that needs nothing else is answered in one call (the loop stops when the answer's
+requirements equal the previous ones, and the first call's previous ones are none).
 
-- the requirement is not resolved yet (first call, no bootstrap): ``None``; the function says
-  it waits and keeps every existing resource (``waiting``);
+A Composition without that bootstrap requirement (or one naming another EnvironmentConfig, or
+one that is not found) still works: the function asks for it itself, under its own key
+``ASKED``, and goes on asking for it on every call, so the requirements settle: a requirement
+missing from an answer is no longer fetched (each iteration starts from the bootstrap
+resources alone), and asking under the bootstrap key would make the answers alternate between
+asking and not asking until Crossplane gives up. ``read`` tells the cases apart:
+
 - resolved but empty: ``ExistingRequiredResourcesFetcher.Fetch`` returns nothing for a name
   that is not found, so the EnvironmentConfig does not exist: a fatal naming it;
 - resolved: ``data`` validated as ``Environment``; a bad or missing setting is a fatal naming
   the EnvironmentConfig and the field.
+
+Until it is in the request the function answers only its requirements (``fn.py``): Crossplane
+throws that answer away and calls again with it.
 
 A fatal result stops the pipeline before anything is applied (``PipelineFatalError``), so bad
 settings never delete or change a claim's existing resources.
@@ -53,14 +63,17 @@ from function.answer import (
     Result,
     Severity,
     describe,
+    parse,
 )
 from function.regions import REGIONS, region_error
 
 API_VERSION: Final = "apiextensions.crossplane.io/v1beta1"
 KIND: Final = "EnvironmentConfig"
-# The requirement's name: the key of ``required_resources`` in the request, and the
-# ``requirementName`` of every Composition step's bootstrap requirement.
+# The ``requirementName`` of every Composition step's bootstrap requirement: the key of
+# ``required_resources`` Crossplane fills before the first call.
 REQUIREMENT: Final = "klutch-environment"
+# The key the function asks for it under, when the bootstrap did not bring it (``locate``).
+ASKED: Final = "klutch-environment-asked"
 DEFAULT_NAME: Final = "klutch-aws"
 
 CONDITION: Final = "EnvironmentReady"
@@ -498,13 +511,37 @@ def where(name: str) -> str:
     return f"{KIND} {name}"
 
 
-def read(required: Mapping[str, list[dict[str, Any]]], name: str) -> Environment | None:
-    """The environment from the required resources; None while Crossplane has not resolved
-    the requirement yet, or what arrived is not the EnvironmentConfig ``name``; InputError
-    when it does not exist or is invalid."""
-    if REQUIREMENT not in required:
+def locate(required: Mapping[str, list[dict[str, Any]]], name: str) -> str | None:
+    """The key of ``required`` that holds the EnvironmentConfig ``name``, or None while the
+    request does not hold it (the function then asks for it under ``ASKED``).
+
+    ``ASKED`` when the function asked for it (it keeps asking: ``requirements``); else the
+    bootstrap requirement's key when that brought the one named ``name``. A bootstrap that
+    found nothing or another EnvironmentConfig is not taken for it: the function asks itself,
+    and concludes that ``name`` does not exist only from its own requirement."""
+    if ASKED in required:
+        return ASKED
+    items = required.get(REQUIREMENT) or []
+    if items and (items[0].get("metadata") or {}).get("name") == name:
+        return REQUIREMENT
+    return None
+
+
+def requirements(name: str, key: str | None) -> dict[str, Requirement]:
+    """What the function asks for about the EnvironmentConfig ``name`` found under ``key``
+    (``locate``): nothing when the bootstrap brought it, else ``ASKED``, on every call."""
+    return {} if key == REQUIREMENT else {ASKED: requirement(name)}
+
+
+def read(
+    required: Mapping[str, list[dict[str, Any]]], name: str, key: str = REQUIREMENT
+) -> Environment | None:
+    """The environment from the required resources (under ``key``); None while Crossplane has
+    not resolved the requirement yet, or what arrived is not the EnvironmentConfig ``name``;
+    InputError when it does not exist or is invalid."""
+    if key not in required:
         return None
-    items = required[REQUIREMENT]
+    items = required[key]
     if not all(requirement(name).selects(item) for item in items) or len(items) > 1:
         # Not what was asked (another name or kind, or more than one): wait, never render
         # from it (issue 27 item 10). Crossplane sends exactly the one asked for.
@@ -550,11 +587,11 @@ def invalid_fields(err: ValidationError) -> list[str]:
     return out
 
 
-def waiting(name: str, out: Rendered) -> Rendered:
-    """The answer while the EnvironmentConfig is not resolved: ask for it, say so, and keep
-    everything that exists as it is."""
-    what = f"waiting for {where(name)}"
-    out.requirements[REQUIREMENT] = requirement(name)
+def mismatch(name: str, out: Rendered) -> Rendered:
+    """The answer when what arrived for the EnvironmentConfig is not the one asked for
+    (``read`` gave None: issue 27 item 10): ask for it, say so, keep everything as it is."""
+    what = f"waiting for {where(name)}: what arrived under its requirement is not it"
+    out.requirements[ASKED] = requirement(name)
     out.results.append(Result(Severity.WARNING, what, WAITING_REASON))
     out.conditions.append(Condition(CONDITION, False, WAITING_REASON, what))
     out.keep_desired = True
@@ -562,10 +599,8 @@ def waiting(name: str, out: Rendered) -> Rendered:
     return out
 
 
-def ready(name: str, out: Rendered) -> None:
-    """Say the EnvironmentConfig was read (``EnvironmentReady=True``), so a ``False`` from a
-    call that waited for it does not linger on the XR; and ask for it again, so Crossplane
-    keeps resolving it and the requirements settle (a requirement missing from a response is
-    no longer fetched)."""
-    out.requirements[REQUIREMENT] = requirement(name)
+def ready(name: str, key: str, out: Rendered) -> None:
+    """Say the EnvironmentConfig was read (``EnvironmentReady=True``) and ask for it as
+    ``requirements`` says (found under ``key``)."""
+    out.requirements.update(requirements(name, key))
     out.conditions.append(Condition(CONDITION, True, READ_REASON, f"{where(name)} read"))

@@ -5,7 +5,7 @@ All protobuf handling lives here; renderers are pure functions of ``core.Request
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 import grpc
@@ -20,6 +20,7 @@ from function import (
     objectstorage,
     objectstoragebinding,
     postgresql,
+    refs,
     scheduledbackup,
     servicebinding,
 )
@@ -31,6 +32,7 @@ from function.core import (
     ObservedResource,
     Rendered,
     Request,
+    Requirement,
     Result,
     Severity,
     clear_parsed,
@@ -104,18 +106,27 @@ def answer(req: fnv1.RunFunctionRequest, log: Any = None) -> tuple[fnv1.RunFunct
             )
             return rsp, True
         settings = _settings(req)
-        observed = _observed(req)
         required = _required(req)
         env_name = settings.environmentConfigName
-        env = _environment(req, required, env_name)
+        env_key = environment.locate(required, env_name)
+        if env_key is None:
+            # Not in the request yet: ask for it, nothing else (Crossplane calls again with it).
+            _requirements(rsp, environment.requirements(env_name, env_key))
+            return rsp, True
+        env = _environment(req, required, env_key, env_name)
+        observed = _observed(req)
         if env is None:
-            # Not resolved yet: ask for it, keep what exists (Crossplane calls again with it).
-            rendered = environment.waiting(env_name, Rendered())
-        else:
-            rendered = renderer(
-                Request(xr=xr, settings=settings, observed=observed, required=required, env=env)
-            )
-            environment.ready(env_name, rendered)
+            # What arrived is not what was asked (issue 27 item 10): wait, never render.
+            _encode(req, rsp, environment.mismatch(env_name, Rendered()), observed)
+            return rsp, True
+        rendered = renderer(
+            Request(xr=xr, settings=settings, observed=observed, required=required, env=env)
+        )
+        environment.ready(env_name, env_key, rendered)
+        if refs.unresolved(required, rendered):
+            # Crossplane throws this answer away: it fetches what is asked and calls again.
+            _requirements(rsp, rendered.requirements)
+            return rsp, True
         _encode(req, rsp, rendered, observed)
     except environment.InvalidEnvironmentError as err:
         tell_operator(rsp, err, log)
@@ -182,17 +193,15 @@ def _settings(req: fnv1.RunFunctionRequest) -> Settings:
 
 
 def _environment(
-    req: fnv1.RunFunctionRequest, required: dict[str, list[dict[str, Any]]], name: str
+    req: fnv1.RunFunctionRequest, required: dict[str, list[dict[str, Any]]], key: str, name: str
 ) -> environment.Environment | None:
-    """The EnvironmentConfig ``name``, parsed; None until Crossplane resolved it."""
-    if environment.REQUIREMENT not in required:
-        return None  # not kept: the next call brings it
+    """The EnvironmentConfig ``name`` held under ``key`` (``environment.locate``), parsed."""
     # The same source ``_required`` reads (required_resources win over extra_resources).
-    source = req.required_resources.get(environment.REQUIREMENT)
+    source = req.required_resources.get(key)
     if source is None:
-        source = req.extra_resources[environment.REQUIREMENT]
-    key = name.encode() + b"\0" + source.SerializeToString(deterministic=True)
-    return _memo(_ENVIRONMENTS, key, lambda: environment.read(required, name))
+        source = req.extra_resources[key]
+    memo_key = name.encode() + b"\0" + source.SerializeToString(deterministic=True)
+    return _memo(_ENVIRONMENTS, memo_key, lambda: environment.read(required, name, key))
 
 
 # Observed composed resources and required resources, converted once per distinct content
@@ -209,22 +218,48 @@ _OBSERVED: Memo[ObservedResource] = Memo(OBSERVED_MEMO_BYTES)
 _REQUIRED: Memo[dict[str, Any]] = Memo(REQUIRED_MEMO_BYTES)
 
 
-def _observed(req: fnv1.RunFunctionRequest) -> dict[str, ObservedResource]:
-    """Observed composed resources by name (sorted: a protobuf map has no order)."""
-    resources = req.observed.resources
-    out = {}
-    for name in sorted(resources):
-        r = resources[name]
-        key = r.SerializeToString(deterministic=True)
-        observed = _OBSERVED.get(key)
-        if observed is None:
-            observed = ObservedResource(
-                resource=struct_to_dict(r.resource),
-                connection_details=dict(r.connection_details),
-            )
-            _OBSERVED.put(key, observed, RESOURCE_COST_FACTOR * len(key))
-        out[name] = observed
-    return out
+class _Observed(Mapping[str, ObservedResource]):
+    """Observed composed resources by name (sorted: a protobuf map has no order), each
+    converted when first read: an answer that only asks for requirements reads few or none."""
+
+    def __init__(self, resources: Mapping[str, fnv1.Resource]) -> None:
+        self._resources = resources
+        self._names = sorted(resources)
+        self._read: dict[str, ObservedResource] = {}
+
+    def __getitem__(self, name: str) -> ObservedResource:
+        got = self._read.get(name)
+        if got is None:
+            if name not in self._resources:  # indexing a protobuf map would add the name
+                raise KeyError(name)
+            got = self._read[name] = _observed_resource(self._resources[name])
+        return got
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and name in self._resources
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+
+def _observed(req: fnv1.RunFunctionRequest) -> Mapping[str, ObservedResource]:
+    """Observed composed resources by name, each converted when first read."""
+    return _Observed(req.observed.resources)
+
+
+def _observed_resource(r: fnv1.Resource) -> ObservedResource:
+    key = r.SerializeToString(deterministic=True)
+    observed = _OBSERVED.get(key)
+    if observed is None:
+        observed = ObservedResource(
+            resource=struct_to_dict(r.resource),
+            connection_details=dict(r.connection_details),
+        )
+        _OBSERVED.put(key, observed, RESOURCE_COST_FACTOR * len(key))
+    return observed
 
 
 def _required(req: fnv1.RunFunctionRequest) -> dict[str, list[dict[str, Any]]]:
@@ -287,7 +322,7 @@ def _encode(
     req: fnv1.RunFunctionRequest,
     rsp: fnv1.RunFunctionResponse,
     out: Rendered,
-    observed: dict[str, ObservedResource],
+    observed: Mapping[str, ObservedResource],
 ) -> None:
     resources = out.resources
     if out.keep_desired:
@@ -315,7 +350,13 @@ def _encode(
         _result(rsp, r)
     for c in out.conditions:
         _condition(rsp, c)
-    for name, q in out.requirements.items():
+    _requirements(rsp, out.requirements)
+
+
+def _requirements(rsp: fnv1.RunFunctionResponse, requirements: Mapping[str, Requirement]) -> None:
+    """Ask for ``requirements``; none asked leaves ``rsp.requirements`` unset, which the
+    previous iteration's none equals (``proto.Equal(nil, nil)``): the loop stops there."""
+    for name, q in requirements.items():
         sel = fnv1.ResourceSelector(api_version=q.api_version, kind=q.kind)
         if q.match_name is not None:
             sel.match_name = q.match_name

@@ -83,7 +83,7 @@ from function.core import (
 from function.environment import Network
 from function.kms import check_existing_keys, managed_key_resources, observed_managed_key
 from function.pgsql import PORT, provider_config
-from function.refs import namespace_claims
+from function.refs import namespace_claims, unresolved
 from function.resources import (
     EC2_SECURITY_GROUP,
     EC2_SECURITY_GROUP_INGRESS_RULE,
@@ -581,9 +581,9 @@ def render(req: Request) -> Rendered:
     replicas = check_plan(spec, plan, req.settings)
     check_plan_change(req, spec, plan)
     region, network = _placement(req, asked, spec)
+    # Every requirement is asked before anything is rendered, so one call brings them all.
     restored = _restore_source(req, out, spec, region)
-    if restored is None:  # waiting for the restore source; create nothing yet
-        return out
+    continuous = continuous_backup_days(req, out)
     secrets_ns = req.settings.internalSecretNamespace
     kept_by: dict[str, str] | None = None
     if DELETION[spec.config.deletionPolicy].deletion_policy == "Orphan":
@@ -591,6 +591,10 @@ def render(req: Request) -> Rendered:
         kept_by = master_secret.namespace_owner(req, out, secrets_ns)
         if kept_by is None:
             return master_secret.waiting(req, out, secrets_ns)
+    if restored is None or unresolved(req.required, out):
+        # Waiting for the restore source (create nothing yet), or for a requirement Crossplane
+        # fetches before it calls again: that answer is thrown away (fn.py answers only it).
+        return out
     ctx = _context(
         req,
         spec,
@@ -605,7 +609,6 @@ def render(req: Request) -> Rendered:
     res[master_secret.KEY] = _master_secret(req, spec, ctx, kept_by)
     # The first reconcile composes only the Secret's peers: the Instance comes once the Secret
     # exists, else the provider's initializer would create the Secret itself and own it.
-    continuous = continuous_backup_days(req, out)
     if master_secret.instance_may_render(req, "instance"):
         res["instance"] = _primary(req, spec, ctx, restored, continuous=continuous)
         hold_while_pending(

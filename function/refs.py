@@ -15,7 +15,7 @@ deletion).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -187,6 +187,16 @@ def depend_on(
     kind = str(xr.get("kind") or "").removeprefix("X")
     where = f"{kind} {labels.get(CLAIM_NAME_LABEL)} in namespace {claim_namespace(req, field)}"
     return _ready(out, where, xr, published, check)
+
+
+def unresolved(required: Mapping[str, object], out: Rendered) -> list[str]:
+    """The requirements ``out`` asks for that the request does not hold yet (sorted).
+
+    Crossplane throws away an answer that asks for any of them (crossplane v2.3.4
+    ``internal/xfn/required_resources.go``: each call's request holds what the previous answer
+    asked for, so a new name makes the requirements differ and it fetches and calls again):
+    ``fn.py`` answers only the requirements then, and a renderer may stop at this point."""
+    return sorted(k for k in out.requirements if k not in required)
 
 
 def waiting(out: Rendered, what: str, reason: str = WAITING_REASON) -> None:

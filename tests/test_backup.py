@@ -14,7 +14,15 @@ from function import backup, claims, names, snapshot_records
 from function.scheduledbackup import SCHEDULES, cron_error
 from tests.support import environment as env
 from tests.support import schemas
-from tests.support.responses import desired, fatal_messages, render_local, status, warnings
+from tests.support.responses import (
+    desired,
+    fatal_messages,
+    local_call,
+    render_local,
+    status,
+    warnings,
+)
+from tools import xrender
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE, NAMESPACE = yaml.safe_load_all((ROOT / "examples/backup/required.yaml").read_text())
@@ -69,9 +77,10 @@ def test_backup_asks_for_the_instance_and_waits():
         "crossplane.io/claim-namespace": "default",
     }
     assert desired(rsp) == {}
-    assert warnings(rsp) == ["waiting for PostgresqlInstance pg-db in namespace default"]
+    waited = "waiting for PostgresqlInstance pg-db in namespace default: it does not exist"
+    assert warnings(rsp) == [f"{waited} (spec.instanceRef)"]
     (cond,) = [c for c in rsp.conditions if c.type == "DependencyReady"]
-    assert cond.message == "waiting for PostgresqlInstance pg-db in namespace default"
+    assert cond.message == f"{waited} (spec.instanceRef)"
     assert (cond.type, cond.status, cond.reason) == (
         "DependencyReady",
         fnv1.STATUS_CONDITION_FALSE,
@@ -512,7 +521,8 @@ def test_a_backup_whose_snapshot_exists_is_never_refused_by_the_limit():
 
 
 def test_a_backup_waits_for_the_namespace_backups_before_taking_a_snapshot():
-    rsp = render_local(xr("XBackup"), required={"postgresql-instance": [INSTANCE]})
+    req = xrender.build_request(xr("XBackup"), {}, required={"postgresql-instance": [INSTANCE]})
+    rsp = local_call(req)
     assert desired(rsp) == {} and not fatal_messages(rsp)
     sel = rsp.requirements.resources[backup.BACKUPS_REQUIREMENT]
     assert dict(sel.match_labels.labels) == {"crossplane.io/claim-namespace": "default"}

@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
-from function import fn, main
+from function import fn, main, postgresql
 from function.cache import (
     DEFAULT_MAX_BYTES,
     ResponseCache,
@@ -40,14 +40,18 @@ def _example(kind: str) -> xrender.Example:
     return next(e for e in xrender.examples() if e.xr["kind"] == kind)
 
 
-def _requests(n: int, ex: xrender.Example | None = None) -> list[fnv1.RunFunctionRequest]:
-    """``n`` distinct requests for an example, as Crossplane would tag them."""
+def _requests(
+    n: int, ex: xrender.Example | None = None, required: dict | None = None
+) -> list[fnv1.RunFunctionRequest]:
+    """``n`` distinct requests for an example, as Crossplane would tag them (``required``:
+    what Crossplane found for the function's requirements)."""
     ex = ex or xrender.examples()[0]
     out = []
     for i in range(n):
         xr = copy.deepcopy(ex.xr)
         xr.setdefault("metadata", {})["resourceVersion"] = str(100 + i)
-        out.append(xrender.build_request(xr, xrender.function_input(ex.composition), ex.observed))
+        fn_input = xrender.function_input(ex.composition)
+        out.append(xrender.build_request(xr, fn_input, ex.observed, required))
     return out
 
 
@@ -72,13 +76,13 @@ def test_every_call_of_a_step_gets_the_answer_rendered_for_it(ex):
 
 def test_the_calls_of_one_step_share_a_tag_but_not_an_answer():
     """The stale-answer defect: keyed by tag, the second call (instance XR filled in) got the
-    first call's 'waiting for ObjectStorageInstance' answer."""
+    first call's answer (then 'waiting for ObjectStorageInstance'; now only its requirements)."""
     asked = _step_calls(_example("XObjectStorageBinding"))
     assert len(asked) >= 2
     assert len({r.meta.tag for r in asked}) == 1, "Crossplane tags a step once"
     runner = fn.FunctionRunner()
     answers = [_call(runner, r) for r in asked]
-    assert any("waiting" in r.message for r in answers[0].results)
+    assert answers[0].requirements.resources and not answers[0].desired.resources
     assert not any("waiting" in r.message for r in answers[-1].results)
     assert answers[-1].desired.resources, "the filled-in call renders the binding"
     assert runner.cache.hits == 0
@@ -154,7 +158,10 @@ def test_the_cache_stays_within_its_bytes_and_they_are_what_python_allocates():
     bound, and what tracemalloc sees the entries take is at most what they are charged, plus
     the OrderedDict's table (a few KB; measured: about 150 bytes per entry beyond the answer
     and key bytes, all told, against ENTRY_OVERHEAD = 200)."""
-    reqs = _requests(400, _example("XPostgresqlInstance"))
+    # Rendered answers: the namespace's ScheduledBackups resolved (none).
+    reqs = _requests(
+        400, _example("XPostgresqlInstance"), {postgresql.SCHEDULED_BACKUPS_REQUIREMENT: []}
+    )
     cache = ResponseCache(256 * 1024)
     for req in reqs[:50]:  # warm up the code path's own allocations
         cache.answer(req, lambda r: (fn.run(r), True))

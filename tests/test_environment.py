@@ -46,9 +46,11 @@ def _fp(out: dict, key: str = "instance") -> dict:
 # --- how it arrives -----------------------------------------------------------------------
 
 
-def test_every_composition_declares_the_environment_the_function_asks_for():
-    """The bootstrap requirement and the function's own requirement are the same selector, so
-    Crossplane's loop settles after the first call (required_resources.go: proto.Equal)."""
+def test_every_composition_bootstraps_the_environment_the_function_reads():
+    """Every Composition's bootstrap requirement names the EnvironmentConfig of its function
+    input, under the key the function reads it from (``environment.locate``): the function then
+    asks for nothing more about it, and a claim that needs nothing else is answered in one call
+    (required_resources.go: proto.Equal of no requirements and the first call's none)."""
     for name, comp in xrender.compositions().items():
         selectors = xrender.bootstrap_selectors(comp)
         assert set(selectors) == {environment.REQUIREMENT} == {xrender.ENVIRONMENT_REQUIREMENT}
@@ -61,46 +63,67 @@ def test_every_composition_declares_the_environment_the_function_asks_for():
         ), name
 
 
-def test_without_the_bootstrap_the_function_asks_waits_and_keeps_what_exists():
-    """First call of a step with no bootstrap requirement: no environment yet. The function
-    asks for it, says it waits, and re-emits what exists; Crossplane fetches it and calls again
-    (FetchingFunctionRunner), and that call renders."""
-    (ex,) = [e for e in examples_of("XServiceBinding")]
-    first = render_created(ex.xr, environment=None, observed=ex.observed)
-    assert not fatal_messages(first)
-    (msg,) = warnings(first)
-    assert msg == "waiting for EnvironmentConfig klutch-aws"
-    sel = first.requirements.resources[environment.REQUIREMENT]
-    assert sel.match_name == "klutch-aws" and sel.kind == "EnvironmentConfig"
-    assert set(first.desired.resources) == {
-        d["metadata"]["annotations"][xrender.NAME_ANNOTATION] for d in ex.observed
-    }
-    calls = []
-    req = xrender.build_request(ex.xr, xrender.function_input(ex.composition), ex.observed)
-    req.required_resources.clear()  # no bootstrap
-    xfn.tag(req)
-    rsp = xfn.run_step(
+def _step(ex, required: dict | None = None, environment_docs=None) -> list:
+    """One step of ``ex`` as Crossplane runs it, without the bootstrap requirement unless
+    ``environment_docs`` is given (what it found): every call's request and answer."""
+    calls: list = []
+    req = xrender.build_request(
+        ex.xr,
+        xrender.function_input(ex.composition),
+        ex.observed,
+        required,
+        environment=environment_docs,
+    )
+    req.ClearField("meta")
+    xfn.run_step(
         local_call,
         req,
         lambda s: xfn.select(s, ex.required),
-        on_call=lambda q, r: calls.append(r),
+        on_call=lambda q, r: calls.append((q, r)),
     )
-    assert len(calls) >= 2 and not fatal_messages(rsp)
-    assert "waiting for EnvironmentConfig" not in " ".join(warnings(rsp))
-    env_conditions = lambda r: [c for c in r.conditions if c.type == environment.CONDITION]  # noqa: E731
-    ((waited,), (read,)) = env_conditions(calls[0]), env_conditions(rsp)
-    assert waited.status == fnv1.STATUS_CONDITION_FALSE
-    # once read, the condition says so: a False from the waiting call does not linger
+    return calls
+
+
+def test_without_the_bootstrap_the_function_asks_under_its_own_key_and_the_step_settles():
+    """A step whose Composition declares no bootstrap requirement: the first call holds no
+    environment, and the function answers only its requirement, under its own key (the desired
+    state as it came, no result). Crossplane fetches it and calls again; the function asks for
+    it on every later call too, so the requirements settle: each iteration starts again from
+    the bootstrap resources alone (required_resources.go), and an answer that stopped asking
+    would lose it on the next call."""
+    (ex,) = examples_of("XServiceBinding")
+    calls = _step(ex)
+    (first_req, first), (_, last) = calls[0], calls[-1]
+    asked = first.requirements.resources[environment.ASKED]
+    assert (asked.kind, asked.match_name) == ("EnvironmentConfig", "klutch-aws")
+    assert set(first.requirements.resources) == {environment.ASKED}
+    assert first.desired == first_req.desired and not first.results and not first.conditions
+    assert [sorted(r.requirements.resources) for _, r in calls[1:]] == [
+        sorted([environment.ASKED, "postgresql-instance"])
+    ] * 2
+    assert not fatal_messages(last) and last.desired.resources
+    assert "waiting for EnvironmentConfig" not in " ".join(warnings(last))
+    (read,) = [c for c in last.conditions if c.type == environment.CONDITION]
     assert (read.status, read.reason) == (fnv1.STATUS_CONDITION_TRUE, environment.READ_REASON)
 
 
+def test_a_bootstrap_of_another_environment_config_is_not_taken_for_the_one_named():
+    """The Composition bootstraps an EnvironmentConfig, the input names another: the function
+    asks for the named one under its own key and renders with it."""
+    (ex,) = [e for e in examples_of("XObjectStorageInstance") if "kms" not in e.name]
+    other = env.config(env.example_data(), name="another")
+    calls = _step(ex, environment_docs=[other])
+    assert [sorted(r.requirements.resources) for _, r in calls] == [[environment.ASKED]] * 2
+    assert not fatal_messages(calls[-1][1]) and calls[-1][1].desired.resources
+
+
 def test_a_missing_environment_config_is_a_fatal_naming_it():
-    rsp = render_created(PG, required={environment.REQUIREMENT: []})
+    """Concluded from the function's own requirement only: a bootstrap that found nothing may
+    have named another EnvironmentConfig."""
+    rsp = render_created(PG, required={environment.REQUIREMENT: [], environment.ASKED: []})
     (msg,) = fatal_messages(rsp)
     assert msg.startswith("EnvironmentConfig klutch-aws does not exist")
-    other = render_created(
-        PG, {"environmentConfigName": "prod"}, required={"klutch-environment": []}
-    )
+    other = render_created(PG, {"environmentConfigName": "prod"})
     assert fatal_messages(other)[0].startswith("EnvironmentConfig prod does not exist")
 
 

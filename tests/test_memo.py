@@ -18,6 +18,7 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import fn
 from function.memo import Memo
+from tests.support.responses import render_local
 from tools import xrender
 
 
@@ -82,15 +83,24 @@ def test_the_memo_keeps_the_most_recently_used_within_its_bound():
     assert Memo[str](max_bytes=0).get(b"a") is None
 
 
+def _convert_all(req: fnv1.RunFunctionRequest) -> None:
+    """Read every observed resource (``fn._observed`` converts each when first read)."""
+    observed = fn._observed(req)
+    for name in observed:
+        _ = observed[name]
+
+
 def test_what_the_observed_memo_holds_is_within_what_it_is_charged():
     """Distinct observed resources through the memo until it evicts: what tracemalloc sees
     it hold stays within its accounted size (RESOURCE_COST_FACTOR times the bytes)."""
     ex = next(e for e in xrender.examples() if e.xr["kind"] == "XPostgresqlInstance")
     req = copy.deepcopy(xrender.build_request(ex.xr, xrender.function_input(ex.composition)))
-    for name, desired in fn.run(req).desired.resources.items():
+    for name, desired in render_local(
+        ex.xr, xrender.function_input(ex.composition)
+    ).desired.resources.items():
         req.observed.resources[name].resource.CopyFrom(desired.resource)
     fn.clear_memos()
-    fn._observed(req)  # the code path's own allocations
+    _convert_all(req)  # the code path's own allocations
     fn.clear_memos()
     requests = []
     for i in range(400):
@@ -101,7 +111,7 @@ def test_what_the_observed_memo_holds_is_within_what_it_is_charged():
     tracemalloc.start()
     before = tracemalloc.get_traced_memory()[0]
     for other in requests:
-        fn._observed(other)
+        _convert_all(other)
     held = tracemalloc.get_traced_memory()[0] - before
     tracemalloc.stop()
     memo = fn._OBSERVED

@@ -195,7 +195,8 @@ def _add_tag(spec: dict) -> bool:
 def test_a_binding_waits_for_its_instance_and_the_loop_gets_the_filled_in_answer():
     """Before the instance is Ready the binding says what it waits for; once it is, the
     second call of the step (the instance XR filled in, same tag) renders the binding. A
-    cache keyed by the tag answered that call with the first call's 'waiting'."""
+    cache keyed by the tag answered that call with the first call's answer (then 'waiting',
+    now only the requirements)."""
     call = CheckedCall(cache=True)
     cp = ControlPlane(call=call, on_step=_one_tag_per_step)
     xrs = example_xrs()
@@ -216,7 +217,7 @@ def test_a_binding_waits_for_its_instance_and_the_loop_gets_the_filled_in_answer
     step = cp.last[bkey]
     assert len(step.calls) == 2
     first, last = step.calls[0][1], step.calls[-1][1]
-    assert any("waiting" in r.message for r in first.results)
+    assert set(first.requirements.resources) == {"instance"} and not first.desired.resources
     assert not any("waiting" in r.message for r in last.results)
     assert set(last.desired.composite.connection_details) >= {"AWS_ACCESS_KEY_ID"}
     call.loop.close()

@@ -208,6 +208,9 @@ class ControlPlane:
 
     call: xfn.Call
     seed: bool = False  # seed requirements from the last reconcile (Crossplane after v2.3.4)
+    # Fetch each Composition step's bootstrap requirements (``requirements.requiredResources``);
+    # False: every step as if its Composition declared none.
+    bootstrap: bool = True
     cluster: Cluster = field(default_factory=Cluster)
     providers: Providers = field(default_factory=Providers)
     composed: dict[Key, dict[str, Key]] = field(default_factory=dict)
@@ -376,7 +379,8 @@ class ControlPlane:
             return None
         comp = xrender.compositions()[xr["spec"]["compositionRef"]["name"]]
         req = xfn.step_request(self.observed(key, xr), xrender.function_input(comp))
-        xfn.bootstrap(req, xrender.bootstrap_selectors(comp), self.cluster.fetch)
+        if self.bootstrap:
+            xfn.bootstrap(req, xrender.bootstrap_selectors(comp), self.cluster.fetch)
         step = Step(xr=key[3], calls=[])
         seed = self.requirements.get(key) if self.seed else None
         rsp = xfn.run_step(

@@ -8,7 +8,7 @@ from crossplane.function import resource
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import fn
-from tools import xrender
+from tools import xfn, xrender
 
 Call = Callable[[fnv1.RunFunctionRequest], fnv1.RunFunctionResponse]
 
@@ -41,11 +41,27 @@ def render_local(
     required=None,
     environment=xrender.EXAMPLE_ENVIRONMENT,
 ):
-    """Render once; ``environment``: the EnvironmentConfig documents Crossplane fetched for the
-    Composition's bootstrap requirement (the examples' by default; None: not fetched)."""
-    return local_call(
-        xrender.build_request(xr, fn_input or {}, observed, required, environment=environment)
-    )
+    """One pipeline step as Crossplane runs it (``tools/xfn.run_step``), its last answer.
+
+    ``environment``: the EnvironmentConfig documents Crossplane fetched for the Composition's
+    bootstrap requirement (the examples' by default; None: not fetched). ``required``: what
+    Crossplane found for those requirement names; any other requirement finds what the
+    operator made (the examples' EnvironmentConfigs and Namespaces) and no claim."""
+    req = xrender.build_request(xr, fn_input or {}, observed, required, environment=environment)
+    given = dict(required or {})
+
+    def fetch(sel: fnv1.ResourceSelector) -> list[dict]:
+        return xrender.select(sel, [*xrender.environment_configs(), *namespaces()])
+
+    def call(q: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
+        # Requirement names the test gave stay what it gave (Crossplane fetched them).
+        for name, items in given.items():
+            q.required_resources[name].Clear()
+            xfn.fill(q.required_resources[name], items)
+        return local_call(q)
+
+    req.ClearField("meta")
+    return xfn.run_step(call, req, fetch)
 
 
 NAME_ANNOTATION = "crossplane.io/composition-resource-name"
