@@ -63,7 +63,6 @@ from function.answer import (
     Result,
     Severity,
     describe,
-    parse,
 )
 from function.regions import REGIONS, region_error
 
@@ -522,7 +521,7 @@ def locate(required: Mapping[str, list[dict[str, Any]]], name: str) -> str | Non
     if ASKED in required:
         return ASKED
     items = required.get(REQUIREMENT) or []
-    if items and (items[0].get("metadata") or {}).get("name") == name:
+    if len(items) == 1 and requirement(name).selects(items[0]):
         return REQUIREMENT
     return None
 

@@ -90,16 +90,31 @@ def test_a_namespace_listing_with_another_namespaces_claim_is_waited_for():
     ids=["other-name", "other-kind"],
 )
 def test_an_environment_config_that_is_not_the_one_asked_for_is_waited_for(config):
+    waiting = f"waiting for {environment.where(environment.DEFAULT_NAME)}"
+    # Under the function's own requirement: it waits and never renders from it.
+    rsp = render_created(PG, required={environment.ASKED: [config]}, environment=None)
+    assert not fatal_messages(rsp), fatal_messages(rsp)
+    assert [w for w in warnings(rsp) if w.startswith(waiting)] == warnings(rsp) != []
+    # Brought by the Composition's bootstrap requirement: not taken for the one named; the
+    # function asks for that one itself (environment.locate) and renders from what it gets.
     rsp = render_created(PG, environment=[config])
     assert not fatal_messages(rsp), fatal_messages(rsp)
-    assert warnings(rsp) == [f"waiting for {environment.where(environment.DEFAULT_NAME)}"]
+    assert not [w for w in warnings(rsp) if w.startswith(waiting)], warnings(rsp)
+    assert environment.ASKED in rsp.requirements.resources
 
 
 def test_two_environment_configs_are_waited_for():
     one = env.example_config()
+    waiting = f"waiting for {environment.where(environment.DEFAULT_NAME)}"
+    rsp = render_created(
+        PG, required={environment.ASKED: [one, copy.deepcopy(one)]}, environment=None
+    )
+    assert not fatal_messages(rsp)
+    assert [w for w in warnings(rsp) if w.startswith(waiting)] == warnings(rsp) != []
+    # Two from the bootstrap requirement: not taken; the function asks for its own.
     rsp = render_created(PG, environment=[one, copy.deepcopy(one)])
     assert not fatal_messages(rsp)
-    assert warnings(rsp) == [f"waiting for {environment.where(environment.DEFAULT_NAME)}"]
+    assert environment.ASKED in rsp.requirements.resources
 
 
 def test_selects_is_the_selector():

@@ -32,7 +32,7 @@ if str(ROOT) not in sys.path:
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1  # noqa: E402
 
 from function import fn  # noqa: E402
-from tests.support.crossplane import ControlPlane, example_xrs  # noqa: E402
+from tools.twin import ControlPlane, example_xrs  # noqa: E402
 
 
 class Timed:
