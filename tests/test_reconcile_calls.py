@@ -18,8 +18,8 @@ import pytest
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import environment, fn
-from tests.support.crossplane import ControlPlane, example_xrs
 from tools import xfn
+from tools.twin import ControlPlane, example_xrs
 
 # --- the runner model ----------------------------------------------------------------------
 
