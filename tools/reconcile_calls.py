@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """``make bench-calls``: calls per reconcile and the CPU of each call, per kind, from the
-control-plane twin (``tests/support/crossplane.py``: Crossplane v2.3.4's request flow).
+control-plane twin (``tools/twin.py``: Crossplane v2.3.4's request flow).
 
 Every example XR is created in one twin cluster and reconciled until nothing changes; then
 each XR is reconciled ``--repeat`` times more at rest. For each kind: how many calls one
