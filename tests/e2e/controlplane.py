@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import boto3
 import yaml
 from kubernetes import config
 
@@ -40,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
 SCHEMAS = SHARED / "schemas"
 BUILD_SH = ROOT / "tests" / "e2e" / "build.sh"
+ENVIRONMENT_CONFIG = ROOT / "examples" / "environmentconfig" / "environmentconfig.yaml"
 
 # The Function every Composition calls (compositions/*.yaml functionRef.name; the Configuration
 # installs the function under that name: docs/operator-guide.md section 4).
@@ -50,8 +52,10 @@ CROSSPLANE_NAMESPACE = "crossplane-system"
 # (the example EnvironmentConfig's account).
 AWS_ACCOUNT = "000000000000"
 
-# moto requests served before IAM enforcement starts (see _aws).
-NO_AUTH_ACTIONS = 4
+# moto requests served before IAM enforcement starts (see _aws): 3 for the operator's own
+# admin user and key (_operator_aws), then 4 for the fake AWS provider's.
+OPERATOR_AUTH_ACTIONS = 3
+NO_AUTH_ACTIONS = OPERATOR_AUTH_ACTIONS + 4
 
 # Bounds of every wait (seconds).
 START_TIMEOUT = 90
@@ -138,6 +142,10 @@ class ControlPlane:
     stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     fake_aws: bool = False
     timings: dict[str, float] = field(default_factory=dict)
+    # The operator's admin key in moto (_operator_aws): what tests use to look at the AWS side.
+    aws_credentials: tuple[str, str] = ("", "")
+    # Placeholder ID of the example EnvironmentConfig -> the ID of what moto made for it.
+    network: dict[str, str] = field(default_factory=dict)
     failed: bool = False  # a test failed: the work dir (logs) is kept
 
     # ----- paths
@@ -218,6 +226,7 @@ class ControlPlane:
             self._aws,
             self._provider_sql,
             self._fake_aws,
+            self._operator_network,
             self._operator_setup,
             self._apis,
         ):
@@ -583,6 +592,91 @@ class ControlPlane:
             START_TIMEOUT,
             last=lambda: tail(self.logs / "moto.log", 5),
         )
+        self._operator_aws()
+
+    def aws_client(self, service: str, region: str = "eu-central-1") -> Any:
+        """A boto3 client of moto with the operator's admin key (IAM enforcement is on)."""
+        key, secret = self.aws_credentials or ("test", "test")
+        return boto3.client(
+            service,
+            endpoint_url=self.moto_url,
+            region_name=region,
+            aws_access_key_id=key,
+            aws_secret_access_key=secret,
+        )
+
+    def _operator_aws(self) -> None:
+        """What the operator has in the AWS account before installing (docs/operator-guide.md,
+        "The environment"): an admin identity, and the network the example EnvironmentConfig
+        names. Its IDs are placeholders ("replace them with your account's before applying",
+        its header): the VPCs and subnets are made here and ``_apis`` applies it with their
+        IDs. moto refuses an rds Instance in a DB subnet group that does not exist
+        (DBSubnetGroupNotFoundFault) and a subnet group of unknown subnets
+        (InvalidSubnetID.NotFound)."""
+        self.aws_credentials = ("test", "test")
+        # The first OPERATOR_AUTH_ACTIONS requests, unchecked (moto INITIAL_NO_AUTH_ACTION_COUNT).
+        iam = self.aws_client("iam")
+        iam.create_user(UserName="e2e-operator")
+        iam.put_user_policy(
+            UserName="e2e-operator",
+            PolicyName="everything",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+                }
+            ),
+        )
+        key = iam.create_access_key(UserName="e2e-operator")["AccessKey"]
+        self.aws_credentials = (key["AccessKeyId"], key["SecretAccessKey"])
+
+    def _operator_network(self) -> None:
+        """The network of the example EnvironmentConfig (see _operator_aws), made once the
+        fake AWS provider made its own identity: moto counts every request, signed or not,
+        against INITIAL_NO_AUTH_ACTION_COUNT (moto core/responses.py
+        ActionAuthenticatorMixin.request_count), so nothing may call moto in between."""
+        if self.fake_aws:
+            wait_for(
+                "the fake AWS provider's own IAM identity (its log: 'fakeaws: reconciling')",
+                lambda: "fakeaws: reconciling" in (self.logs / "fakeaws.log").read_text(),
+                START_TIMEOUT,
+                last=lambda: tail(self.logs / "fakeaws.log", 5),
+            )
+        env = yaml.safe_load(ENVIRONMENT_CONFIG.read_text())
+        for region, conf in env["data"]["regions"].items():
+            ec2 = self.aws_client("ec2", region)
+            rds = self.aws_client("rds", region)
+            vpc = ec2.create_vpc(CidrBlock="10.20.0.0/16")["Vpc"]["VpcId"]
+            subnets = [
+                ec2.create_subnet(
+                    VpcId=vpc, CidrBlock=f"10.20.{i}.0/24", AvailabilityZone=f"{region}{az}"
+                )["Subnet"]["SubnetId"]
+                for i, az in enumerate("abc", start=1)
+            ]
+            for net in (conf.get("network"), conf.get("publicNetwork")):
+                if not net:
+                    continue
+                if net.get("vpcId"):
+                    self.network[net["vpcId"]] = vpc
+                for placeholder, real in zip(net.get("subnetIds") or [], subnets, strict=False):
+                    self.network[placeholder] = real
+                for sg in net.get("vpcSecurityGroupIds") or []:
+                    self.network[sg] = ec2.create_security_group(
+                        GroupName=f"e2e-{sg}", Description="operator's", VpcId=vpc
+                    )["GroupId"]
+                if net.get("dbSubnetGroupName"):
+                    rds.create_db_subnet_group(
+                        DBSubnetGroupName=net["dbSubnetGroupName"],
+                        DBSubnetGroupDescription="the operator's network",
+                        SubnetIds=subnets,
+                    )
+
+    def environment_config(self) -> str:
+        """The example EnvironmentConfig with the IDs of the network moto made for it."""
+        text = ENVIRONMENT_CONFIG.read_text()
+        for placeholder, real in self.network.items():
+            text = text.replace(placeholder, real)
+        return text
 
     def _provider_sql(self) -> None:
         # Flags: provider-sql v0.16.0 cmd/provider/main.go (kingpin); ctrl.GetConfig reads
@@ -690,7 +784,15 @@ class ControlPlane:
                 )
         self.wait_established("the XR and claim CRDs")
         self.apply_files(*sorted((ROOT / "compositions").glob("*.yaml")))
-        self.apply_files(ROOT / "examples" / "environmentconfig" / "environmentconfig.yaml")
+        self.kubectl(
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "--field-manager=klutch-e2e",
+            "-f",
+            "-",
+            stdin=self.environment_config(),
+        )
 
     # ----- take down
     def stop(self) -> None:

@@ -197,6 +197,29 @@ class Controller:
             new["status"] = status  # what this reconcile computed, for the status update
         return new
 
+    def update_critical(self, k: Kind, body: dict, what: str) -> dict:
+        """``RetryingCriticalAnnotationUpdater.UpdateCriticalAnnotations`` (crossplane-runtime
+        pkg/reconciler/managed/api.go): the Update retried with ``retry.DefaultRetry`` (5
+        steps, 10 ms); on a conflict the object is read again and the annotations this
+        reconcile set are added to it, so the external name and the create annotations are
+        never lost to a concurrent write (Crossplane's apply of the composed resource)."""
+        anns = dict(m.annotations(body))
+        for attempt in range(5):
+            try:
+                return self.update(k, body, what)
+            except ApiException as err:
+                if err.status != 409 or attempt == 4:
+                    raise
+            time.sleep(0.01)
+            fresh = self.get(k, body["metadata"]["name"])
+            if fresh is None:
+                raise ApiException(status=404, reason="NotFound")
+            m.annotations(fresh).update(anns)
+            if body.get("status") is not None:
+                fresh["status"] = body["status"]
+            body = fresh
+        raise AssertionError("unreachable")
+
     def update_status(self, k: Kind, body: dict) -> dict:
         """``client.Status().Update``: the API server skips the write when nothing changed."""
         new = self.co.replace_cluster_custom_object_status(
@@ -593,13 +616,13 @@ class Controller:
     def _create(self, k: Kind, body: dict, handler: Any) -> float:
         # meta.SetExternalCreatePending + client.Update (must succeed: 409 on a stale version)
         m.annotations(body)[m.CREATE_PENDING] = m.now()
-        body = self.update(k, body, "create-pending")
+        body = self.update_critical(k, body, "create-pending")
         try:
             ext, details = handler.create(body)
         except Exception as e:  # noqa: BLE001 - any failure is reported on the MR
             msg = describe_error(e)
             m.annotations(body)[m.CREATE_FAILED] = m.now()
-            body = self.update(k, body, "create-failed")
+            body = self.update_critical(k, body, "create-failed")
             log.info("aws %s/%s create failed: %s", k.kind, body["metadata"]["name"], msg)
             return self.fail(
                 k, body, f"{ERR_CREATE}: {msg}", m.creating(), reason="CannotCreateExternalResource"
@@ -615,7 +638,7 @@ class Controller:
         if k.external_name == m.FROM_PROVIDER and ext:
             m.annotations(body)[m.EXTERNAL_NAME] = ext
         m.annotations(body)[m.CREATE_SUCCEEDED] = m.now()
-        body = self.update(k, body, "create-succeeded")
+        body = self.update_critical(k, body, "create-succeeded")
         try:
             self.publish(k, body, details)
         except AWSError as e:
