@@ -105,12 +105,13 @@ def test_asking_under_the_bootstrap_key_only_while_it_is_missing_never_settles()
 # --- the function: calls per reconcile at rest ----------------------------------------------
 
 # The fewest calls each kind's requirements allow with the Compositions' bootstrap: one when
-# the bootstrapped EnvironmentConfig is all it needs (a Backup whose snapshot exists needs its
-# instance no more), two when it requires something named by the claim (its instance, the
-# namespace's ScheduledBackups, an orphaned master Secret's Namespace).
+# the bootstrapped EnvironmentConfig is all it needs, two when it requires something named by
+# the claim (its instance, the namespace's ScheduledBackups, an orphaned master Secret's
+# Namespace; a Backup, even once its snapshot exists, its namespace's snapshot records and its
+# Namespace, the owner of a retained snapshot's record: function/snapshot_records.py).
 AT_REST = {
     "XObjectStorageInstance": 1,
-    "XBackup": 1,
+    "XBackup": 2,
     "XObjectStorageBinding": 2,
     "XPostgresqlInstance": 2,
     "XScheduledBackup": 2,
