@@ -216,6 +216,71 @@ def staged(binaries: Binaries, user: str) -> Binaries:
     return _STAGED[binaries.bindir]
 
 
+def run_kwargs(user: str | None) -> dict[str, Any]:
+    """``subprocess.run`` arguments for PostgreSQL's programs, run as ``user`` (None: as we
+    are), in the C locale, output captured."""
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
+    return {"capture_output": True, "text": True, "env": env, **_run_as(user)}
+
+
+def start_cluster(
+    binaries: Binaries, directory: Path, user: str | None, *, max_connections: int
+) -> tuple[int, str]:
+    """``initdb`` a cluster in ``directory``/data (superuser ``SUPERUSER``, a new password)
+    and start it on a free loopback port, its socket and log in ``directory``; as ``user``
+    (initdb and postgres refuse to run as root), who must own ``directory`` and reach
+    ``binaries`` (``staged``). The port and the superuser's password; CalledProcessError when
+    a program fails (its log is ``directory``/log)."""
+    data = directory / "data"
+    password = secrets.token_urlsafe(18)
+    pwfile = directory / "pw"
+    pwfile.write_text(password + "\n")
+    if user:
+        os.chown(pwfile, pwd.getpwnam(user).pw_uid, -1)
+    kw = run_kwargs(user)
+    subprocess.run(
+        [
+            str(binaries.bindir / "initdb"),
+            "-D",
+            str(data),
+            "-U",
+            SUPERUSER,
+            f"--pwfile={pwfile}",
+            "--auth=scram-sha-256",
+            "--encoding=UTF8",
+            "--no-sync",
+        ],
+        check=True,
+        timeout=120,
+        **kw,
+    )
+    port = _free_port()
+    options = (
+        f"-c listen_addresses=127.0.0.1 -p {port} -k {directory} -c fsync=off "
+        "-c synchronous_commit=off -c full_page_writes=off "
+        f"-c max_connections={max_connections} -c shared_buffers=16MB"
+    )
+    subprocess.run(
+        [
+            str(binaries.bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-l",
+            str(directory / "log"),
+            "-w",
+            "-t",
+            str(START_TIMEOUT),
+            "-o",
+            options,
+            "start",
+        ],
+        check=True,
+        timeout=START_TIMEOUT + 30,
+        **kw,
+    )
+    return port, password
+
+
 @contextmanager
 def running(binaries: Binaries) -> Iterator[Server]:
     """Start a server from ``binaries`` in a temporary directory; stop and remove it after."""
@@ -229,70 +294,31 @@ def running(binaries: Binaries) -> Iterator[Server]:
     if user:
         entry = pwd.getpwnam(user)
         os.chown(directory, entry.pw_uid, entry.pw_gid)
-    data = directory / "data"
-    password = secrets.token_urlsafe(18)
-    pwfile = directory / "pw"
-    pwfile.write_text(password + "\n")
-    if user:
-        os.chown(pwfile, pwd.getpwnam(user).pw_uid, -1)
-    bindir = binaries.bindir
-    env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
-    kw: dict[str, Any] = {"capture_output": True, "text": True, "env": env, **_run_as(user)}
+    kw = run_kwargs(user)
     started = False
     try:
-        subprocess.run(
-            [
-                str(bindir / "initdb"),
-                "-D",
-                str(data),
-                "-U",
-                SUPERUSER,
-                f"--pwfile={pwfile}",
-                "--auth=scram-sha-256",
-                "--encoding=UTF8",
-                "--no-sync",
-            ],
-            check=True,
-            timeout=120,
-            **kw,
-        )
-        port = _free_port()
-        options = (
-            f"-c listen_addresses=127.0.0.1 -p {port} -k {directory} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=30 "
-            "-c shared_buffers=16MB"
-        )
-        subprocess.run(
-            [
-                str(bindir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-l",
-                str(directory / "log"),
-                "-w",
-                "-t",
-                str(START_TIMEOUT),
-                "-o",
-                options,
-                "start",
-            ],
-            check=True,
-            timeout=START_TIMEOUT + 30,
-            **kw,
-        )
+        port, password = start_cluster(binaries, directory, user, max_connections=30)
         started = True
         yield Server(binaries, directory, port, password)
     except subprocess.CalledProcessError as err:
         log = directory / "log"
         tail = log.read_text()[-2000:] if log.exists() else ""
         raise RuntimeError(
-            f"{binaries.label} from {bindir}: {err.cmd[0]} failed: {err.stderr}\n{tail}"
+            f"{binaries.label} from {binaries.bindir}: {err.cmd[0]} failed: {err.stderr}\n{tail}"
         ) from err
     finally:
         if started:
             with suppress(subprocess.SubprocessError, OSError):
                 subprocess.run(
-                    [str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
+                    [
+                        str(binaries.bindir / "pg_ctl"),
+                        "-D",
+                        str(directory / "data"),
+                        "-m",
+                        "immediate",
+                        "-w",
+                        "stop",
+                    ],
                     check=False,
                     timeout=60,
                     **kw,

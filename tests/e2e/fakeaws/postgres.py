@@ -27,21 +27,18 @@ import ipaddress
 import logging
 import os
 import pwd
-import secrets
 import select
 import shutil
 import signal
 import socket
 import ssl
 import struct
-import subprocess
 import tempfile
 import threading
 import time
 from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pg8000.native
 from cryptography import x509
@@ -49,10 +46,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from tests.support.pg import SUPERUSER, Binaries, find_binaries, quote_ident, quote_literal
+from tests.support.pg import (
+    SUPERUSER,
+    Binaries,
+    find_binaries,
+    quote_ident,
+    quote_literal,
+    staged,
+    start_cluster,
+)
 
 log = logging.getLogger("fakeaws.postgres")
-START_TIMEOUT = 60
 
 
 def free_port() -> int:
@@ -249,61 +253,12 @@ class Servers:
         directory = self.root / ident
         directory.mkdir(parents=True, exist_ok=True)
         user = None
-        kw: dict[str, Any] = {}
         if os.geteuid() == 0:  # initdb and postgres refuse to run as root
             user = "nobody"
+            b = staged(b, user)  # a clone under a 0700 folder: nobody cannot reach .venv
             os.chown(directory, pwd.getpwnam(user).pw_uid, pwd.getpwnam(user).pw_gid)
-            kw["user"] = user
-        su_password = secrets.token_urlsafe(18)
-        pwfile = directory / "pw"
-        pwfile.write_text(su_password + "\n")
-        crt, key = self_signed(directory)
-        if user:
-            for f in (pwfile, crt, key):
-                os.chown(f, pwd.getpwnam(user).pw_uid, -1)
-        env = {**os.environ, "LC_ALL": "C", "LANG": "C"}
-        data = directory / "data"
-        run = {"capture_output": True, "text": True, "env": env, **kw}
-        subprocess.run(
-            [
-                str(b.bindir / "initdb"),
-                "-D",
-                str(data),
-                "-U",
-                SUPERUSER,
-                f"--pwfile={pwfile}",
-                "--auth=scram-sha-256",
-                "--encoding=UTF8",
-                "--no-sync",
-            ],
-            check=True,
-            timeout=120,
-            **run,
-        )
-        port = free_port()
-        options = (
-            f"-c listen_addresses=127.0.0.1 -p {port} -k {directory} -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=40 "
-            "-c shared_buffers=16MB"
-        )
-        subprocess.run(
-            [
-                str(b.bindir / "pg_ctl"),
-                "-D",
-                str(data),
-                "-l",
-                str(directory / "log"),
-                "-w",
-                "-t",
-                str(START_TIMEOUT),
-                "-o",
-                options,
-                "start",
-            ],
-            check=True,
-            timeout=START_TIMEOUT + 30,
-            **run,
-        )
+        crt, key = self_signed(directory)  # for the TLS proxy, which runs here, not postgres
+        port, su_password = start_cluster(b, directory, user, max_connections=40)
         server = Server(b, directory, port, su_password, user, TLSProxy(port, crt, key))
         self.servers[ident] = server
         con = server.connect()
