@@ -41,7 +41,7 @@ from __future__ import annotations
 import base64
 from typing import Any, Final
 
-from function.core import InputError, Rendered, Request, Requirement, Result, Severity
+from function.core import InputError, Rendered, Request, Requirement, Result, Severity, dig
 from function.refs import keep_while_waiting, not_asked
 from function.resources import NAMESPACE, SECRET
 
@@ -113,31 +113,42 @@ def namespace_requirement(namespace: str) -> Requirement:
     return Requirement(api_version=NAMESPACE.api_version, kind=NAMESPACE.kind, match_name=namespace)
 
 
-def namespace_owner(req: Request, out: Rendered, namespace: str) -> dict[str, str] | None:
-    """The owner reference to the Namespace ``namespace`` (asked for on every call); None
-    until Crossplane resolved it. A Namespace that does not exist is an ``InputError`` naming
-    the setting: the internal Secrets need it."""
+def namespace_uid(req: Request, out: Rendered, namespace: str, key: str) -> tuple[bool, str | None]:
+    """Ask for the Namespace ``namespace`` under ``key`` (on every call): whether Crossplane
+    brought what was asked (False until then, or when what arrived is another object: issue
+    27 item 10), and its uid (None when it does not exist)."""
     asked = namespace_requirement(namespace)
-    out.requirements[NAMESPACE_REQUIREMENT] = asked
-    if NAMESPACE_REQUIREMENT not in req.required:
-        return None
-    items = req.required[NAMESPACE_REQUIREMENT]
-    if not_asked(items, asked):
-        return None  # not the Namespace asked for: wait (issue 27 item 10)
-    found = items[0] if items else None
-    meta = found.get("metadata") if isinstance(found, dict) else None
-    uid = meta.get("uid") if isinstance(meta, dict) else None
-    if not isinstance(uid, str) or not uid:
-        raise InputError(
-            f"input internalSecretNamespace: the namespace {namespace!r} does not exist; "
-            "create it (it holds the internal Secrets)"
-        )
+    out.requirements[key] = asked
+    items = req.required.get(key)
+    if items is None or not_asked(items, asked):
+        return False, None
+    uid = dig(items[0], "metadata.uid") if items else None
+    return True, uid if isinstance(uid, str) and uid else None
+
+
+def namespace_reference(namespace: str, uid: str) -> dict[str, str]:
+    """An owner reference to the Namespace ``namespace`` (a second, non-controller owner)."""
     return {
         "apiVersion": NAMESPACE.api_version,
         "kind": NAMESPACE.kind,
         "name": namespace,
         "uid": uid,
     }
+
+
+def namespace_owner(req: Request, out: Rendered, namespace: str) -> dict[str, str] | None:
+    """The owner reference to the Namespace ``namespace``; None until Crossplane resolved it.
+    A Namespace that does not exist is an ``InputError`` naming the setting: the internal
+    Secrets need it."""
+    resolved, uid = namespace_uid(req, out, namespace, NAMESPACE_REQUIREMENT)
+    if not resolved:
+        return None
+    if uid is None:
+        raise InputError(
+            f"input internalSecretNamespace: the namespace {namespace!r} does not exist; "
+            "create it (it holds the internal Secrets)"
+        )
+    return namespace_reference(namespace, uid)
 
 
 def waiting(req: Request, out: Rendered, namespace: str) -> Rendered:

@@ -28,9 +28,14 @@ from typing import Any, Final
 from function import names
 from function.core import InputError, Rendered, Request, Requirement, dig
 from function.environment import Limits
-from function.master_secret import IDENTIFIER_LABEL, PURPOSE_LABEL, namespace_requirement
+from function.master_secret import (
+    IDENTIFIER_LABEL,
+    PURPOSE_LABEL,
+    namespace_reference,
+    namespace_uid,
+)
 from function.refs import NOT_ASKED, not_asked, waiting
-from function.resources import NAMESPACE, SECRET
+from function.resources import SECRET
 
 # The composed-resource name of the record.
 KEY: Final = "snapshot-record"
@@ -91,20 +96,8 @@ def records_requirement(secrets_namespace: str, claim_namespace: str) -> Require
 def namespace_owner(req: Request, out: Rendered, namespace: str) -> dict[str, str] | None:
     """The owner reference to the claim's Namespace (asked for on every call); None until
     Crossplane resolved it, or when what arrived is not that Namespace."""
-    asked = namespace_requirement(namespace)
-    out.requirements[NAMESPACE_REQUIREMENT] = asked
-    items = req.required.get(NAMESPACE_REQUIREMENT)
-    if not items or not_asked(items, asked):
-        return None
-    uid = dig(items[0], "metadata.uid")
-    if not isinstance(uid, str) or not uid:
-        return None
-    return {
-        "apiVersion": NAMESPACE.api_version,
-        "kind": NAMESPACE.kind,
-        "name": namespace,
-        "uid": uid,
-    }
+    _, uid = namespace_uid(req, out, namespace, NAMESPACE_REQUIREMENT)
+    return namespace_reference(namespace, uid) if uid else None
 
 
 def add(
