@@ -34,8 +34,8 @@ import boto3
 import yaml
 from kubernetes import config
 
-from tests.e2e import certs
 from tests.e2e.processes import Process, WaitTimeoutError, free_port, tail, wait_for
+from tests.support import certs
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"

@@ -22,8 +22,6 @@ Servers stop when their Instance is deleted, and all of them when the controller
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import logging
 import os
 import pwd
@@ -41,11 +39,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pg8000.native
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from tests.support import certs
 from tests.support.pg import (
     SUPERUSER,
     Binaries,
@@ -66,37 +61,14 @@ def free_port() -> int:
 
 
 def self_signed(directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1/localhost (the ``cryptography`` package)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fakeaws-rds")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=7))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    crt, kf = directory / "server.crt", directory / "server.key"
-    crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    kf.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    kf.chmod(0o600)
-    return crt, kf
+    """A certificate for 127.0.0.1/localhost from a throwaway CA nobody trusts (clients ask
+    ``sslmode=require``, which does not verify), and its key."""
+    pair = certs.Authority("fakeaws-rds").issue("fakeaws-rds", server=True)
+    crt, key = directory / "server.crt", directory / "server.key"
+    crt.write_bytes(pair.cert)
+    key.write_bytes(pair.key)
+    key.chmod(0o600)
+    return crt, key
 
 
 @dataclass

@@ -1,4 +1,5 @@
-"""Certificates for the e2e control plane, made with ``cryptography`` (one CA for everything).
+"""Throwaway certificates made with ``cryptography``: the e2e control plane's (one CA for
+everything), tests/test_tls.py's and the fake AWS provider's PostgreSQL proxy's.
 
 What each part needs, from the upstream sources:
 - kube-apiserver serves ``--tls-cert-file``/``--tls-private-key-file`` and trusts client certs
@@ -68,10 +69,10 @@ class Pair:
 class Authority:
     """A throwaway CA valid for a day."""
 
-    def __init__(self) -> None:
+    def __init__(self, cn: str = "klutch-e2e-ca") -> None:
         self.key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.UTC)
-        self.name = _name("klutch-e2e-ca")
+        self.name = _name(cn)
         self.cert = (
             x509.CertificateBuilder()
             .subject_name(self.name)
