@@ -176,6 +176,21 @@ def test_every_example_becomes_ready_edits_settle_and_deletion_orphans_only_what
     assert set(cp.providers.external) == orphan
 
 
+def _example_binding_and_its_instance() -> tuple[dict, dict]:
+    """The example ObjectStorageBinding XR and the ObjectStorageInstance XR it names."""
+    xrs = example_xrs()
+    binding = next(x for x in xrs if x["kind"] == "XObjectStorageBinding")
+    ref = binding["spec"]["instanceRef"]
+    ref = ref["name"] if isinstance(ref, dict) else ref
+    instance = next(
+        x
+        for x in xrs
+        if x["kind"] == "XObjectStorageInstance"
+        and x["metadata"]["labels"]["crossplane.io/claim-name"] == ref
+    )
+    return binding, instance
+
+
 def _add_tag(spec: dict) -> bool:
     """Add a tag to the first ``tags`` mapping found in the claim's spec (wherever the claim
     API keeps it)."""
@@ -199,16 +214,7 @@ def test_a_binding_waits_for_its_instance_and_the_loop_gets_the_filled_in_answer
     now only the requirements)."""
     call = CheckedCall(cache=True)
     cp = ControlPlane(call=call, on_step=_one_tag_per_step)
-    xrs = example_xrs()
-    binding = next(x for x in xrs if x["kind"] == "XObjectStorageBinding")
-    ref = binding["spec"]["instanceRef"]
-    ref = ref["name"] if isinstance(ref, dict) else ref
-    instance = next(
-        x
-        for x in xrs
-        if x["kind"] == "XObjectStorageInstance"
-        and x["metadata"]["labels"]["crossplane.io/claim-name"] == ref
-    )
+    binding, instance = _example_binding_and_its_instance()
     bkey = cp.create(binding)
     cp.round()
     assert any("waiting" in m for m in result_messages(cp.last[bkey].response, 2))
@@ -235,16 +241,7 @@ def test_a_waiting_claim_is_not_ready_with_nothing_or_everything_kept():
     Once its instance is gone again it keeps its (Ready) resources and must still say it is not
     ready."""
     cp = ControlPlane(call=fn.run)
-    xrs = example_xrs()
-    binding = next(x for x in xrs if x["kind"] == "XObjectStorageBinding")
-    ref = binding["spec"]["instanceRef"]
-    ref = ref["name"] if isinstance(ref, dict) else ref
-    instance = next(
-        x
-        for x in xrs
-        if x["kind"] == "XObjectStorageInstance"
-        and x["metadata"]["labels"]["crossplane.io/claim-name"] == ref
-    )
+    binding, instance = _example_binding_and_its_instance()
     bkey = cp.create(binding)
     cp.until_stable()
     rsp = cp.last[bkey].response

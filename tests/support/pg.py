@@ -342,20 +342,26 @@ class Instance:
         return self.server.connect(self.master, self.master_password, database or self.database)
 
 
-def create_instance(server: Server, master: str, database: str) -> Instance:
+def create_master(con: pg8000.native.Connection, master: str, password: str, database: str) -> None:
     """A master like RDS's: ``LOGIN CREATEROLE CREATEDB``, member of ``rds_superuser`` (here
     a plain role: the real one's extra powers are RDS's own), not a superuser, owning the
     database named in the claim (so ``public``, owned by ``pg_database_owner``, is its)."""
+    con.run("CREATE ROLE rds_superuser NOLOGIN")
+    con.run(
+        f"CREATE ROLE {quote_ident(master)} LOGIN CREATEROLE CREATEDB "
+        f"PASSWORD {quote_literal(password)}"
+    )
+    con.run(f"GRANT rds_superuser TO {quote_ident(master)}")
+    if database != "postgres":
+        con.run(f"CREATE DATABASE {quote_ident(database)} OWNER {quote_ident(master)}")
+
+
+def create_instance(server: Server, master: str, database: str) -> Instance:
+    """A master like RDS's (``create_master``) with a new password."""
     password = secrets.token_urlsafe(18)
     con = server.connect()
     try:
-        con.run("CREATE ROLE rds_superuser NOLOGIN")
-        con.run(
-            f"CREATE ROLE {quote_ident(master)} LOGIN CREATEROLE CREATEDB "
-            f"PASSWORD {quote_literal(password)}"
-        )
-        con.run(f"GRANT rds_superuser TO {quote_ident(master)}")
-        con.run(f"CREATE DATABASE {quote_ident(database)} OWNER {quote_ident(master)}")
+        create_master(con, master, password, database)
     finally:
         con.close()
     return Instance(server, master, password, database)

@@ -44,6 +44,7 @@ from tests.support import certs
 from tests.support.pg import (
     SUPERUSER,
     Binaries,
+    create_master,
     find_binaries,
     quote_ident,
     quote_literal,
@@ -235,14 +236,7 @@ class Servers:
         self.servers[ident] = server
         con = server.connect()
         try:
-            con.run("CREATE ROLE rds_superuser NOLOGIN")
-            con.run(
-                f"CREATE ROLE {quote_ident(master)} LOGIN CREATEROLE CREATEDB "
-                f"PASSWORD {quote_literal(password)}"
-            )
-            con.run(f"GRANT rds_superuser TO {quote_ident(master)}")
-            if database != "postgres":
-                con.run(f"CREATE DATABASE {quote_ident(database)} OWNER {quote_ident(master)}")
+            create_master(con, master, password, database)
         finally:
             con.close()
         log.info(
