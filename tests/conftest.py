@@ -24,9 +24,9 @@ def pytest_terminal_summary(terminalreporter) -> None:
 @pytest.fixture(scope="session")
 def grpc_address() -> str:
     """Address of the real server (``function --insecure``) on 127.0.0.1."""
-    with xrender.serve() as (address, _proc):
+    with xrender.serve() as (address, proc):
         channel, call = xrender.client(address)
-        xrender.wait_ready(call, time.monotonic() + 30)
+        xrender.wait_ready(call, time.monotonic() + 30, proc)
         channel.close()
         yield address
 

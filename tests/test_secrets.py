@@ -124,7 +124,7 @@ def test_no_secret_in_the_debug_server_output():
     try:
         channel, call = xrender.client(address)
         with contextlib.closing(channel):
-            xrender.wait_ready(call, time.monotonic() + 30)
+            xrender.wait_ready(call, time.monotonic() + 30, proc)
             for ex in EXAMPLES:
                 rsp = xrender.render(call, ex)
                 assert rsp.desired.composite.connection_details

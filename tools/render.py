@@ -90,9 +90,9 @@ def main(argv: list[str]) -> int:
     except UsageError as err:
         print(f"render.py: {err}", file=sys.stderr)
         return 2
-    with xrender.serve() as (address, _proc):
+    with xrender.serve() as (address, proc):
         channel, call = xrender.client(address)
-        xrender.wait_ready(call, time.monotonic() + 20)
+        xrender.wait_ready(call, time.monotonic() + 20, proc)
         plane = at_rest(call)
         channel.close()
     print(text(plane, todo), end="")

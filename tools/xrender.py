@@ -334,13 +334,25 @@ def serve(
             proc.wait()
 
 
-def wait_ready(stub_call: Call, deadline: float) -> None:
-    """Poll with an empty request until the server answers."""
+class ServerExitedError(RuntimeError):
+    """The function server ended before it answered."""
+
+
+def wait_ready(stub_call: Call, deadline: float, proc: subprocess.Popen | None = None) -> None:
+    """Poll with an empty request until the server answers; with ``proc`` (a server ``serve``
+    started), stop at once if it has ended, with its exit code and the end of its standard error
+    (readable to its end once the process is gone), instead of polling on until the deadline."""
     while True:
         try:
             stub_call(fnv1.RunFunctionRequest())
             return
         except grpc.RpcError:
+            if proc is not None and proc.poll() is not None:
+                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                raise ServerExitedError(
+                    f"the function server exited with {proc.returncode} before answering:\n"
+                    + "\n".join(err.splitlines()[-20:])
+                ) from None
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
