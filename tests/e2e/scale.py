@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import datetime
 import json
 import os
 import re
@@ -180,20 +181,55 @@ def calls(plane: CountingPlane) -> list[tuple[float, str, str]]:
 
 
 # Crossplane v2.3.4 internal/controller/apiextensions/composite/reconciler.go: log.Debug
-# ("Reconciling") with the request (the XR's name). The XR's name is the claim's plus a suffix.
-RECONCILING = re.compile(r'Reconciling.*?"controller": "([^"]+)".*?"name": ?"([^"]+)"')
+# ("Reconciling") with the controller ("composite/<XRD name>", after the XRD controller's own
+# "controller" key) and the request (the XR's name), at one-second resolution.
+RECONCILING = re.compile(
+    r'^(\S+)\s.*Reconciling.*"controller": "composite/([^"]+)", "request": \{"name": ?"([^"]+)"'
+)
+XRD_KIND = {f"{x.lower()}s": x for x in XR_KINDS.values()}
 
 
-def reconciles(plane: CountingPlane, since_line: int) -> tuple[list[tuple[str, str]], int]:
-    lines = (plane.logs / "crossplane.log").read_text(errors="replace").splitlines()
+def reconcile_events(work: Path) -> list[tuple[float, str]]:
+    """(wall-clock second, XR kind) of every XR reconcile Crossplane logged."""
     out = []
-    for line in lines[since_line:]:
+    for line in (work / "logs" / "crossplane.log").read_text(errors="replace").splitlines():
         if "Reconciling" not in line:
             continue
         m = RECONCILING.search(line)
-        if m and m.group(1).startswith("composite/"):
-            out.append((m.group(1), m.group(2)))
-    return out, len(lines)
+        if m:
+            when = datetime.datetime.fromisoformat(m.group(1).replace("Z", "+00:00"))
+            out.append((when.timestamp(), XRD_KIND.get(m.group(2).split(".")[0], m.group(2))))
+    return out
+
+
+def window(work: Path, start: float, end: float) -> dict[str, Any]:
+    """Calls (the function's counter) and reconciles (Crossplane's log) per XR kind between two
+    wall-clock times, whole seconds (the log's resolution). The counter's monotonic times are
+    put on the wall clock with this machine's offset (one boot, one offset)."""
+    start, end = float(int(start)), float(int(end))
+    offset = time.time() - time.monotonic()
+    kind_calls: collections.Counter[str] = collections.Counter()
+    for line in (work / "function-calls.log").read_text().splitlines():
+        t, kind, _ = line.split(" ", 2)
+        if start <= float(t) + offset < end:
+            kind_calls[kind] += 1
+    kind_recs = collections.Counter(k for t, k in reconcile_events(work) if start <= t < end)
+    minutes = (end - start) / 60
+    calls_n, recs_n = sum(kind_calls.values()), sum(kind_recs.values())
+    return {
+        "window_s": end - start,
+        "calls": calls_n,
+        "reconciles": recs_n,
+        "calls_per_min": round(calls_n / minutes, 1),
+        "reconciles_per_min": round(recs_n / minutes, 1),
+        "calls_per_reconcile": round(calls_n / recs_n, 2) if recs_n else None,
+        "calls_per_reconcile_by_kind": {
+            k: round(kind_calls[k] / kind_recs[k], 2) if kind_recs[k] else None
+            for k in XR_KINDS.values()
+        },
+        "calls_by_kind": dict(kind_calls),
+        "reconciles_by_kind": dict(kind_recs),
+    }
 
 
 def function_requests(plane: CountingPlane) -> float:
@@ -239,8 +275,7 @@ def run(args: argparse.Namespace) -> int:
             ]
         )
         cpu0, calls0, xp0 = cpu_s(fpid), len(calls(plane)), function_requests(plane)
-        _, log0 = reconciles(plane, 0)
-        t0 = time.monotonic()
+        t0, t0_wall = time.monotonic(), time.time()
         for i in range(0, len(claims), 100):
             plane.kubectl(
                 "apply",
@@ -278,7 +313,7 @@ def run(args: argparse.Namespace) -> int:
         for t, _, who in ramp:
             if who in first_ready and t <= first_ready[who]:
                 per_claim[who] += 1
-        ramp_recs, _ = reconciles(plane, log0)
+        ramp = window(plane.work, t0_wall, time.time() + 1)
         result.update(
             all_ready=all_ready,
             ready=len(first_ready),
@@ -295,7 +330,8 @@ def run(args: argparse.Namespace) -> int:
             },
             ramp_calls=len(ramp),
             ramp_crossplane_requests=function_requests(plane) - xp0,
-            ramp_reconciles=len(ramp_recs),
+            ramp_reconciles=ramp["reconciles"],
+            ramp_calls_per_reconcile=ramp["calls_per_reconcile"],
             ramp_cpu_s=round(cpu_ready, 2),
             ramp_cpu_us_per_call=round(cpu_ready / max(1, len(ramp)) * 1e6),
             calls_until_ready_by_kind={
@@ -315,39 +351,20 @@ def run(args: argparse.Namespace) -> int:
         # At rest: Crossplane polls every XR (--poll-interval=30s) and the providers' status
         # updates stop; count calls and reconciles over the window.
         time.sleep(args.settle)
-        cpu1, n1, xp1 = cpu_s(fpid), len(calls(plane)), function_requests(plane)
-        _, line1 = reconciles(plane, 0)
-        t1 = time.monotonic()
+        cpu1, xp1, w1 = cpu_s(fpid), function_requests(plane), time.time()
         time.sleep(args.rest)
-        t2 = time.monotonic()
-        cpu2, xp2 = cpu_s(fpid), function_requests(plane)
-        rest_calls = calls(plane)[n1:]
-        rest_recs, _ = reconciles(plane, line1)
-        minutes = (t2 - t1) / 60
-        kind_calls = collections.Counter(k for _, k, _ in rest_calls)
-        xr_kind = {f"composite/{x.lower()}s": x for x in XR_KINDS.values()}
-        kind_recs: collections.Counter[str] = collections.Counter()
-        for controller, _ in rest_recs:
-            for prefix, xk in xr_kind.items():
-                if controller.startswith(prefix):
-                    kind_recs[xk] += 1
+        cpu2, xp2, w2 = cpu_s(fpid), function_requests(plane), time.time()
+        time.sleep(2)  # the log's last lines written
+        rest = window(plane.work, w1, w2)
         rest_cpu = cpu2 - cpu1
         result.update(
-            rest_window_s=round(t2 - t1, 1),
-            rest_calls=len(rest_calls),
+            rest_from=w1,
+            rest_to=w2,
+            rest={k: v for k, v in rest.items()},
             rest_crossplane_requests=xp2 - xp1,
-            rest_reconciles=len(rest_recs),
-            rest_calls_per_min=round(len(rest_calls) / minutes, 1),
-            rest_reconciles_per_min=round(len(rest_recs) / minutes, 1),
             rest_cpu_s=round(rest_cpu, 2),
-            rest_cpu_us_per_call=round(rest_cpu / max(1, len(rest_calls)) * 1e6),
-            rest_cpu_us_per_reconcile=round(rest_cpu / max(1, len(rest_recs)) * 1e6),
-            rest_calls_per_reconcile_by_kind={
-                xk: round(kind_calls[xk] / kind_recs[xk], 2) if kind_recs[xk] else None
-                for xk in XR_KINDS.values()
-            },
-            rest_calls_by_kind=dict(kind_calls),
-            rest_reconciles_by_kind=dict(kind_recs),
+            rest_cpu_us_per_call=round(rest_cpu / max(1, rest["calls"]) * 1e6),
+            rest_cpu_us_per_reconcile=round(rest_cpu / max(1, rest["reconciles"]) * 1e6),
             rss_mb_rest=round(rss_mb(fpid), 1),
             load_end=load(),
         )
@@ -374,6 +391,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--settle", type=float, default=60, help="s after all Ready before the window")
     ap.add_argument("--rest", type=float, default=150, help="s of the at-rest window")
     ap.add_argument("--poll", type=float, default=10, help="s between Ready checks")
+    ap.add_argument(
+        "--analyze",
+        type=Path,
+        help="only count calls and reconciles per kind in a kept work dir (KLUTCH_E2E_KEEP=1) "
+        "between --from and --to (Unix seconds); starts nothing",
+    )
+    ap.add_argument("--from", dest="start", type=float, default=0.0)
+    ap.add_argument("--to", dest="end", type=float, default=0.0)
     return ap.parse_args(argv)
 
 
@@ -384,4 +409,8 @@ def _stop(signum: int, _frame: Any) -> None:
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    sys.exit(run(parse_args(None)))
+    parsed = parse_args(None)
+    if parsed.analyze:
+        print(json.dumps(window(parsed.analyze, parsed.start, parsed.end), indent=1))
+        sys.exit(0)
+    sys.exit(run(parsed))
