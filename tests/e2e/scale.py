@@ -316,7 +316,7 @@ def run(args: argparse.Namespace) -> int:
         for t, _, who in ramp:
             if who in first_ready and t <= first_ready[who]:
                 per_claim[who] += 1
-        ramp = window(plane.work, t0_wall, time.time() + 1)
+        ramp_w = window(plane.work, t0_wall, time.time() + 1)
         result.update(
             all_ready=all_ready,
             ready=len(first_ready),
@@ -333,10 +333,11 @@ def run(args: argparse.Namespace) -> int:
             },
             ramp_calls=len(ramp),
             ramp_crossplane_requests=function_requests(plane) - xp0,
-            ramp_reconciles=ramp["reconciles"],
-            ramp_calls_per_reconcile=ramp["calls_per_reconcile"],
+            ramp_reconciles=ramp_w["reconciles"],
+            ramp_calls_per_reconcile=ramp_w["calls_per_reconcile"],
             ramp_cpu_s=round(cpu_ready, 2),
             ramp_cpu_us_per_call=round(cpu_ready / max(1, len(ramp)) * 1e6),
+            ramp_cpu_us_per_reconcile=round(cpu_ready / max(1, ramp_w["reconciles"]) * 1e6),
             calls_until_ready_by_kind={
                 k: {
                     "median": median([per_claim[c] for c in first_ready if want[c] == k]),
