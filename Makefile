@@ -14,7 +14,7 @@ NEED_PYTHON = @$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2
 IMAGE  ?= function-klutch-aws:dev
 XPKG   ?= _output/function-klutch-aws.xpkg
 
-.PHONY: help venv venv-run test e2e render run lint typecheck generate format bench bench-calls build xpkg xpkg-stage xpkg-configuration clean
+.PHONY: help venv venv-run test e2e render run lint typecheck generate format bench bench-peers bench-scale bench-calls build xpkg xpkg-stage xpkg-configuration clean
 
 help: ## List the targets
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-19s %s\n", $$1, $$2}'
@@ -74,8 +74,28 @@ $(VENV)/.installed-bench: $(STAMP)
 	$(PY) -m pip install -q -e '.[dev,bench]'
 	touch $@
 
-bench: $(VENV)/.installed-bench ## Benchmark over gRPC against a no-op function (not part of test)
+# The Python peer of the bench (tools/bench_peers.py) in a virtual environment of its own: it
+# pins crossplane-function-sdk-python==0.9.0 (ours needs ~=0.15.1), so no extra of ours can hold it.
+PYTHONIC_VENV    := .venv-pythonic
+PYTHONIC_VERSION := 0.1.4
+$(PYTHONIC_VENV)/.installed:
+	$(NEED_PYTHON)
+	$(PYTHON) -m venv $(PYTHONIC_VENV)
+	$(PYTHONIC_VENV)/bin/python -m pip install -q crossplane-function-pythonic==$(PYTHONIC_VERSION)
+	touch $@
+
+bench: $(VENV)/.installed-bench $(PYTHONIC_VENV)/.installed ## Benchmark over gRPC against a no-op function, then against the peers (go-templating built once, cached) (not part of test)
 	$(PY) tools/bench.py
+	bash tools/build_peers.sh
+	$(PY) tools/bench_peers.py
+
+bench-peers: $(VENV)/.installed-bench $(PYTHONIC_VENV)/.installed ## Only the peers part of make bench: no-op, this function, function-pythonic, function-go-templating, same output
+	bash tools/build_peers.sh
+	$(PY) tools/bench_peers.py
+
+bench-scale: $(STAMP) ## SCALE_N claims (default 1000, SCALE_PG PostgreSQL instances) on make e2e's control plane: time to Ready, the function's CPU, RSS, calls at rest (not part of test or e2e)
+	bash tests/e2e/build.sh
+	$(PY) -m tests.e2e.scale
 
 bench-calls: $(STAMP) ## Calls per reconcile at rest and the CPU of each call, per kind, from the control-plane twin (not part of test)
 	$(PY) tools/reconcile_calls.py
@@ -132,4 +152,4 @@ xpkg-configuration: ## Build only the Configuration package (needs the crossplan
 	crossplane xpkg build --package-root=$(CFG_ROOT) --examples-root=$(CFG_ROOT)/examples --package-file=$(CFG_XPKG)
 
 clean: ## Remove the virtual environment and build output
-	rm -rf $(VENV) $(RUN_VENV) _output .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) $(RUN_VENV) $(PYTHONIC_VENV) _output .pytest_cache .ruff_cache .mypy_cache .hypothesis
