@@ -136,6 +136,11 @@ def test_every_step_make_e2e_cannot_run_as_written_is_marked():
     install = guide.install_steps(guide.OPERATOR_GUIDE.read_text())
     assert guide.mark_problems(user, "docs/user-guide.md") == []
     assert guide.mark_problems(install, "docs/operator-guide.md") == []
+    first_claim = guide.section_steps(guide.OPERATOR_GUIDE.read_text(), "5.")
+    assert guide.mark_problems(first_claim, "docs/operator-guide.md") == []
+    assert [line for s in first_claim if s.kind == "sh" for line in s.lines()][-1] == (
+        "kubectl delete -f first-db.yaml"
+    )
 
 
 def test_the_extractor_finds_what_make_e2e_runs():

@@ -14,6 +14,7 @@
   (``psql`` with the ``PG*`` keys; ``aws s3 ls`` with the AWS keys against moto). After the
   clean-up nothing the guide created is left: claims, their composite and managed resources,
   Deployments and connection Secrets (a bounded wait; what is left is printed).
+- The operator guide's first claim (its section 5) the same way, after the install.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ pytestmark = pytest.mark.e2e
 
 CLEANUP_TIMEOUT = 600  # seconds: composed resources go after their claim, in the background
 USER_GUIDE = "docs/user-guide.md"
+OPERATOR_GUIDE = "docs/operator-guide.md"
 
 
 # ----- the operator guide: the set-up ---------------------------------------------------------
@@ -51,7 +53,7 @@ def test_the_operator_guides_install_steps_are_the_set_up(plane):
     marked = [s for s in install if s.kind == "sh" and s.mark == "skip"]
     runnable = [line for s in install if s.kind == "sh" and not s.mark for line in s.lines()]
     print("\n".join(["operator guide, skipped:", *book.skipped]))
-    print(f"operator guide, run: {len(book.ran)} commands in {sum(r.seconds for r in book.ran)}s")
+    print(f"operator guide, run: {len(book.ran)} commands in {round(sum(r.seconds for r in book.ran), 1)}s")
     assert [r.line for r in book.ran] == runnable
     assert len(book.skipped) == len(marked)
     assert "kubectl apply -f environmentconfig.yaml" in runnable
@@ -66,19 +68,36 @@ def test_the_operator_guides_install_steps_are_the_set_up(plane):
     assert on_cluster["data"] == yaml.safe_load(text)["data"]
 
 
-# ----- the user guide, top to bottom --------------------------------------------------------------
+# ----- the user guide, top to bottom; the operator guide's first claim ---------------------------
 
 
 def test_the_user_guide_runs_as_written(plane, tmp_path):
+    found = guide.steps(guide.USER_GUIDE.read_text())
+    book = run_and_clean_up(plane, tmp_path / "user-guide", found, USER_GUIDE)
+    assert len(book.ran) >= 20, [r.line for r in book.ran]
+
+
+def test_the_operator_guides_first_claim_runs_as_written(plane, tmp_path):
+    # Section 5, after the install (the set-up): apply, wait, get, describe, its managed
+    # resources, delete.
+    found = guide.section_steps(guide.OPERATOR_GUIDE.read_text(), "5.")
+    book = run_and_clean_up(plane, tmp_path / "first-claim", found, OPERATOR_GUIDE)
+    verbs = [r.line.split()[1] for r in book.ran]
+    assert (verbs[0], verbs[-1]) == ("apply", "delete"), verbs
+    assert "wait" in verbs, verbs
+
+
+def run_and_clean_up(plane, work, steps: list[guide.Step], source: str) -> runbook.Runbook:
+    """``steps`` run as written, then nothing of what they applied left (bounded wait)."""
     if not plane.fake_aws:
         pytest.skip("tests/e2e/fakeaws is not there: the AWS side cannot become Ready")
     started = time.monotonic()
-    book = runbook.Runbook(plane.bins.kubectl, plane.kubeconfig, tmp_path / "user-guide")
+    book = runbook.Runbook(plane.bins.kubectl, plane.kubeconfig, work)
     created: list[dict[str, Any]] = []
     try:
-        run_guide(plane, book, guide.steps(guide.USER_GUIDE.read_text()), created)
+        run_guide(plane, book, steps, created, source)
     except BaseException:
-        # The guide stopped before its clean-up: delete what it created, so the modules after
+        # The guide stopped before its clean-up: delete what it created, so the tests after
         # this one find namespace default as they expect (not waited for).
         for doc in reversed(created):
             kind, namespace, name = key(doc)
@@ -88,15 +107,14 @@ def test_the_user_guide_runs_as_written(plane, tmp_path):
             )
         raise
     took = round(time.monotonic() - started)
-    print(f"user guide: {len(book.ran)} commands, {len(book.skipped)} skipped, {took}s")
-    assert len(book.ran) >= 20, [r.line for r in book.ran]
+    print(f"{source}: {len(book.ran)} commands, {len(book.skipped)} skipped, {took}s")
     names = sorted(f"{d['kind']} {d['metadata']['name']}" for d in created)
-    print("the guide created: " + ", ".join(names))
+    print(f"{source} created: " + ", ".join(names))
     left: list[str] = []
     cleanup = time.monotonic()
     try:
         wait_for(
-            "nothing the user guide created left after its clean-up",
+            f"nothing {source} created left after its clean-up",
             lambda: not left.__setitem__(slice(None), remains(plane, created)) and not left,
             CLEANUP_TIMEOUT,
             interval=5.0,
@@ -106,16 +124,21 @@ def test_the_user_guide_runs_as_written(plane, tmp_path):
         print("left after the clean-up:\n" + "\n".join(left))
         raise
     print(f"nothing of it left {round(time.monotonic() - cleanup)}s after the clean-up")
+    return book
 
 
 def run_guide(
-    plane, book: runbook.Runbook, steps: list[guide.Step], created: list[dict[str, Any]]
+    plane,
+    book: runbook.Runbook,
+    steps: list[guide.Step],
+    created: list[dict[str, Any]],
+    source: str,
 ) -> None:
     """Every step in order; ``created`` gets what the guide applies (manifests)."""
     files: dict[str, list[dict[str, Any]]] = {}
     last_get = ""
     for step in steps:
-        where = f"{USER_GUIDE}:{step.line}"
+        where = f"{source}:{step.line}"
         if step.kind == "file":
             book.write(step)
             files[step.name] = [d for d in yaml.safe_load_all(step.text) if d]

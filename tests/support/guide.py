@@ -113,7 +113,12 @@ def _section(text: str, at: int) -> str:
 
 def install_steps(text: str) -> list[Step]:
     """The operator guide's install walk-through (sections 1 to 4), in order."""
-    return [s for s in steps(text) if s.section.startswith(INSTALL_SECTIONS)]
+    return section_steps(text, *INSTALL_SECTIONS)
+
+
+def section_steps(text: str, *numbers: str) -> list[Step]:
+    """The steps of the ``## <number> ...`` sections, in order."""
+    return [s for s in steps(text) if s.section.startswith(numbers)]
 
 
 def _adjacent(text: str, previous_end: int, m: re.Match) -> bool:
