@@ -4,8 +4,10 @@ Parts, in the order they start (see docs/e2e.md and ../shared/E2E-NOTES.md):
 etcd, kube-apiserver, kube-controller-manager, Crossplane's CRDs, the function (this
 repository's code over mutual TLS) and its FunctionRevision, Crossplane core, the providers'
 CRDs, moto, provider-sql, the fake AWS provider (``tests/e2e/fakeaws``, when present; it
-starts the PostgreSQL server of each rds Instance), the ProviderConfig and RBAC the operator
-guide asks for, then the XRDs, the Compositions and the example EnvironmentConfig.
+starts the PostgreSQL server of each rds Instance), the network the operator guide's
+EnvironmentConfig names, a ProviderConfig pointing at moto, the XRDs and the Compositions,
+then the operator guide's install steps as written (its EnvironmentConfig and RBAC;
+``_operator_guide``).
 
 The Go programs come from ``tests/e2e/build.sh`` (its cache folder, the versions it names).
 """
@@ -34,14 +36,14 @@ import boto3
 import yaml
 from kubernetes import config
 
+from tests.e2e import runbook
 from tests.e2e.processes import Process, WaitTimeoutError, free_port, tail, wait_for
-from tests.support import certs
+from tests.support import certs, guide
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT.parent / "shared"
 SCHEMAS = SHARED / "schemas"
 BUILD_SH = ROOT / "tests" / "e2e" / "build.sh"
-ENVIRONMENT_CONFIG = ROOT / "examples" / "environmentconfig" / "environmentconfig.yaml"
 
 # The Function every Composition calls (compositions/*.yaml functionRef.name; the Configuration
 # installs the function under that name: docs/operator-guide.md section 4).
@@ -60,6 +62,16 @@ NO_AUTH_ACTIONS = OPERATOR_AUTH_ACTIONS + 4
 # Bounds of every wait (seconds).
 START_TIMEOUT = 90
 ESTABLISH_TIMEOUT = 120
+
+
+def guide_environment_config() -> dict[str, Any]:
+    """The EnvironmentConfig of the operator guide's section 3 (its ``# file:
+    environmentconfig.yaml`` block), which _operator_guide applies."""
+    for step in guide.install_steps(guide.OPERATOR_GUIDE.read_text()):
+        if step.kind == "file" and step.name == "environmentconfig.yaml":
+            doc: dict[str, Any] = yaml.safe_load(step.text)
+            return doc
+    raise AssertionError("docs/operator-guide.md has no `# file: environmentconfig.yaml` block")
 
 
 def versions() -> dict[str, str]:
@@ -147,6 +159,8 @@ class ControlPlane:
     # Placeholder ID of the example EnvironmentConfig -> the ID of what moto made for it.
     network: dict[str, str] = field(default_factory=dict)
     failed: bool = False  # a test failed: the work dir (logs) is kept
+    # The operator guide's install steps as run by _operator_guide (commands, skipped steps).
+    operator_guide: runbook.Runbook | None = None
 
     # ----- paths
     @property
@@ -229,6 +243,7 @@ class ControlPlane:
             self._operator_network,
             self._operator_setup,
             self._apis,
+            self._operator_guide,
         ):
             started = time.monotonic()
             step()
@@ -371,7 +386,10 @@ class ControlPlane:
             [
                 str(self.bins.controller_manager),
                 f"--kubeconfig={self.kubeconfig}",
-                "--controllers=garbage-collector-controller,namespace-controller",
+                # clusterrole-aggregation: the operator guide's Namespaces ClusterRole reaches
+                # Crossplane's ServiceAccount through the chart's aggregated ClusterRole.
+                "--controllers=garbage-collector-controller,namespace-controller,"
+                "clusterrole-aggregation-controller",
                 f"--service-account-private-key-file={self.tls / 'sa' / 'sa.key'}",
                 f"--root-ca-file={self.tls / 'ca.crt'}",
                 "--leader-elect=false",
@@ -609,10 +627,10 @@ class ControlPlane:
         """What the operator has in the AWS account before installing (docs/operator-guide.md,
         "The environment"): an admin identity, and the network the example EnvironmentConfig
         names. Its IDs are placeholders ("replace them with your account's before applying",
-        its header): the VPCs and subnets are made here and ``_apis`` applies it with their
-        IDs. moto refuses an rds Instance in a DB subnet group that does not exist
-        (DBSubnetGroupNotFoundFault) and a subnet group of unknown subnets
-        (InvalidSubnetID.NotFound)."""
+        its header): the VPCs and subnets are made here and ``_operator_guide`` applies the
+        operator guide's EnvironmentConfig with their IDs. moto refuses an rds Instance in a
+        DB subnet group that does not exist (DBSubnetGroupNotFoundFault) and a subnet group of
+        unknown subnets (InvalidSubnetID.NotFound)."""
         self.aws_credentials = ("test", "test")
         # The first OPERATOR_AUTH_ACTIONS requests, unchecked (moto INITIAL_NO_AUTH_ACTION_COUNT).
         iam = self.aws_client("iam")
@@ -631,7 +649,7 @@ class ControlPlane:
         self.aws_credentials = (key["AccessKeyId"], key["SecretAccessKey"])
 
     def _operator_network(self) -> None:
-        """The network of the example EnvironmentConfig (see _operator_aws), made once the
+        """The network of the operator guide's EnvironmentConfig (see _operator_aws), made once the
         fake AWS provider made its own identity: moto counts every request, signed or not,
         against INITIAL_NO_AUTH_ACTION_COUNT (moto core/responses.py
         ActionAuthenticatorMixin.request_count), so nothing may call moto in between."""
@@ -642,7 +660,7 @@ class ControlPlane:
                 START_TIMEOUT,
                 last=lambda: tail(self.logs / "fakeaws.log", 5),
             )
-        env = yaml.safe_load(ENVIRONMENT_CONFIG.read_text())
+        env = guide_environment_config()
         for region, conf in env["data"]["regions"].items():
             ec2 = self.aws_client("ec2", region)
             rds = self.aws_client("rds", region)
@@ -670,13 +688,6 @@ class ControlPlane:
                         DBSubnetGroupDescription="the operator's network",
                         SubnetIds=subnets,
                     )
-
-    def environment_config(self) -> str:
-        """The example EnvironmentConfig with the IDs of the network moto made for it."""
-        text = ENVIRONMENT_CONFIG.read_text()
-        for placeholder, real in self.network.items():
-            text = text.replace(placeholder, real)
-        return text
 
     def _provider_sql(self) -> None:
         # Flags: provider-sql v0.16.0 cmd/provider/main.go (kingpin); ctrl.GetConfig reads
@@ -714,10 +725,16 @@ class ControlPlane:
         )
 
     def _operator_setup(self) -> None:
-        # docs/operator-guide.md section 2: one AWS ProviderConfig named as the
-        # EnvironmentConfig's providerConfigName ("default"), here with a Secret source holding
-        # moto's credentials; section 11: the ClusterRole letting Crossplane read Namespaces
-        # (a no-op for our admin-run Crossplane, applied as an operator would).
+        # What the operator guide's skipped steps stand for (_operator_guide). Section 2: one
+        # AWS ProviderConfig named as the EnvironmentConfig's providerConfigName ("default"),
+        # here with a Secret source holding moto's credentials instead of the guide's IRSA.
+        # And what installing Crossplane with its Helm chart grants its ServiceAccount: the
+        # ClusterRole crossplane aggregating every ClusterRole labelled
+        # rbac.crossplane.io/aggregate-to-crossplane (crossplane v2.3.4
+        # cluster/charts/crossplane/templates/clusterrole.yaml, clusterrolebinding.yaml), so
+        # the guide's `kubectl auth can-i ... --as=system:serviceaccount:crossplane-system:
+        # crossplane` answers for the guide's ClusterRole alone (Crossplane itself runs as the
+        # admin user here).
         creds = "[default]\naws_access_key_id = test\naws_secret_access_key = test\n"
         self.apply(
             {
@@ -756,15 +773,27 @@ class ControlPlane:
             {
                 "apiVersion": "rbac.authorization.k8s.io/v1",
                 "kind": "ClusterRole",
-                "metadata": {
-                    "name": "crossplane:klutch-aws:namespaces",
-                    "labels": {"rbac.crossplane.io/aggregate-to-crossplane": "true"},
+                "metadata": {"name": "crossplane"},
+                "aggregationRule": {
+                    "clusterRoleSelectors": [
+                        {"matchLabels": {"rbac.crossplane.io/aggregate-to-crossplane": "true"}}
+                    ]
                 },
-                "rules": [
+            },
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": "crossplane"},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": "crossplane",
+                },
+                "subjects": [
                     {
-                        "apiGroups": [""],
-                        "resources": ["namespaces"],
-                        "verbs": ["get", "list", "watch"],
+                        "kind": "ServiceAccount",
+                        "name": "crossplane",
+                        "namespace": CROSSPLANE_NAMESPACE,
                     }
                 ],
             },
@@ -784,15 +813,28 @@ class ControlPlane:
                 )
         self.wait_established("the XR and claim CRDs")
         self.apply_files(*sorted((ROOT / "compositions").glob("*.yaml")))
-        self.kubectl(
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "--field-manager=klutch-e2e",
-            "-f",
-            "-",
-            stdin=self.environment_config(),
+
+    def _operator_guide(self) -> None:
+        """The operator guide's install steps (docs/operator-guide.md sections 1-4), run as
+        written (tests/e2e/runbook.py): the EnvironmentConfig, with the IDs of the network
+        made for it in place of its placeholders ("put in yours", section 3), `kubectl get
+        xrds`, the Namespaces ClusterRole and `kubectl auth can-i`. The steps marked
+        ``skip`` are printed with their reason; what they stand for is done by
+        _operator_setup (ProviderConfig), _function and _apis (the Configuration's function,
+        XRDs and Compositions) and _provider_crds (the providers)."""
+        book = self.operator_guide = runbook.Runbook(
+            self.bins.kubectl, self.kubeconfig, self.work / "operator-guide"
         )
+        text = guide.OPERATOR_GUIDE.read_text()
+        for step in guide.install_steps(text):
+            where = f"docs/operator-guide.md:{step.line}"
+            if step.kind == "file":
+                book.write(step, self.network)
+            elif step.kind == "sh" and step.mark == "skip":
+                book.skip(step, where)
+            elif step.kind == "sh":
+                for line in step.lines():
+                    book.run(where, line)
 
     # ----- take down
     def stop(self) -> None:
