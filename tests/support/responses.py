@@ -89,16 +89,37 @@ def render_created(
     required=None,
     environment=xrender.EXAMPLE_ENVIRONMENT,
 ):
-    """Render as the reconcile after the first: what Crossplane applied without a provider
-    (the master Secret) is observed, so everything is rendered (the primary rds Instance
-    waits for its Secret, function/master_secret.py)."""
+    """Render as the reconciles after the first: what Crossplane applied without a provider
+    (the master Secret) is observed, and the instance's group Role once provider-sql reported
+    it Ready, so everything is rendered (the primary rds Instance waits for its Secret,
+    function/master_secret.py; the group's grants for the Role, function/pg_grants.py)."""
     required = dict(required or {})
     first = render_local(xr, fn_input, observed, required, environment)
     for name, sel in first.requirements.resources.items():
         if name not in required and sel.kind == "Namespace":
             required[name] = xrender.select(sel, namespaces())
             first = render_local(xr, fn_input, observed, required, environment)
-    return render_local(xr, fn_input, applied_core_objects(first, observed), required, environment)
+    applied = applied_core_objects(first, observed)
+    second = render_local(xr, fn_input, applied, required, environment)
+    if "group-role" not in desired(second):
+        return second
+    return render_local(xr, fn_input, group_role_ready(second, applied), required, environment)
+
+
+def group_role_ready(rsp: fnv1.RunFunctionResponse, observed=None) -> list[dict]:
+    """``observed`` plus the instance's group Role ``rsp`` desired, as observed once provider-sql
+    reported it Ready: the group's grants come only then (function/pg_grants.py
+    ``after_role``)."""
+    role = desired(rsp)["group-role"]
+    meta = role.setdefault("metadata", {})
+    meta.setdefault("annotations", {})[NAME_ANNOTATION] = "group-role"
+    role["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
+    have = [
+        d
+        for d in observed or []
+        if ((d.get("metadata") or {}).get("annotations") or {}).get(NAME_ANNOTATION) != "group-role"
+    ]
+    return [*have, role]
 
 
 def namespaces() -> list[dict]:
