@@ -103,23 +103,37 @@ def render_created(
     second = render_local(xr, fn_input, applied, required, environment)
     if "group-role" not in desired(second):
         return second
-    return render_local(xr, fn_input, group_role_ready(second, applied), required, environment)
+    return render_local(xr, fn_input, roles_ready(second, applied), required, environment)
+
+
+SQL_ROLE_API = "postgresql.sql.crossplane.io/v1alpha1"
+
+
+def roles_ready(rsp: fnv1.RunFunctionResponse, observed=None) -> list[dict]:
+    """``observed`` plus every provider-sql Role ``rsp`` desired (an instance's group role, a
+    binding's login role), as observed once provider-sql reported it Ready: a Role's grants
+    come only then (function/pg_grants.py ``after_role``)."""
+    roles = {
+        name: body
+        for name, body in desired(rsp).items()
+        if body.get("apiVersion") == SQL_ROLE_API and body.get("kind") == "Role"
+    }
+    out = [
+        d
+        for d in observed or []
+        if ((d.get("metadata") or {}).get("annotations") or {}).get(NAME_ANNOTATION) not in roles
+    ]
+    for name, role in sorted(roles.items()):
+        meta = role.setdefault("metadata", {})
+        meta.setdefault("annotations", {})[NAME_ANNOTATION] = name
+        role["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
+        out.append(role)
+    return out
 
 
 def group_role_ready(rsp: fnv1.RunFunctionResponse, observed=None) -> list[dict]:
-    """``observed`` plus the instance's group Role ``rsp`` desired, as observed once provider-sql
-    reported it Ready: the group's grants come only then (function/pg_grants.py
-    ``after_role``)."""
-    role = desired(rsp)["group-role"]
-    meta = role.setdefault("metadata", {})
-    meta.setdefault("annotations", {})[NAME_ANNOTATION] = "group-role"
-    role["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
-    have = [
-        d
-        for d in observed or []
-        if ((d.get("metadata") or {}).get("annotations") or {}).get(NAME_ANNOTATION) != "group-role"
-    ]
-    return [*have, role]
+    """``roles_ready`` for an instance: its group Role observed Ready."""
+    return roles_ready(rsp, observed)
 
 
 def namespaces() -> list[dict]:
@@ -148,4 +162,5 @@ def render_primary_ready(
     """Render as once the primary rds Instance is observed Ready (``primary_ready``)."""
     required = dict(required or {})
     first = render_created(xr, fn_input, observed, required, environment)
+    observed = roles_ready(first, observed)
     return render_local(xr, fn_input, primary_ready(first, observed), required, environment)
