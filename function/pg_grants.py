@@ -43,8 +43,37 @@ BINDING_KEYS = (BINDING_ROLE, BINDING_MEMBERSHIP)
 WITH_INHERIT_SINCE = 16
 
 
-def group_resources(provider_config: str, database: str) -> dict[str, dict[str, Any]]:
-    """The group role of an instance, and what it may do.
+GROUP_ROLE_KEY = "group-role"
+
+
+def after_role(
+    observed: Mapping[str, ObservedResource], role_key: str, grants: dict[str, dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """``grants`` of the role composed as ``role_key``, once that role is observed Ready (or
+    once one of them exists: what exists stays); before, none.
+
+    provider-sql v0.16.0 creates a Grant with ``GRANT ... TO <role>``, which fails while the
+    role does not exist ("pq: role ... does not exist", grant/reconciler.go ``Create``). Each
+    failure writes the Grant (crossplane-runtime's create-failed annotation and condition) and
+    is requeued by the Grant controller's rate limiter, controller-runtime's default (provider-
+    sql's ``Setup`` passes no RateLimiter: exponential per object, 5 ms doubling up to 1000 s).
+    Composed together with their role, the grants of a new instance failed some twenty times
+    in their first seconds and then waited minutes for the next try (make e2e: the claim
+    ``pg-db`` not Ready after 13 min; Crossplane's circuit breaker "Too many watch events from
+    Grant"). provider-sql reports a Role Ready only once it found it in ``pg_roles``
+    (role/reconciler.go ``Observe``).
+    """
+    role = observed.get(role_key)
+    if (role is not None and role.ready) or any(key in observed for key in grants):
+        return grants
+    return {}
+
+
+def group_resources(
+    provider_config: str, database: str, observed: Mapping[str, ObservedResource]
+) -> dict[str, dict[str, Any]]:
+    """The group role of an instance, and what it may do (its grants once the role exists:
+    ``after_role``).
 
     Orphaned on deletion: it lives inside the database, which goes (or stays) with the
     instance, and deleting it would need the database reachable while everything is torn down.
@@ -53,10 +82,10 @@ def group_resources(provider_config: str, database: str) -> dict[str, dict[str, 
     def orphan(kind: Kind, fp: dict[str, Any], **kw: Any) -> dict[str, Any]:
         return managed(kind, provider_config, fp, deletion_policy="Orphan", **kw)
 
-    return {
-        "group-role": orphan(
-            SQL_ROLE, {"privileges": {"login": False, "inherit": True}}, external_name=GROUP_ROLE
-        ),
+    role = orphan(
+        SQL_ROLE, {"privileges": {"login": False, "inherit": True}}, external_name=GROUP_ROLE
+    )
+    grants = {
         "group-database-grant": orphan(
             SQL_GRANT,
             {"role": GROUP_ROLE, "database": database, "privileges": ["CONNECT", "TEMPORARY"]},
@@ -72,16 +101,19 @@ def group_resources(provider_config: str, database: str) -> dict[str, dict[str, 
             },
         ),
     }
+    return {GROUP_ROLE_KEY: role, **after_role(observed, GROUP_ROLE_KEY, grants)}
 
 
 def binding_resources(
     provider_config: str,
     role: str,
     secret: tuple[str, str],
+    observed: Mapping[str, ObservedResource],
     *,
     server_major: int | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """A binding's login role and its membership in the group.
+    """A binding's login role and its membership in the group (once the role exists:
+    ``after_role``).
 
     ``server_major`` is the instance's PostgreSQL major version, when known: from 16 on the
     membership says ``WITH INHERIT FALSE`` explicitly (which also converts a membership made
@@ -90,7 +122,7 @@ def binding_resources(
     membership: dict[str, Any] = {"role": role, "memberOf": GROUP_ROLE}
     if server_major is not None and server_major >= WITH_INHERIT_SINCE:
         membership["withInherit"] = False
-    return {
+    login = {
         BINDING_ROLE: managed(
             SQL_ROLE,
             provider_config,
@@ -103,8 +135,9 @@ def binding_resources(
             external_name=role,
             connection_secret=secret,
         ),
-        BINDING_MEMBERSHIP: managed(SQL_GRANT, provider_config, membership),
     }
+    grants = {BINDING_MEMBERSHIP: managed(SQL_GRANT, provider_config, membership)}
+    return {**login, **after_role(observed, BINDING_ROLE, grants)}
 
 
 def binding_usable(observed: Mapping[str, ObservedResource]) -> bool:
@@ -136,6 +169,8 @@ def instance_major(instance_status: Mapping[str, Any]) -> int | None:
 __all__ = [
     "BINDING_KEYS",
     "GROUP_ROLE",
+    "GROUP_ROLE_KEY",
+    "after_role",
     "binding_resources",
     "binding_usable",
     "group_resources",

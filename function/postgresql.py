@@ -627,7 +627,9 @@ def render(req: Request) -> Rendered:
     res["provider-config"] = provider_config(
         ctx.sql_provider_config, ctx.connection_secret, secrets_ns, spec.config.database.name
     )
-    res.update(pg_grants.group_resources(ctx.sql_provider_config, spec.config.database.name))
+    res.update(
+        pg_grants.group_resources(ctx.sql_provider_config, spec.config.database.name, req.observed)
+    )
     out.status = _status(req, spec, ctx, ctx.sql_provider_config, kms_arn)
     at = req.observed_field("instance", "status.atProvider") or {}
     if at:

@@ -93,12 +93,14 @@ def render(req: Request) -> Rendered:
         inst.providerConfigName,
         role,
         (secret, s.internalSecretNamespace),
+        req.observed,
         server_major=pg_grants.server_major(inst.engineVersion or inst.serviceVersion),
     )
     # The instance (its ProviderConfig and master Secret) must outlive the role and the
     # membership: provider-sql drops them through it (refs.usage).
     for key in pg_grants.BINDING_KEYS:
-        used_by(out, POSTGRESQL_INSTANCE, xr_name(found), key)
+        if key in out.resources:  # the membership comes once the role exists
+            used_by(out, POSTGRESQL_INSTANCE, xr_name(found), key)
     out.status = {
         "instance": spec.instanceRef,
         "username": role,

@@ -7,6 +7,7 @@ process, and the managed reconciler's steps against an in-memory stand-in for th
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import functools
 import json
 import ssl
@@ -14,6 +15,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import moto.rds.models
 import pg8000.native
 import pytest
 import yaml
@@ -566,6 +568,27 @@ def test_rds_instance_snapshot_restore(aws: AWS) -> None:
     SECRETS["db3-pw"] = "third-password-123"
     _create(aws, fine)
     assert aws.master_passwords["db3"] == "third-password-123"
+
+
+def test_rds_latest_restorable_time_moves_once_per_log_upload(
+    aws: AWS, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto answers LatestRestorableTime = the time of the request, so every poll changed
+    atProvider and the provider wrote the rds Instance at rest (make e2e: 14 status writes in
+    60 s). RDS moves it once per 5-minute log upload: two polls in one window agree."""
+    SECRETS["lrt-pw"] = "lrt-password-1234"
+    inst = _instance("lrt")
+    obs, _ = _create(aws, inst)
+    created = dt.datetime.fromisoformat(obs.at_provider["latestRestorableTime"])
+    boundary = dt.datetime.fromtimestamp((int(created.timestamp()) // 300 + 12) * 300, dt.UTC)
+    seen = []
+    for offset in (10, 200, 299, 310):
+        when = boundary + dt.timedelta(seconds=offset)
+        monkeypatch.setattr(moto.rds.models, "utcnow", lambda when=when: when)
+        seen.append(_handler(aws, inst).observe(inst).at_provider["latestRestorableTime"])
+    first = boundary.strftime("%Y-%m-%dT%H:%M:%SZ")
+    second = (boundary + dt.timedelta(seconds=300)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert seen == [first, first, first, second]
 
 
 @pytest.mark.parametrize("local", [False, True], ids=["moto", "emulated"])

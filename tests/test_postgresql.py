@@ -19,6 +19,7 @@ from tests.support.responses import (
     applied_core_objects,
     desired,
     fatal_messages,
+    group_role_ready,
     render_created,
     render_local,
     render_primary_ready,
@@ -81,6 +82,32 @@ def test_default_instance_is_private_encrypted_and_backed_up():
     pg = fp(out, "parameter-group")
     assert pg["family"] == "postgres16"
     assert {"name": "rds.force_ssl", "value": "1", "applyMethod": "immediate"} in pg["parameter"]
+
+
+def test_group_grants_come_once_the_group_role_is_ready():
+    """make e2e: composed with their Role, the Grants failed ("role klutch_app_owner does not
+    exist") about twenty times in a second and provider-sql's rate limiter then held them for
+    minutes (the claim pg-db not Ready after 13 min). Now the Role first, its grants once
+    provider-sql reports it Ready; grants that exist stay."""
+    grants = {"group-database-grant", "group-schema-grant"}
+    first = render_local(XR)
+    applied = applied_core_objects(first)
+    creating = render_local(XR, observed=applied)
+    assert "group-role" in desired(creating) and not grants & set(desired(creating))
+    role_ready = group_role_ready(creating, applied)
+    assert grants <= set(desired(render_local(XR, observed=role_ready)))
+    # A Role no longer Ready (its database restarting) takes nothing away.
+    rsp = render_local(XR, observed=role_ready)
+    existing = []
+    for key, body in desired(rsp).items():
+        if key in grants:
+            body.setdefault("metadata", {})["annotations"] = {NAME_ANNOTATION: key}
+            existing.append(body)
+    unready = [d for d in role_ready if d["kind"] != "Role"]
+    unready.append(
+        {**role_ready[-1], "status": {"conditions": [{"type": "Ready", "status": "False"}]}}
+    )
+    assert grants <= set(desired(render_local(XR, observed=[*unready, *existing])))
 
 
 def test_provider_config_reads_the_bare_host_with_tls():

@@ -81,8 +81,26 @@ def test_waits_for_an_instance_without_an_address():
     assert any(r.message.endswith(": its status is not complete yet") for r in rsp.results)
 
 
+def test_the_membership_comes_once_the_login_role_is_ready():
+    """make e2e: a Grant composed with its role fails until provider-sql made the role, and
+    provider-sql's rate limiter then holds it for minutes (pg_grants.after_role)."""
+    required = {INSTANCE_REQUIREMENT: [INSTANCE]}
+    first = desired(render_local(XR, required=required))
+    assert set(first) == {"role", "usage-role"}
+    creating = role_observed()
+    creating["status"]["conditions"][0].update(status="False", reason="Creating")
+    assert "group-membership" not in desired(
+        render_local(XR, observed=[creating], required=required)
+    )
+    ready = desired(render_local(XR, observed=[role_observed()], required=required))
+    assert {"group-membership", "usage-group-membership"} <= set(ready)
+    # An existing membership stays while its role is not Ready.
+    kept = render_local(XR, observed=[creating, observed_binding()[1]], required=required)
+    assert "group-membership" in desired(kept)
+
+
 def test_role_and_membership_use_the_instance_provider_config():
-    rsp = render_local(XR, required={INSTANCE_REQUIREMENT: [INSTANCE]})
+    rsp = render_local(XR, observed=[role_observed()], required={INSTANCE_REQUIREMENT: [INSTANCE]})
     out = desired(rsp)
     assert set(out) == {"role", "group-membership", "usage-role", "usage-group-membership"}
     role = out["role"]
@@ -232,7 +250,7 @@ def test_membership_is_explicit_from_postgresql_16(engine, with_inherit):
     if engine == "":
         inst["status"]["serviceVersion"] = "x"  # nothing known: no option provider-sql rejects
         with_inherit = None
-    rsp = render_local(XR, required={INSTANCE_REQUIREMENT: [inst]})
+    rsp = render_local(XR, observed=[role_observed()], required={INSTANCE_REQUIREMENT: [inst]})
     fp = desired(rsp)["group-membership"]["spec"]["forProvider"]
     assert fp.get("withInherit") is with_inherit
 

@@ -384,6 +384,21 @@ def test_a_sub_resource_waits_for_its_bucket_instead_of_being_refused_by_aws():
         assert body["spec"]["forProvider"][field], (body["kind"], field)
 
 
+def test_a_grant_waits_for_its_role_instead_of_being_refused_by_postgresql():
+    """make e2e: a provider-sql Grant composed together with its Role failed ("role ... does
+    not exist") until the Role was made, and provider-sql's rate limiter then held it for
+    minutes. The twin refuses such a Grant as PostgreSQL does (providers.PARENTS); the
+    function composes a Role's grants once the Role is Ready (pg_grants.after_role)."""
+    cp = _parents_plane(("XPostgresqlInstance", "XServiceBinding"))
+    cp.until_stable()
+    grants = [b for b in cp.cluster.objects.values() if b["kind"] == "Grant"]
+    assert len(grants) >= 3  # the group's two and a binding's membership
+    assert cp.providers.refused == []
+    for grant in grants:
+        conditions = {c["type"]: c["status"] for c in grant["status"]["conditions"]}
+        assert conditions.get("Ready") == "True", grant["metadata"]["name"]
+
+
 def test_every_parent_by_selector_resolves_to_the_name_the_function_gives_it():
     """Through the twin (provider-upjet-aws's resolvers), each selector picks this XR's one
     parent: the bucket, the parameter group, the primary of a replica."""

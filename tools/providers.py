@@ -46,7 +46,8 @@ One provider reconcile of a managed resource (MR) is one ``tick``. Grounded in:
   and stay when Crossplane applies a spec without them (server-side apply: the provider owns
   them; ``ControlPlane`` asks ``provider_fields``).
 - AWS refuses a bucket sub-resource for a bucket that does not exist (S3 ``NoSuchBucket`` on
-  every ``PutBucket*`` call): the create fails and is retried; each refusal is recorded.
+  every ``PutBucket*`` call), and PostgreSQL a provider-sql Grant to a role that does not
+  exist (``PARENTS``): the create fails and is retried; each refusal is recorded.
 
 - The rds Instance's initializer ``PasswordGenerator`` (``password_generator``): provider-upjet-
   aws v2.6.0 ``config/cluster/common/common.go``, wired in ``config/cluster/rds/config.go`` with
@@ -390,7 +391,11 @@ REFERENCES: dict[tuple[str, str], dict[str, tuple[tuple[str, str], str]]] = {
 }
 # A create AWS refuses while the parent named by the field does not exist (S3: NoSuchBucket).
 PARENTS: dict[tuple[str, str], tuple[str, str]] = {
-    gk: ("bucket", "Bucket") for gk in REFERENCES if gk[0] == _S3
+    **{gk: ("bucket", "Bucket") for gk in REFERENCES if gk[0] == _S3},
+    # provider-sql v0.16.0 grant/reconciler.go ``Create``: ``GRANT ... TO <role>`` fails while
+    # the role does not exist; make e2e showed it ("pq: role \"klutch_app_owner\" does not
+    # exist (42704)") for Grants composed together with their Role.
+    (SQL_GROUP, "Grant"): ("role", "Role"),
 }
 
 

@@ -177,7 +177,12 @@ class ControlPlane:
 
     @property
     def moto_url(self) -> str:
-        return f"http://127.0.0.1:{self.ports['moto']}"
+        return f"https://127.0.0.1:{self.ports['moto']}"
+
+    @property
+    def moto_ca(self) -> str:
+        """The CA file that verifies moto's serving cert (boto3's ``verify``)."""
+        return str(self.tls / "moto" / "ca.crt")
 
     @property
     def function_address(self) -> str:
@@ -271,6 +276,8 @@ class ControlPlane:
         ca.issue("crossplane", server=False).write(tls / "crossplane-client", ca.pem)
         ca.issue("crossplane-webhook", server=True).write(tls / "crossplane-webhook", ca.pem)
         ca.issue(FUNCTION_NAME, server=True).write(tls / "function", ca.pem)
+        # moto's serving cert: AWS is reached over TLS only (tests/e2e/motoserver.py).
+        ca.issue("moto", server=True).write(tls / "moto", ca.pem)
 
     def _etcd(self) -> None:
         # Flags as controller-runtime's envtest starts etcd (pkg/internal/testing/controlplane/
@@ -589,7 +596,22 @@ class ControlPlane:
         port = self.ports["moto"] = free_port()
         self.process(
             "moto",
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            # moto's server over TLS with the request context AWS gives a bucket policy
+            # over TLS (tests/e2e/motoserver.py: moto alone denies every object request of
+            # a bucket whose policy denies aws:SecureTransport false, over TLS too).
+            [
+                sys.executable,
+                "-m",
+                "tests.e2e.motoserver",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-c",
+                str(self.tls / "moto" / "tls.crt"),
+                "-k",
+                str(self.tls / "moto" / "tls.key"),
+            ],
             env={
                 "MOTO_ACCOUNT_ID": AWS_ACCOUNT,
                 # AWS-managed policies (AWSBackupServiceRolePolicyForBackup, ...) exist in moto
@@ -602,6 +624,7 @@ class ControlPlane:
                 # and key (tests/e2e/fakeaws/__main__.py); from then on a binding's access key
                 # can do only what its policy allows.
                 "INITIAL_NO_AUTH_ACTION_COUNT": str(NO_AUTH_ACTIONS),
+                "PYTHONPATH": str(ROOT),
             },
         )
         wait_for(
@@ -618,6 +641,7 @@ class ControlPlane:
         return boto3.client(
             service,
             endpoint_url=self.moto_url,
+            verify=self.moto_ca,
             region_name=region,
             aws_access_key_id=key,
             aws_secret_access_key=secret,
@@ -718,6 +742,8 @@ class ControlPlane:
                 str(self.kubeconfig),
                 "--aws-endpoint",
                 self.moto_url,
+                "--aws-ca",
+                self.moto_ca,
             ],
             # It starts the PostgreSQL server behind each rds Instance itself
             # (tests/e2e/fakeaws/postgres.py, from the dev extra's pgserver wheels).

@@ -14,7 +14,14 @@ import functools
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
 from function import fn
-from tests.support.responses import NAME_ANNOTATION, applied_core_objects, desired, primary_ready
+from tests.support.responses import (
+    NAME_ANNOTATION,
+    SQL_ROLE_API,
+    applied_core_objects,
+    desired,
+    primary_ready,
+    roles_ready,
+)
 from tests.support.xrds import xrd_api_versions
 from tools import render as render_tool
 from tools import twin, xrender
@@ -109,18 +116,27 @@ def answer(req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
 def render_created(
     kind: str, xr: dict, observed: list[dict] | None = None
 ) -> fnv1.RunFunctionResponse:
-    """``render`` as the reconcile after the first: the core objects the first one composed
-    (the master Secret: Crossplane applies it, no provider needed) are observed, so
-    everything is rendered (the primary rds Instance waits for its Secret)."""
+    """``render`` as the reconciles after the first: the core objects the first one composed
+    (the master Secret: Crossplane applies it, no provider needed) are observed, and the
+    provider-sql Roles once Ready, so everything is rendered (the primary rds Instance waits
+    for its Secret, a Role's grants for the Role: function/pg_grants.py ``after_role``)."""
     first = render(kind, xr, observed)
-    return render(kind, xr, applied_core_objects(first, observed))
+    applied = applied_core_objects(first, observed)
+    second = render(kind, xr, applied)
+    if not any(
+        (b.get("apiVersion"), b.get("kind")) == (SQL_ROLE_API, "Role")
+        for b in desired(second).values()
+    ):
+        return second
+    return render(kind, xr, roles_ready(second, applied))
 
 
 def render_primary_ready(
     kind: str, xr: dict, observed: list[dict] | None = None
 ) -> fnv1.RunFunctionResponse:
     """``render`` once the primary rds Instance is observed Ready: read replicas too."""
-    return render(kind, xr, primary_ready(render_created(kind, xr, observed), observed))
+    created = render_created(kind, xr, observed)
+    return render(kind, xr, primary_ready(created, roles_ready(created, observed)))
 
 
 def render_all_observed(kind: str, xr: dict) -> fnv1.RunFunctionResponse:

@@ -89,16 +89,51 @@ def render_created(
     required=None,
     environment=xrender.EXAMPLE_ENVIRONMENT,
 ):
-    """Render as the reconcile after the first: what Crossplane applied without a provider
-    (the master Secret) is observed, so everything is rendered (the primary rds Instance
-    waits for its Secret, function/master_secret.py)."""
+    """Render as the reconciles after the first: what Crossplane applied without a provider
+    (the master Secret) is observed, and the instance's group Role once provider-sql reported
+    it Ready, so everything is rendered (the primary rds Instance waits for its Secret,
+    function/master_secret.py; the group's grants for the Role, function/pg_grants.py)."""
     required = dict(required or {})
     first = render_local(xr, fn_input, observed, required, environment)
     for name, sel in first.requirements.resources.items():
         if name not in required and sel.kind == "Namespace":
             required[name] = xrender.select(sel, namespaces())
             first = render_local(xr, fn_input, observed, required, environment)
-    return render_local(xr, fn_input, applied_core_objects(first, observed), required, environment)
+    applied = applied_core_objects(first, observed)
+    second = render_local(xr, fn_input, applied, required, environment)
+    if "group-role" not in desired(second):
+        return second
+    return render_local(xr, fn_input, roles_ready(second, applied), required, environment)
+
+
+SQL_ROLE_API = "postgresql.sql.crossplane.io/v1alpha1"
+
+
+def roles_ready(rsp: fnv1.RunFunctionResponse, observed=None) -> list[dict]:
+    """``observed`` plus every provider-sql Role ``rsp`` desired (an instance's group role, a
+    binding's login role), as observed once provider-sql reported it Ready: a Role's grants
+    come only then (function/pg_grants.py ``after_role``)."""
+    roles = {
+        name: body
+        for name, body in desired(rsp).items()
+        if body.get("apiVersion") == SQL_ROLE_API and body.get("kind") == "Role"
+    }
+    out = [
+        d
+        for d in observed or []
+        if ((d.get("metadata") or {}).get("annotations") or {}).get(NAME_ANNOTATION) not in roles
+    ]
+    for name, role in sorted(roles.items()):
+        meta = role.setdefault("metadata", {})
+        meta.setdefault("annotations", {})[NAME_ANNOTATION] = name
+        role["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
+        out.append(role)
+    return out
+
+
+def group_role_ready(rsp: fnv1.RunFunctionResponse, observed=None) -> list[dict]:
+    """``roles_ready`` for an instance: its group Role observed Ready."""
+    return roles_ready(rsp, observed)
 
 
 def namespaces() -> list[dict]:
@@ -127,4 +162,5 @@ def render_primary_ready(
     """Render as once the primary rds Instance is observed Ready (``primary_ready``)."""
     required = dict(required or {})
     first = render_created(xr, fn_input, observed, required, environment)
+    observed = roles_ready(first, observed)
     return render_local(xr, fn_input, primary_ready(first, observed), required, environment)

@@ -32,7 +32,13 @@ Emulated here, because moto 5.2.5 has no such operation:
 - RDS's refusal of a ModifyDBInstance ``AllocatedStorage`` below a restore source's size (moto
   accepts any); DescribeDBEngineVersions is not called (nothing here needs it);
 - the rds Instance's DbiResourceId (its external name): moto answers one constant for every
-  instance; a stable id per instance (its ARN and creation time) is reported instead.
+  instance; a stable id per instance (its ARN and creation time) is reported instead;
+- the rds Instance's LatestRestorableTime: moto answers the time of the request, RDS moves it
+  once per 5-minute transaction-log upload (``aws.latest_restorable_time``), so a resting
+  instance's ``atProvider`` does not change on every poll.
+
+moto is reached over TLS (``--aws-ca``), through ``tests/e2e/motoserver.py``, which evaluates
+bucket policies as AWS does for a request over TLS (``aws:SecureTransport`` true).
 
 Not modelled: upjet's async operations (Create runs to the end in one reconcile; no
 ``LastAsyncOperation`` condition), ProviderConfigUsage objects, the management-policy

@@ -1,7 +1,7 @@
 """Run the AWS provider side of ``make e2e`` against a real API server and moto.
 
-    python -m tests.e2e.fakeaws --kubeconfig PATH --aws-endpoint http://127.0.0.1:PORT \\
-        [--interval 1] [--poll 60] [--no-postgres] [--log-level info]
+    python -m tests.e2e.fakeaws --kubeconfig PATH --aws-endpoint https://127.0.0.1:PORT \\
+        [--aws-ca CA_FILE] [--interval 1] [--poll 60] [--no-postgres] [--log-level info]
 
 It reconciles every managed kind the function renders (``model.KINDS``), at the CRDs' storage
 versions, until SIGTERM/SIGINT; then it stops the PostgreSQL servers it started. One log line
@@ -36,7 +36,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--kubeconfig", required=True, help="kubeconfig of the API server (admin)")
     p.add_argument(
-        "--aws-endpoint", required=True, help="moto server URL, e.g. http://127.0.0.1:5000"
+        "--aws-endpoint", required=True, help="moto server URL, e.g. https://127.0.0.1:5000"
+    )
+    p.add_argument(
+        "--aws-ca", default=None, help="CA file verifying moto's serving cert (TLS endpoints)"
     )
     p.add_argument(
         "--interval", type=float, default=1.0, help="seconds between passes over every kind (1)"
@@ -78,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    aws = AWS(args.aws_endpoint)
+    aws = AWS(args.aws_endpoint, verify=args.aws_ca)
     aws.bootstrap()  # before moto's INITIAL_NO_AUTH_ACTION_COUNT runs out
     ctl = Controller(api, aws, postgres, args.interval, args.poll)
     logging.getLogger("fakeaws").info(

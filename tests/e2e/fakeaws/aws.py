@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import datetime as dt
 import hashlib
 import json
 import logging
@@ -79,6 +80,7 @@ class Context:
 @dataclass
 class AWS:
     endpoint: str | None
+    verify: str | None = None  # CA file of moto's serving cert (boto3's verify)
     account: str = ""
     _clients: dict[tuple[str, str], Any] = field(default_factory=dict)
     # Emulated state (moto lacks the operations)
@@ -144,6 +146,7 @@ class AWS:
                 service,
                 region_name=region,
                 endpoint_url=self.endpoint,
+                verify=self.verify,
                 aws_access_key_id=self.credentials[0],
                 aws_secret_access_key=self.credentials[1],
                 config=Config(
@@ -1266,7 +1269,7 @@ class RdsInstance(Handler):
             "status": d.get("DBInstanceStatus"),
             "engineVersionActual": d.get("EngineVersion"),
             "hostedZoneId": "Z2R2ITUGPM61AM",
-            "latestRestorableTime": _iso(d.get("LatestRestorableTime")),
+            "latestRestorableTime": _iso(latest_restorable_time(d)),
         }
         at = {k: v for k, v in at.items() if v not in (None, "") and not k.endswith("SecretRef")}
         at.pop("password", None)
@@ -1525,6 +1528,32 @@ def _resource_id(d: dict) -> str:
         return rid
     seed = f"{d.get('DBInstanceArn')}|{d.get('InstanceCreateTime')}".encode()
     return "db-" + base64.b32encode(hashlib.sha256(seed).digest()).decode()[:26]
+
+
+# RDS uploads an instance's transaction logs every 5 minutes, and its LatestRestorableTime is
+# the end of the last upload (Amazon RDS User Guide, "Restoring a DB instance to a specified
+# time": "RDS uploads transaction logs for DB instances to Amazon S3 every 5 minutes").
+LOG_UPLOAD_SECONDS = 300
+
+
+def latest_restorable_time(d: dict) -> dt.datetime | None:
+    """DescribeDBInstances' LatestRestorableTime as RDS reports it: it moves once per log
+    upload (every ``LOG_UPLOAD_SECONDS``), never before the instance's creation. moto 5.2.5
+    answers the time of the request (``moto/rds/models.py`` ``DBInstance.
+    latest_restorable_time`` returns ``utcnow()``), so Terraform's read (terraform-provider-aws
+    ``internal/service/rds/instance.go`` ``resourceInstanceRead``: ``d.Set(
+    "latest_restorable_time", ...)``) and with it the MR's ``status.atProvider`` changed on
+    every poll, and crossplane-runtime's ``Status().Update`` of an up-to-date MR (v2.2.0
+    ``pkg/reconciler/managed/reconciler.go``) wrote the rds Instance at every poll."""
+    now = d.get("LatestRestorableTime")
+    if not isinstance(now, dt.datetime):
+        return now
+    created = d.get("InstanceCreateTime")
+    step = int(now.timestamp()) // LOG_UPLOAD_SECONDS * LOG_UPLOAD_SECONDS
+    uploaded = dt.datetime.fromtimestamp(step, tz=now.tzinfo or dt.UTC)
+    if isinstance(created, dt.datetime) and uploaded < created:
+        return created
+    return uploaded
 
 
 def _major(d: dict) -> int | None:
