@@ -998,7 +998,8 @@ def _versions(req: Request, spec: Spec, ctx: Context) -> Versions:
     started = upgrade.major(str(applied.get("engineVersion") or running)) == int(spec.major)
     group = req.observed.get(target.key)
     ready = (snapshot is not None and snapshot.ready, group is not None and group.ready)
-    go = started or all(ready)
+    pending = _pending(req)
+    go = started or (all(ready) and not pending)
     primary: dict[str, Any] = {"allowMajorVersionUpgrade": True}
     if not go:
         primary = {
@@ -1020,6 +1021,7 @@ def _versions(req: Request, spec: Spec, ctx: Context) -> Versions:
             target,
             snapshot=ready[0],
             group_ready=ready[1],
+            pending=_describe(pending) if pending else None,
         ),
     )
 
@@ -1371,18 +1373,26 @@ def _version_refused(req: Request, spec: Spec, old: str, *, restored: bool) -> s
         return refused
     if upgrade.major(old) == upgrade.major(spec.serviceVersion):
         return None  # started: the new version is applied, RDS is upgrading
+    # Once its snapshot exists the upgrade is under way: it is not refused again for what
+    # comes and goes meanwhile (a pending change holds it in ``_versions`` instead).
+    under_way = upgrade.snapshot_key(spec.major) in req.observed
     instance = req.observed["instance"]
-    applied = req.observed_field("instance", "spec.forProvider") or {}
-    at = req.observed_field("instance", "status.atProvider") or {}
-    pending = pending_changes(applied, at)
+    pending = _pending(req)
     return upgrade.refused(
         current,
         spec.serviceVersion,
         req.settings.postgresql.versions,
-        ready=instance.ready,
+        ready=instance.ready or under_way,
         restored=restored,
-        pending=_describe(pending) if pending else None,
+        pending=_describe(pending) if pending and not under_way else None,
     )
+
+
+def _pending(req: Request) -> list[dict[str, str]]:
+    """What the primary was asked and RDS does not run yet (``pending_changes``)."""
+    applied = req.observed_field("instance", "spec.forProvider") or {}
+    at = req.observed_field("instance", "status.atProvider") or {}
+    return pending_changes(applied, at)
 
 
 def _kept_version(req: Request, old: str, *, restored: bool) -> str:

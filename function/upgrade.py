@@ -153,14 +153,25 @@ def kept_groups(groups: list[Group], target: Group, in_use: set[str]) -> list[Gr
 
 
 def holding(
-    target: str, running: str, snapshot_id: str, group: Group, *, snapshot: bool, group_ready: bool
+    target: str,
+    running: str,
+    snapshot_id: str,
+    group: Group,
+    *,
+    snapshot: bool,
+    group_ready: bool,
+    pending: str | None = None,
 ) -> Condition:
-    """``ChangePending`` while the upgrade waits for its snapshot and its parameter group."""
+    """``ChangePending`` while the upgrade waits for its snapshot, its parameter group and
+    RDS to apply what is pending (RDS refuses a version change while another is pending:
+    hashicorp/terraform-provider-aws#15146)."""
     waits = []
     if not snapshot:
         waits.append(f"the snapshot {snapshot_id} (status.preUpgradeSnapshot)")
     if not group_ready:
         waits.append(f"the parameter group {group.name} (family {group.family})")
+    if pending:
+        waits.append(f"RDS to apply {pending}")
     return Condition(
         "ChangePending",
         True,

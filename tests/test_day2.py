@@ -662,3 +662,22 @@ def test_the_twin_upgrades_and_resizes_a_running_instance_and_its_binding_keeps_
     # The binding's Secret is the same: same endpoint, same user.
     assert cp.cluster.connection_details(cp.xr(bkey)) == before
     assert {c["type"]: c["status"] for c in cp.xr(bkey)["status"]["conditions"]}["Ready"] == "True"
+
+
+def test_an_upgrade_under_way_is_held_not_dropped_while_another_change_is_pending():
+    """The plan changed with the major (maintenance window): the snapshot stays and the
+    version waits for RDS to apply the class; a major never goes with a pending change."""
+    out = desired(upgrade_to("17", at_rest()))
+    observed = [
+        *at_rest(instanceClass="db.t4g.nano"),  # another class asked, not running yet
+        observed_as_desired(out[SNAPSHOT], SNAPSHOT),
+        observed_as_desired(out[NEW_GROUP], NEW_GROUP),
+    ]
+    rsp = upgrade_to("17", observed)
+    assert not [w for w in warnings(rsp) if "serviceVersion" in w], warnings(rsp)
+    out = desired(rsp)
+    assert SNAPSHOT in out and NEW_GROUP in out
+    f = fp(out)
+    assert f["engineVersion"] == "16" and f["parameterGroupName"] == group_name(out, OLD_GROUP)
+    ok, reason, msg = conditions(rsp)["ChangePending"]
+    assert ok and reason == "PreparingUpgrade" and "RDS to apply instance class" in msg, msg
