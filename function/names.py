@@ -240,6 +240,24 @@ def rds_parameter_group_name(who: Identity) -> str:
     return generated(who.prefix, who.claim, who=who, max_len=RDS_IDENTIFIER_MAX)
 
 
+def family_parameter_group_name(who: Identity, family: str) -> str:
+    """The parameter group of ``family`` a major upgrade moves the instance to:
+    ``<prefix>-<claim>-<family>-<hash>`` (a group's family cannot change, so a new major needs
+    a new group; the first group keeps ``rds_parameter_group_name``)."""
+    body = generated(who.prefix, who.claim, who=who, max_len=RDS_IDENTIFIER_MAX - len(family) - 1)
+    head, _, suffix = body.rpartition("-")
+    return f"{head}-{family}-{suffix}" if head else f"{family}-{suffix}"
+
+
+def pre_upgrade_snapshot_identifier(who: Identity, major: str) -> str:
+    """The snapshot taken before the major upgrade to ``major``:
+    ``<prefix>-<claim>-pre-pg<major>-<hash>`` (the DB identifier rules)."""
+    tag = f"pre-pg{major}"
+    body = generated(who.prefix, who.claim, who=who, max_len=RDS_IDENTIFIER_MAX - len(tag) - 1)
+    head, _, suffix = body.rpartition("-")
+    return f"{head}-{tag}-{suffix}" if head else f"{tag}-{suffix}"
+
+
 def final_snapshot_identifier(who: Identity) -> str:
     """The snapshot RDS takes when the instance is deleted: ``<prefix>-<claim>-final-<hash>``."""
     body = generated(who.prefix, who.claim, who=who, max_len=RDS_IDENTIFIER_MAX - len("-final"))

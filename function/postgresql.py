@@ -5,7 +5,10 @@ Where each claim field becomes an AWS field (all in ``instance_parameters`` unle
 - ``spec.serviceVersion``                 -> Instance ``engineVersion``: a major (``"17"``) follows
                                              the newest minor (``autoMinorVersionUpgrade``); a
                                              minor (``"17.4"``) is pinned. ParameterGroup
-                                             ``family`` (``settings.postgresql.versions``)
+                                             ``family`` (``settings.postgresql.versions``). A
+                                             newer major: ``allowMajorVersionUpgrade``, a group
+                                             of the new family and a Snapshot first
+                                             (``function/upgrade.py``, ``_versions``)
 - ``spec.plan``                           -> ``instanceClass``, ``allocatedStorage``,
                                              ``maxAllocatedStorage``, ``storageType``, ``multiAz``,
                                              replicas allowed (``settings.postgresql.plans``)
@@ -56,7 +59,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, field_validator, model_validator
 
-from function import master_secret, names, pg_grants, restore
+from function import master_secret, names, pg_grants, restore, upgrade
 from function.claims import (
     POSTGRESQL_INSTANCE,
     SCHEDULED_BACKUP,
@@ -89,6 +92,7 @@ from function.resources import (
     EC2_SECURITY_GROUP_INGRESS_RULE,
     RDS_INSTANCE,
     RDS_PARAMETER_GROUP,
+    RDS_SNAPSHOT,
     RDS_SUBNET_GROUP,
     DeletionPolicy,
     controller_ref_selector,
@@ -607,10 +611,11 @@ def render(req: Request) -> Rendered:
     )
     res = out.resources
     res[master_secret.KEY] = _master_secret(req, spec, ctx, kept_by)
+    versions = _versions(req, spec, ctx)
     # The first reconcile composes only the Secret's peers: the Instance comes once the Secret
     # exists, else the provider's initializer would create the Secret itself and own it.
     if master_secret.instance_may_render(req, "instance"):
-        res["instance"] = _primary(req, spec, ctx, restored, continuous=continuous)
+        res["instance"] = _primary(req, spec, ctx, restored, versions, continuous=continuous)
         hold_while_pending(
             req.observed_field("instance", "spec.forProvider") or {},
             req.observed_field("instance", "status.atProvider") or {},
@@ -619,8 +624,12 @@ def render(req: Request) -> Rendered:
         )
     else:
         out.waiting = True  # for the Secret: the XR is not ready without its Instance
-    res.update(_replicas(req, spec, ctx, out))
-    res["parameter-group"] = _parameter_group_resource(req, spec, ctx)
+    res.update(_replicas(req, spec, ctx, out, versions))
+    for group in versions.groups:
+        res[group.key] = _parameter_group_resource(req, spec, ctx, group)
+    if versions.snapshot is not None:
+        key, snapshot_id = versions.snapshot
+        res[key] = _pre_upgrade_snapshot(req, ctx, snapshot_id)
     res.update(_network(req, spec, ctx))
     kms_resources, kms_arn = _encryption_key(req, spec, ctx)
     res.update(kms_resources)
@@ -631,10 +640,16 @@ def render(req: Request) -> Rendered:
         pg_grants.group_resources(ctx.sql_provider_config, spec.config.database.name, req.observed)
     )
     out.status = _status(req, spec, ctx, ctx.sql_provider_config, kms_arn)
+    if versions.snapshot_status is not None:
+        out.status["preUpgradeSnapshot"] = versions.snapshot_status
     at = req.observed_field("instance", "status.atProvider") or {}
     if at:
         pending = out.status.get("pendingChanges") or []
-        out.conditions.extend(day2_conditions(pending, at.get("status"), spec, at))
+        conditions = day2_conditions(pending, at.get("status"), spec, at)
+        if versions.holding is not None:
+            conditions = [c for c in conditions if c.type != "ChangePending"]
+            conditions.append(versions.holding)
+        out.conditions.extend(conditions)
     if isinstance(continuous, int) and continuous > 0:
         out.status["backupRetentionDays"] = continuous  # the window AWS Backup keeps
     return out
@@ -704,12 +719,25 @@ def _context(
         tags=resource_tags(req, POSTGRESQL_INSTANCE, spec.config.tags, "spec.config.tags"),
         allocated_storage=_allocated_storage(req, spec, plan, out, restored),
         replicas=replicas,
-        engine_version=restored.engine_version if restored.restoring else spec.serviceVersion,
+        engine_version=_engine_version(spec, restored),
         connection_secret=names.internal_secret_name("postgresql-connection", who),
         sql_provider_config=names.sql_provider_config_name(who),
         subnet_group=names.db_subnet_group_name(who),
         security_group=names.db_security_group_name(who),
     )
+
+
+def _engine_version(spec: Spec, restored: restore.Resolved) -> str | None:
+    """The ``engineVersion`` rendered: the claim's; a restore's source version (exact, so the
+    restore's first ModifyDBInstance does not move it) until the claim pins a newer minor or
+    asks for a newer major (``_keep_immutable`` refused any other move)."""
+    source = restored.engine_version
+    if not restored.restoring or source is None:
+        return spec.serviceVersion if not restored.restoring else None
+    moved = upgrade.major(spec.serviceVersion) > upgrade.major(source) or (
+        spec.pinned and spec.serviceVersion != source
+    )
+    return spec.serviceVersion if moved else source
 
 
 def _master_secret(
@@ -729,7 +757,9 @@ def _master_secret(
     )
 
 
-def _replicas(req: Request, spec: Spec, ctx: Context, out: Rendered) -> dict[str, dict[str, Any]]:
+def _replicas(
+    req: Request, spec: Spec, ctx: Context, out: Rendered, versions: Versions
+) -> dict[str, dict[str, Any]]:
     """The read replicas by key, once the primary is observed Ready (a replica that exists is
     always kept); until then the claim waits (``Rendered.waiting``).
 
@@ -746,7 +776,8 @@ def _replicas(req: Request, spec: Spec, ctx: Context, out: Rendered) -> dict[str
         replica_key(i): managed(
             RDS_INSTANCE,
             req.provider_config,
-            replica_parameters(spec, ctx, i) | _parameter_group(req, replica_key(i), ctx),
+            replica_parameters(spec, ctx, i)
+            | _parameter_group(req, replica_key(i), versions.replica_group, versions),
         )
         for i in range(1, ctx.replicas + 1)
         if primary_ready or replica_key(i) in req.observed
@@ -756,21 +787,24 @@ def _replicas(req: Request, spec: Spec, ctx: Context, out: Rendered) -> dict[str
     return replicas
 
 
-def _parameter_group_resource(req: Request, spec: Spec, ctx: Context) -> dict[str, Any]:
-    """The rds ParameterGroup of the primary and its replicas: TLS only (``FORCE_SSL``)."""
+def _parameter_group_resource(
+    req: Request, spec: Spec, ctx: Context, group: upgrade.Group
+) -> dict[str, Any]:
+    """An rds ParameterGroup of the primary and its replicas: TLS only (``FORCE_SSL``). One,
+    but for a major upgrade: then the new family's too until the old one is unused."""
     return managed(
         RDS_PARAMETER_GROUP,
         req.provider_config,
         {
             "region": ctx.region,
-            "family": ctx.version.parameterGroupFamily,
-            "description": f"PostgreSQL {spec.major} of "
+            "family": group.family,
+            "description": f"PostgreSQL {group.family.removeprefix('postgres')} of "
             f"{req.claim_namespace}/{req.claim_name}: TLS only",
             "parameter": [FORCE_SSL],
             "tags": ctx.tags,
         },
         deletion_policy=DELETION[spec.config.deletionPolicy].deletion_policy,
-        external_name=ctx.parameter_group,
+        external_name=group.name,
     )
 
 
@@ -815,16 +849,18 @@ def _primary(
     spec: Spec,
     ctx: Context,
     restored: restore.Resolved,
+    versions: Versions,
     *,
     continuous: int | None,
 ) -> dict[str, Any]:
     """The primary rds Instance (a restore's too)."""
     c = spec.config
     for_provider, init_provider = instance_parameters(spec, ctx)
+    for_provider.update(versions.primary)
     body = managed(
         RDS_INSTANCE,
         req.provider_config,
-        for_provider | _parameter_group(req, "instance", ctx),
+        for_provider | _parameter_group(req, "instance", versions.primary_group, versions),
         init_provider=init_provider,
         deletion_policy=DELETION[c.deletionPolicy].deletion_policy,
         connection_secret=(ctx.connection_secret, ctx.settings.internalSecretNamespace),
@@ -900,10 +936,109 @@ def continuous_backup_days(req: Request, out: Rendered) -> int | None:
     return max(days) if days else None
 
 
-def _parameter_group(req: Request, key: str, ctx: Context) -> dict[str, Any]:
-    """Instance ``key`` names the XR's ParameterGroup by selector (``resources.parent_ref``)."""
+def _parameter_group(req: Request, key: str, name: str, versions: Versions) -> dict[str, Any]:
+    """Instance ``key`` names the XR's ParameterGroup by selector (``resources.parent_ref``);
+    by name while a major upgrade renders two (a selector picks the first it finds)."""
+    if len(versions.groups) > 1:
+        return {"parameterGroupName": name}
     observed = req.observed_field(key, "spec.forProvider.parameterGroupName")
-    return parent_ref("parameterGroupName", ctx.parameter_group, observed)
+    return parent_ref("parameterGroupName", name, observed)
+
+
+@dataclass(frozen=True)
+class Versions:
+    """What a major upgrade (``function/upgrade.py``) renders; at rest one group and nothing
+    else."""
+
+    groups: list[upgrade.Group]
+    primary_group: str
+    replica_group: str
+    # Fields of the primary's forProvider that replace what ``instance_parameters`` gives.
+    primary: dict[str, Any]
+    snapshot: tuple[str, str] | None = None  # (key, identifier)
+    snapshot_status: dict[str, Any] | None = None
+    holding: Condition | None = None
+
+
+def _versions(req: Request, spec: Spec, ctx: Context) -> Versions:
+    """The parameter groups, the primary's version fields and the pre-upgrade snapshot, from
+    the claim's major and what the instances run (the steps: ``function/upgrade.py``)."""
+    who = names.identity(req)
+    family = ctx.version.parameterGroupFamily
+    groups = upgrade.observed_groups(req.observed)
+    target = upgrade.target_group(
+        groups, family, ctx.parameter_group, names.family_parameter_group_name(who, family)
+    )
+    instances = [
+        o.resource for k, o in req.observed.items() if k == "instance" or k.startswith("replica-")
+    ]
+    in_use = upgrade.groups_in_use(instances)
+    applied = req.observed_field("instance", "spec.forProvider") or {}
+    at = req.observed_field("instance", "status.atProvider") or {}
+    running = str(at.get("engineVersionActual") or applied.get("engineVersion") or "")
+    key = upgrade.snapshot_key(spec.major)
+    snapshot_id = names.pre_upgrade_snapshot_identifier(who, spec.major)
+    snapshot = req.observed.get(key)
+    published = (req.xr.get("status") or {}).get("preUpgradeSnapshot")
+    if not running or upgrade.major(running) >= int(spec.major):
+        # At rest, or the primary runs the new major: the replicas follow to its group.
+        kept = upgrade.kept_groups(groups, target, in_use)
+        return Versions(
+            kept,
+            target.name,
+            target.name,
+            {},
+            (key, snapshot_id) if snapshot else None,
+            upgrade.snapshot_status(snapshot_id, running, spec.serviceVersion, snapshot, published)
+            if snapshot
+            else None,
+        )
+    old = next(
+        (g.name for g in groups if g.key != target.key),
+        str(applied.get("parameterGroupName") or ctx.parameter_group),
+    )
+    started = upgrade.major(str(applied.get("engineVersion") or running)) == int(spec.major)
+    group = req.observed.get(target.key)
+    ready = (snapshot is not None and snapshot.ready, group is not None and group.ready)
+    pending = _pending(req)
+    go = started or (all(ready) and not pending)
+    primary: dict[str, Any] = {"allowMajorVersionUpgrade": True}
+    if not go:
+        primary = {
+            k: applied[k] for k in ("engineVersion", "autoMinorVersionUpgrade") if k in applied
+        }
+    return Versions(
+        upgrade.kept_groups(groups, target, in_use | {old}),
+        target.name if go else old,
+        old,
+        primary,
+        (key, snapshot_id),
+        upgrade.snapshot_status(snapshot_id, running, spec.serviceVersion, snapshot, published),
+        None
+        if go
+        else upgrade.holding(
+            spec.serviceVersion,
+            running,
+            snapshot_id,
+            target,
+            snapshot=ready[0],
+            group_ready=ready[1],
+            pending=_describe(pending) if pending else None,
+        ),
+    )
+
+
+def _pre_upgrade_snapshot(req: Request, ctx: Context, snapshot_id: str) -> dict[str, Any]:
+    """The rds Snapshot of the primary taken before a major upgrade (as a Backup's,
+    ``function/backup.py``). Orphan: deleting the claim, or a later upgrade, keeps it in AWS
+    (nothing lost); the user restores from it."""
+    return managed(
+        RDS_SNAPSHOT,
+        req.provider_config,
+        {"region": ctx.region, "dbInstanceIdentifier": ctx.identifier, "tags": ctx.tags},
+        deletion_policy="Orphan",
+        external_name=snapshot_id,
+    )
 
 
 def replica_key(index: int) -> str:
@@ -1152,24 +1287,23 @@ def version_move_refused(old: str, running: str | None, new: str) -> str | None:
     running version of the database", provider-upjet-aws v2.6.0 rds Instance v1beta3): a
     major that follows its minors may already run a newer minor than the one a claim pins.
     A pinned minor may move to a newer one or to its major (then it follows the minors).
-    Major upgrades are refused here: ``major_upgrade`` decides them.
+    A newer major is not refused here: ``function/upgrade.py`` (``upgrade.refused``) decides it.
     """
     current = running or old
     cur_major, cur_minor = version_key(current)
     new_major, new_minor = version_key(new)
-    if new == old or (
-        new_major == cur_major
-        and (new_minor is None or cur_minor is None or new_minor >= cur_minor)
+    if (
+        new == old
+        or new_major > cur_major
+        or (
+            new_major == cur_major
+            and (new_minor is None or cur_minor is None or new_minor >= cur_minor)
+        )
     ):
         return None
     where = f"the instance runs PostgreSQL {current}" + (
         f" (serviceVersion {old!r})" if current != old else ""
     )
-    if new_major > cur_major:
-        return (
-            f"spec.serviceVersion: {where}; a major upgrade to {new!r} is not offered in "
-            f"place: keeping {old!r}"
-        )
     return (
         f"spec.serviceVersion: PostgreSQL cannot be downgraded: {where}, the claim asks for "
         f"{new!r}; keeping {old!r} (set serviceVersion to {old!r} or a newer version)"
@@ -1205,17 +1339,13 @@ def _keep_immutable(req: Request, spec: Spec, out: Rendered) -> Spec:
         req.observed_field("instance", "metadata.annotations") or {}
     )
     old_version = fp.get("engineVersion")
-    if restored and old_version is not None:
-        # A restore started at its source's exact version: only the major is the claim's.
-        old_version = str(old_version).split(".")[0]
-        if changed("spec.serviceVersion", old_version, spec.major):
-            top["serviceVersion"] = old_version
-    elif old_version is not None:
-        running = req.observed_field("instance", "status.atProvider.engineVersionActual")
-        refused = version_move_refused(str(old_version), running, spec.serviceVersion)
+    if old_version is not None:
+        # A restore started at its source's exact version ("16.4"): the claim may name its
+        # major ("16") or move forward from it as any instance does.
+        refused = _version_refused(req, spec, str(old_version), restored=restored)
         if refused:
             out.results.append(Result(Severity.WARNING, refused, "VersionChangeRefused"))
-            top["serviceVersion"] = str(old_version)
+            top["serviceVersion"] = _kept_version(req, str(old_version), restored=restored)
     if changed("spec.config.database.name", ip.get("dbName"), spec.config.database.name):
         config["database"] = Database.model_construct(name=ip["dbName"])
     old_enc = _observed_encryption(req, fp)
@@ -1232,6 +1362,47 @@ def _keep_immutable(req: Request, spec: Spec, out: Rendered) -> Spec:
     if config:
         top["config"] = spec.config.model_copy(update=config)
     return spec.model_copy(update=top) if top else spec
+
+
+def _version_refused(req: Request, spec: Spec, old: str, *, restored: bool) -> str | None:
+    """Why ``spec.serviceVersion`` may not move from ``old`` (the applied ``engineVersion``):
+    a downgrade (``version_move_refused``), or a major upgrade that may not start
+    (``upgrade.refused``); None when it may."""
+    running = req.observed_field("instance", "status.atProvider.engineVersionActual")
+    refused = version_move_refused(old, running, spec.serviceVersion)
+    current = str(running or old)
+    if refused or upgrade.major(spec.serviceVersion) <= upgrade.major(current):
+        return refused
+    if upgrade.major(old) == upgrade.major(spec.serviceVersion):
+        return None  # started: the new version is applied, RDS is upgrading
+    # Once its snapshot exists the upgrade is under way: it is not refused again for what
+    # comes and goes meanwhile (a pending change holds it in ``_versions`` instead).
+    under_way = upgrade.snapshot_key(spec.major) in req.observed
+    instance = req.observed["instance"]
+    pending = _pending(req)
+    return upgrade.refused(
+        current,
+        spec.serviceVersion,
+        req.settings.postgresql.versions,
+        ready=instance.ready or under_way,
+        restored=restored,
+        pending=_describe(pending) if pending and not under_way else None,
+    )
+
+
+def _pending(req: Request) -> list[dict[str, str]]:
+    """What the primary was asked and RDS does not run yet (``pending_changes``)."""
+    applied = req.observed_field("instance", "spec.forProvider") or {}
+    at = req.observed_field("instance", "status.atProvider") or {}
+    return pending_changes(applied, at)
+
+
+def _kept_version(req: Request, old: str, *, restored: bool) -> str:
+    """The ``serviceVersion`` a refused move keeps: what was applied; a restore's exact
+    source version as its major when the claim named the major (its minors are followed)."""
+    if restored and req.observed_field("instance", "spec.forProvider.autoMinorVersionUpgrade"):
+        return old.split(".", maxsplit=1)[0]
+    return old
 
 
 def _encryption_kind(enc: DatabaseEncryption) -> str:

@@ -57,7 +57,16 @@ from function.claims import (
     PostgresqlInstanceStatus,
     Strict,
 )
-from function.core import InputError, Rendered, Request, Result, Severity, dig, parse
+from function.core import (
+    CLAIM_NAME_LABEL,
+    InputError,
+    Rendered,
+    Request,
+    Result,
+    Severity,
+    dig,
+    parse,
+)
 from function.refs import (
     Found,
     claim_namespace,
@@ -73,6 +82,9 @@ BACKUP_REQUIREMENT = "restore-backup"
 SOURCE_REQUIREMENT = "restore-source"
 # The Backups of the namespace that vouch for a deleted source instance (point in time).
 SOURCE_BACKUPS_REQUIREMENT = "restore-source-backups"
+# The PostgresqlInstances of the namespace, one of which may vouch for a snapshot it took
+# before a major upgrade (``status.preUpgradeSnapshot``, function/upgrade.py).
+UPGRADE_SNAPSHOTS_REQUIREMENT = "restore-upgrade-snapshots"
 RESTORE_ANNOTATION = "klutch.anynines.com/restore"
 # Instance fields the restore source decides; set only at creation when restoring.
 # ``storageEncrypted``: RestoreDBInstanceFromDBSnapshot / ToPointInTime take no encryption
@@ -349,11 +361,7 @@ def _from_backup(
             key=_name,
         )
         if not vouching:
-            raise InputError(
-                f"{field}: no Backup of this namespace published the snapshot {src.arn!r}; a "
-                "restore may only use a snapshot a Backup claim of its own namespace took "
-                "(name it with backup.name, or give its status.snapshotArn)"
-            )
+            return _from_pre_upgrade_snapshot(req, out, src.arn, region, database)
         found = depend_on(req, out, vouching[0], BackupStatus, field=field)
     else:
         assert src.name is not None
@@ -371,6 +379,46 @@ def _from_backup(
         {"snapshotIdentifier": backup.snapshotIdentifier},
         backup.engineVersion,
         backup.allocatedStorage,
+    )
+
+
+def _from_pre_upgrade_snapshot(
+    req: Request, out: Rendered, snapshot: str, region: str, database: str
+) -> _Source | None:
+    """A snapshot a PostgresqlInstance of this namespace took before its major upgrade and
+    publishes (``status.preUpgradeSnapshot``: ``identifier``, ``arn``, ``engineVersion``);
+    None while Crossplane has not sent the namespace's instances; else InputError."""
+    field = "spec.restore.backup.arn"
+    instances = namespace_claims(
+        req, out, POSTGRESQL_INSTANCE, field=field, key=UPGRADE_SNAPSHOTS_REQUIREMENT
+    )
+    if instances is None:
+        return None
+    for xr in sorted(instances, key=_name):
+        status = xr.get("status") or {}
+        taken = status.get("preUpgradeSnapshot")
+        if not isinstance(taken, dict) or snapshot not in _published(
+            {"status": taken}, "identifier", "arn"
+        ):
+            continue
+        claim = (xr.get("metadata") or {}).get("labels", {}).get(CLAIM_NAME_LABEL, _name(xr))
+        where = f"the PostgresqlInstance {claim!r} (status.preUpgradeSnapshot)"
+        if status.get("region") != region:
+            raise InputError(
+                f"{field}: {where} is in {status.get('region')}, the instance in {region}"
+            )
+        _same_database(status.get("databaseName"), database, where)
+        version = taken.get("engineVersion")
+        return _Source(
+            {"snapshotIdentifier": str(taken["identifier"])},
+            str(version) if version else None,
+            None,
+        )
+    raise InputError(
+        f"{field}: no Backup of this namespace published the snapshot {snapshot!r}, nor a "
+        "PostgresqlInstance as its pre-upgrade snapshot; a restore may only use a snapshot "
+        "a claim of its own namespace took (name a Backup with backup.name, or give its "
+        "status.snapshotArn, or a PostgresqlInstance's status.preUpgradeSnapshot.identifier)"
     )
 
 

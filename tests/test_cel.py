@@ -332,13 +332,19 @@ def test_the_key_arn_partition_rule_is_the_functions(kind):
         ("16.6", "16.4", False),
         ("16", "15", False),
         ("16.4", "15.12", False),
-        ("16", "17", False),  # major upgrades are not offered in place
+        ("16", "17", True),  # a major upgrade in place (function/upgrade.py)
+        ("16.8", "17.4", True),
+        ("9", "10", True),  # majors compared as numbers
+        ("14", "16", True),  # the function refuses a skipped major, naming the next one
+        ("17", "16.8", False),
+        ("10", "9", False),
     ],
 )
-def test_postgres_service_version_moves_forward_within_its_major(before, after, ok):
-    """Issue 25 item 1: the XRD refuses what the function refuses whatever runs
-    (function/postgresql.py ``version_move_refused``); the function also compares with the
-    version RDS reports running."""
+def test_postgres_service_version_moves_forward(before, after, ok):
+    """Issue 25 items 1 and 2: the XRD refuses what the function refuses whatever runs
+    (function/postgresql.py ``version_move_refused``: downgrades); the function also compares
+    with the version RDS reports running, and decides which newer major may start
+    (function/upgrade.py ``refused``)."""
     xr = {"apiVersion": "rds.aws.anynines.com/v1", "kind": "XPostgresqlInstance"}
     old = {**xr, "spec": {"serviceVersion": before, "plan": "single-small"}}
     new = {**xr, "spec": {"serviceVersion": after, "plan": "single-small"}}

@@ -968,3 +968,26 @@ def test_postgres_server_speaks_tls_and_takes_the_master_password() -> None:
     finally:
         servers.stop_all()
     assert servers.endpoint("pg-a") is None
+
+
+def test_rds_instance_upgrade_and_resize_as_the_provider_sends_them(aws: AWS) -> None:
+    """Issue 25: a newer engineVersion and instanceClass go in one ModifyDBInstance; a major
+    needs allowMajorVersionUpgrade (RDS refuses it otherwise; moto does not check); a major
+    never moves a running minor back (provider-upjet-aws aws_db_instance TerraformCustomDiff)."""
+    SECRETS["db9-pw"] = "ninth-password-123"
+    inst = _instance("db9", engineVersion="16.4")
+    _create(aws, inst)
+    h = _handler(aws, inst)
+    inst["spec"]["forProvider"]["engineVersion"] = "16"  # the major: nothing to do
+    assert h.observe(inst).up_to_date
+    inst["spec"]["forProvider"]["engineVersion"] = "17"
+    inst["spec"]["forProvider"]["instanceClass"] = "db.t3.small"
+    assert not h.observe(inst).up_to_date
+    with pytest.raises(AWSError, match="AllowMajorVersionUpgrade"):
+        h.update(inst, h.observe(inst))
+    inst["spec"]["forProvider"]["allowMajorVersionUpgrade"] = True
+    h.update(inst, h.observe(inst))
+    obs = h.observe(inst)
+    assert obs.up_to_date
+    assert obs.at_provider["engineVersionActual"] == "17"
+    assert obs.at_provider["instanceClass"] == "db.t3.small"

@@ -106,7 +106,8 @@ def test_restore_from_an_arn_a_backup_of_the_namespace_published():
     ],
 )
 def test_restore_from_an_arn_no_backup_of_the_namespace_published_is_fatal(arn):
-    rsp = render_created(xr({"backup": {"arn": arn}}), required=REQUIRED)
+    required = {**REQUIRED, restore.UPGRADE_SNAPSHOTS_REQUIREMENT: []}
+    rsp = render_created(xr({"backup": {"arn": arn}}), required=required)
     (msg,) = fatal_messages(rsp)
     assert msg.startswith("spec.restore.backup.arn:") and "no Backup of this namespace" in msg
     assert desired(rsp) == {}
@@ -565,12 +566,18 @@ def test_a_restored_instance_keeps_its_version_and_reports_the_key_it_really_has
     assert any(w.startswith("spec.config.encryption is immutable") for w in warnings(rsp))
 
 
-def test_a_restored_instance_whose_major_changes_keeps_its_major():
+def test_a_restored_instance_whose_major_changes_keeps_its_major_until_the_restore_finished():
+    """A major upgrade of a restore waits for the restore (issue 25); once it finished the
+    upgrade is prepared as for any instance (tests/test_day2.py): the version stays meanwhile."""
     body = xr({"backup": {"name": "pg-db-before-migration"}})
     body["spec"]["serviceVersion"] = "17"
-    rsp = render_created(body, observed=restored_observed())
-    assert instance(rsp)["spec"]["forProvider"]["engineVersion"] == "16.4"
-    assert any(w.startswith("spec.serviceVersion is immutable") for w in warnings(rsp))
+    restoring = restored_observed()
+    restoring[0]["status"]["conditions"][0]["status"] = "False"
+    for observed, said in ((restoring, "still being restored"), (restored_observed(), None)):
+        rsp = render_created(body, observed=observed)
+        assert instance(rsp)["spec"]["forProvider"]["engineVersion"] == "16.4"
+        refused = [w for w in warnings(rsp) if w.startswith("spec.serviceVersion:")]
+        assert [said in w for w in refused] == ([True] if said else []), refused
 
 
 # --- retained automated backups of a deleted instance (issue 16 item 2) ------------------

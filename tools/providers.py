@@ -121,8 +121,19 @@ def _rds_instance(body: dict, ext: str) -> dict[str, Any]:
     # (Amazon RDS User Guide, "Finding the connection information for an RDS DB instance").
     name = str(_fp(body).get("identifier") or ext)
     address = f"{name}.c{_h(ACCOUNT, region, n=9)}.{region}.rds.amazonaws.com"
-    version = str(_fp(body).get("engineVersion") or "16")
+    fp = _fp(body)
+    version = str(fp.get("engineVersion") or "16")
+    # What RDS runs once a ModifyDBInstance is applied (the twin applies it at once, whatever
+    # applyImmediately says): terraform-provider-aws resourceInstanceRead sets instance_class,
+    # allocated_storage, multi_az and parameter_group_name (DBParameterGroups[0]) from
+    # DescribeDBInstances, so atProvider reports them as running.
+    running = {
+        k: fp[k]
+        for k in ("instanceClass", "allocatedStorage", "multiAz", "parameterGroupName")
+        if k in fp
+    }
     return {
+        **running,
         "arn": _arn("rds", body, f"db:{name}"),
         "address": address,
         "port": 5432,

@@ -29,8 +29,10 @@ Emulated here, because moto 5.2.5 has no such operation:
   parameters as payload). The controller checks at start and logs which it uses;
 - S3 GetBucketRequestPayment (Terraform's bucket Read): ``requestPayer`` is reported as
   ``BucketOwner`` without a call;
-- RDS's refusal of a ModifyDBInstance ``AllocatedStorage`` below a restore source's size (moto
-  accepts any); DescribeDBEngineVersions is not called (nothing here needs it);
+- RDS's refusal of a ModifyDBInstance ``AllocatedStorage`` below a restore source's size, and
+  of a new major ``EngineVersion`` without ``AllowMajorVersionUpgrade`` (moto accepts both);
+  DescribeDBEngineVersions is not called (nothing here needs it). The engine's PostgreSQL
+  server keeps its binary's version whatever ``EngineVersion`` moto reports;
 - the rds Instance's DbiResourceId (its external name): moto answers one constant for every
   instance; a stable id per instance (its ARN and creation time) is reported instead;
 - the rds Instance's LatestRestorableTime: moto answers the time of the request, RDS moves it
