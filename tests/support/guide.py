@@ -432,7 +432,8 @@ DETERMINISTIC = (
 
 def table_problems(sample: str, printed: str) -> list[str]:
     """How ``printed`` (what kubectl printed) differs from the guide's ``sample`` in the
-    deterministic columns; every column of the sample must be one kubectl prints."""
+    deterministic columns; every column of the sample must be one kubectl prints, in kubectl's
+    order (a claim's own printer columns, then SYNCED, READY, CONNECTION-SECRET, AGE)."""
     want = [ln for ln in sample.splitlines() if ln.strip()]
     got = [ln for ln in printed.splitlines() if ln.strip()]
     if not got:
@@ -440,6 +441,9 @@ def table_problems(sample: str, printed: str) -> list[str]:
     missing = [c for c in want[0].split() if c not in got[0].split()]
     if missing:
         return [f"kubectl prints no column {', '.join(missing)} (it prints {got[0].split()})"]
+    in_order = [c for c in got[0].split() if c in want[0].split()]
+    if want[0].split() != in_order:
+        return [f"columns {want[0].split()}, kubectl prints them as {in_order}"]
     sample_rows = {r["NAME"]: r for r in columns(want[0], want[1:])}
     printed_rows = {r["NAME"]: r for r in columns(got[0], got[1:])}
     if set(sample_rows) != set(printed_rows):
