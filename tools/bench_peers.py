@@ -54,7 +54,7 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1  # noqa: E402
 
 from tools import bench_flow as flow  # noqa: E402
 from tools.bench import percentile  # noqa: E402
-from tools.xrender import free_port  # noqa: E402
+from tools.xrender import free_port, stop  # noqa: E402
 
 V1 = "/apiextensions.fn.proto.v1.FunctionRunnerService/RunFunction"
 V1BETA1 = "/apiextensions.fn.proto.v1beta1.FunctionRunnerService/RunFunction"
@@ -221,21 +221,12 @@ def servers() -> Iterator[dict[str, Server]]:
                 stderr=subprocess.DEVNULL,  # go-templating logs every call at info level
                 cwd=ROOT,
             )
-            stack.callback(_stop, proc)
+            stack.callback(stop, proc)
             channel = stack.enter_context(grpc.insecure_channel(address))
             raw = channel.unary_unary(V1BETA1 if name == "go-templating" else V1)
             grpc.channel_ready_future(channel).result(timeout=60)
             out[name] = Server(name, proc, lambda data, raw=raw: raw(data, timeout=30))
         yield out
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 # --------------------------------------------------------------------------- measurement
