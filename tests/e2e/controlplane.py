@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.config
 import yaml
 from kubernetes import config
 
@@ -645,6 +646,22 @@ class ControlPlane:
             region_name=region,
             aws_access_key_id=key,
             aws_secret_access_key=secret,
+        )
+
+    def binding_s3(self, secret: dict[str, str]) -> Any:
+        """S3 as an application sees it through an ObjectStorageBinding's Secret (envFrom): its
+        key and region; the endpoint is moto's (the Secret's ``S3_ENDPOINT`` is AWS's), over TLS
+        as S3 is (tests/e2e/motoserver.py), path-style as moto serves it."""
+        return boto3.client(
+            "s3",
+            endpoint_url=self.moto_url,
+            verify=self.moto_ca,
+            region_name=secret["AWS_REGION"],
+            aws_access_key_id=secret["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=secret["AWS_SECRET_ACCESS_KEY"],
+            config=botocore.config.Config(
+                s3={"addressing_style": "path"}, retries={"max_attempts": 1}
+            ),
         )
 
     def _operator_aws(self) -> None:

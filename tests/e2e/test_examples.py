@@ -21,7 +21,6 @@ import copy
 import ssl
 import urllib.parse
 
-import boto3
 import botocore.config
 import botocore.exceptions
 import pg8000.exceptions
@@ -209,20 +208,6 @@ def _wait_secret(plane, namespace: str, name: str, keys: set[str]) -> dict[str, 
     )
 
 
-def _s3(plane, secret: dict[str, str]):
-    # The Secret's keys, as an SDK reads them from the environment (envFrom); S3_ENDPOINT is
-    # AWS's, so the endpoint is moto's (the harness's), path-style as moto serves it.
-    return boto3.client(
-        "s3",
-        endpoint_url=plane.moto_url,
-        verify=plane.moto_ca,  # moto over TLS (tests/e2e/motoserver.py), as S3 is
-        region_name=secret["AWS_REGION"],
-        aws_access_key_id=secret["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=secret["AWS_SECRET_ACCESS_KEY"],
-        config=botocore.config.Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-    )
-
-
 def _refused(call, *args, **kwargs) -> str:
     """The AWS error code of a call that must be refused (AccessDenied with IAM enforcement)."""
     with pytest.raises(botocore.exceptions.ClientError) as exc:
@@ -248,7 +233,7 @@ def test_object_storage_binding_secrets_allow_their_level_and_refuse_the_rest(pl
     applied.extend(bindings.values())
     _wait_all_ready(plane, list(bindings.values()), "the readOnly and writeOnly bindings Ready")
 
-    rw = _s3(plane, _wait_secret(plane, "default", "my-s3-binding-creds", S3_KEYS))
+    rw = plane.binding_s3(_wait_secret(plane, "default", "my-s3-binding-creds", S3_KEYS))
     bucket = _secret(plane, "default", "my-s3-binding-creds")["BUCKET_NAME"]
     print("bucket policy:", plane.aws_client("s3").get_bucket_policy(Bucket=bucket)["Policy"])
     # readWrite (the example): put, get, list, delete.
@@ -261,21 +246,21 @@ def test_object_storage_binding_secrets_allow_their_level_and_refuse_the_rest(pl
 
     ro_secret = _wait_secret(plane, "default", "e2e-readonly-creds", S3_KEYS)
     assert ro_secret["BUCKET_NAME"] == bucket
-    ro = _s3(plane, ro_secret)
+    ro = plane.binding_s3(ro_secret)
     assert ro.get_object(Bucket=bucket, Key="seed.txt")["Body"].read() == b"seed"
     assert "seed.txt" in _keys(ro, bucket)
     assert _refused(ro.put_object, Bucket=bucket, Key="ro.txt", Body=b"x") == "AccessDenied"
     assert _refused(ro.delete_object, Bucket=bucket, Key="seed.txt") == "AccessDenied"
     assert "seed.txt" in _keys(rw, bucket)
 
-    wo = _s3(plane, _wait_secret(plane, "default", "e2e-writeonly-creds", S3_KEYS))
+    wo = plane.binding_s3(_wait_secret(plane, "default", "e2e-writeonly-creds", S3_KEYS))
     wo.put_object(Bucket=bucket, Key="wo.txt", Body=b"written")
     assert _refused(wo.get_object, Bucket=bucket, Key="wo.txt") == "AccessDenied"
     assert _refused(wo.list_objects_v2, Bucket=bucket) == "AccessDenied"
     assert rw.get_object(Bucket=bucket, Key="wo.txt")["Body"].read() == b"written"
 
     # The scoped example: readOnly bucket-wide, readWrite under uploads/, listOnly under audit/.
-    scoped = _s3(plane, _wait_secret(plane, "default", "my-s3-binding-scoped-creds", S3_KEYS))
+    scoped = plane.binding_s3(_wait_secret(plane, "default", "my-s3-binding-scoped-creds", S3_KEYS))
     scoped.put_object(Bucket=bucket, Key="uploads/a.txt", Body=b"up")
     assert scoped.get_object(Bucket=bucket, Key="uploads/a.txt")["Body"].read() == b"up"
     scoped.delete_object(Bucket=bucket, Key="uploads/a.txt")
