@@ -43,6 +43,9 @@ def test_a_plan_change_and_a_major_upgrade_apply_in_place_and_the_binding_keeps_
     plane.apply(instance, binding)
     try:
         claims.wait_claim(plane, instance, "Synced and Ready", _ready, READY_TIMEOUT)
+        # The binding's membership grant comes once its Role is Ready (pg_grants.after_role),
+        # which can take provider-sql longer than the Secret wait's minute: wait for the claim.
+        claims.wait_claim(plane, binding, "Synced and Ready", _ready, READY_TIMEOUT)
         before = _wait_secret(plane, "default", SECRET, PG_KEYS)
         db = _connect(before["DATABASE_URL"])
         db.run("CREATE TABLE IF NOT EXISTS visits (n int)")
