@@ -109,6 +109,14 @@ def render_created(
 SQL_ROLE_API = "postgresql.sql.crossplane.io/v1alpha1"
 
 
+def available() -> dict:
+    """The Ready condition a provider publishes once Observe finds the resource up to date:
+    crossplane-runtime ``apis/common/v1/condition.go`` ``Available()`` (type Ready, status True,
+    reason Available), set by provider-sql's Role reconciler (``pkg/controller/postgresql/role/
+    reconciler.go`` Observe) and upjet's (``pkg/controller/external.go`` Observe)."""
+    return {"type": "Ready", "status": "True", "reason": "Available"}
+
+
 def roles_ready(rsp: fnv1.RunFunctionResponse, observed=None) -> list[dict]:
     """``observed`` plus every provider-sql Role ``rsp`` desired (an instance's group role, a
     binding's login role), as observed once provider-sql reported it Ready: a Role's grants
@@ -126,7 +134,7 @@ def roles_ready(rsp: fnv1.RunFunctionResponse, observed=None) -> list[dict]:
     for name, role in sorted(roles.items()):
         meta = role.setdefault("metadata", {})
         meta.setdefault("annotations", {})[NAME_ANNOTATION] = name
-        role["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
+        role["status"] = {"conditions": [available()]}
         out.append(role)
     return out
 
@@ -148,7 +156,7 @@ def primary_ready(rsp: fnv1.RunFunctionResponse, observed=None) -> list[dict]:
     primary = desired(rsp)["instance"]
     meta = primary.setdefault("metadata", {})
     meta.setdefault("annotations", {})[NAME_ANNOTATION] = "instance"
-    primary["status"] = {"conditions": [{"type": "Ready", "status": "True"}]}
+    primary["status"] = {"conditions": [available()]}
     return [*applied_core_objects(rsp, observed), primary]
 
 
