@@ -991,3 +991,28 @@ def test_rds_instance_upgrade_and_resize_as_the_provider_sends_them(aws: AWS) ->
     assert obs.up_to_date
     assert obs.at_provider["engineVersionActual"] == "17"
     assert obs.at_provider["instanceClass"] == "db.t3.small"
+
+
+def test_parameter_group_in_use_is_not_deleted(aws: AWS) -> None:
+    """RDS refuses DeleteDBParameterGroup while an instance is a member; moto deletes it and
+    then fails every DescribeDBInstances of the member (HTTP 500), so an instance deleted after
+    its group could never be observed again: the guide's clean-up hung on exactly that
+    (CI stop 30: the restored instance's group went first)."""
+    group = _obj(
+        m.RDS,
+        "ParameterGroup",
+        "pg",
+        ext="klutch-pg",
+        fp={"region": REGION, "family": "postgres16", "name": "klutch-pg"},
+    )
+    _create(aws, group)
+    SECRETS["db10-pw"] = "tenth-password-123"
+    inst = _instance("db10", parameterGroupName="klutch-pg")
+    _create(aws, inst)
+    with pytest.raises(AWSError, match="InvalidDBParameterGroupState.*db10"):
+        _handler(aws, group).delete(group)
+    assert _handler(aws, group).observe(group).exists
+    assert _handler(aws, inst).observe(inst).exists  # the member is still observable
+    _handler(aws, inst).delete(inst)
+    _handler(aws, group).delete(group)
+    assert not _handler(aws, group).observe(group).exists

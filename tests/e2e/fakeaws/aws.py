@@ -1100,7 +1100,26 @@ class ParameterGroup(Handler):
             )
 
     def delete(self, body: dict) -> None:
-        self.c(body).delete_db_parameter_group(DBParameterGroupName=external_name(body))
+        """RDS refuses to delete a group that instances still use (InvalidDBParameterGroupState,
+        the AWS RDS API's DeleteDBParameterGroup errors); moto does not check, and its
+        DescribeDBInstances then fails on every member (KeyError, HTTP 500): emulated here.
+        terraform-provider-aws internal/service/rds/parameter_group.go
+        resourceParameterGroupDelete retries that error for 3 minutes; here the failed delete
+        is reported and the reconcile requeued, which a slow instance deletion also gives."""
+        name = external_name(body)
+        members = sorted(
+            d["DBInstanceIdentifier"]
+            for d in self.c(body).describe_db_instances().get("DBInstances", [])
+            if any(g.get("DBParameterGroupName") == name for g in d.get("DBParameterGroups", []))
+        )
+        if members:
+            raise AWSError(
+                f"deleting RDS DB Parameter Group ({name}): operation error RDS: "
+                "DeleteDBParameterGroup, api error InvalidDBParameterGroupState: One or more "
+                f"database instances are still members of this parameter group {name}, so the "
+                f"group cannot be deleted ({', '.join(members)})"
+            )
+        self.c(body).delete_db_parameter_group(DBParameterGroupName=name)
 
 
 class SubnetGroup(Handler):
