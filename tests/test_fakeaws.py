@@ -1009,7 +1009,7 @@ def test_parameter_group_in_use_is_not_deleted(aws: AWS) -> None:
     SECRETS["db10-pw"] = "tenth-password-123"
     inst = _instance("db10", parameterGroupName="klutch-pg")
     _create(aws, inst)
-    with pytest.raises(AWSError, match="InvalidDBParameterGroupState.*db10"):
+    with pytest.raises(AWSError, match=r"InvalidDBParameterGroupState.*db10"):
         _handler(aws, group).delete(group)
     assert _handler(aws, group).observe(group).exists
     assert _handler(aws, inst).observe(inst).exists  # the member is still observable
