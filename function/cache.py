@@ -74,20 +74,44 @@ class ResponseCache:
         return self.max_bytes > 0 and self.max_entries != 0
 
     def answer(self, req: fnv1.RunFunctionRequest, render: Render) -> fnv1.RunFunctionResponse:
-        """The kept answer to a request equal to ``req``, or ``render(req)`` (kept if it may be)."""
+        """The kept answer to a request equal to ``req``, or ``render(req)`` (kept if it may be).
+        The message API (v1beta1 and in-process callers); the server's v1 path is
+        ``answer_bytes``."""
         if not self.enabled:
             return render(req)[0]
         key = request_key(req)
-        kept = self._entries.get(key)
+        kept = self._hit(key)
         if kept is not None:
-            self.hits += 1
-            self._entries.move_to_end(key)
             return fnv1.RunFunctionResponse.FromString(kept)
-        self.misses += 1
         rsp, keep = render(req)
         if keep:
             self._keep(key, rsp.SerializeToString())
         return rsp
+
+    def answer_bytes(self, req: fnv1.RunFunctionRequest, render: Render) -> bytes:
+        """The serialized answer: the kept bytes as they are (never parsed and serialized
+        again), or ``render(req)`` serialized once, for the wire and the cache alike."""
+        if not self.enabled:
+            return render(req)[0].SerializeToString()
+        key = request_key(req)
+        kept = self._hit(key)
+        if kept is not None:
+            return kept
+        rsp, keep = render(req)
+        answer = rsp.SerializeToString()
+        if keep:
+            self._keep(key, answer)
+        return answer
+
+    def _hit(self, key: bytes) -> bytes | None:
+        """The kept answer for ``key`` (now the most recently used), counted as a hit or miss."""
+        kept = self._entries.get(key)
+        if kept is None:
+            self.misses += 1
+            return None
+        self.hits += 1
+        self._entries.move_to_end(key)
+        return kept
 
     def _keep(self, key: bytes, answer: bytes) -> None:
         cost = entry_cost(answer)

@@ -12,6 +12,7 @@ import grpc
 from crossplane.function import logging, response
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1 import run_function_pb2_grpc as grpcv1
+from google.protobuf.message import DecodeError
 
 from function import (
     backup,
@@ -75,8 +76,29 @@ class FunctionRunner(grpcv1.FunctionRunnerServiceServicer):
     async def RunFunction(  # noqa: N802 - the gRPC method name
         self, req: fnv1.RunFunctionRequest, _: grpc.aio.ServicerContext[Any, Any] | None = None
     ) -> fnv1.RunFunctionResponse:
-        """Answer one request (from the cache when an equal request was answered)."""
+        """Answer one request (from the cache when an equal request was answered): the message
+        API, for v1beta1 and in-process callers."""
         return self.cache.answer(req, self._render)
+
+    async def RunFunctionBytes(  # noqa: N802 - the gRPC method it serves
+        self, raw: bytes, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> bytes:
+        """RunFunction (v1) at the bytes level (``function/server.py``): the request parsed
+        once, the answer's bytes sent as kept or as serialized once (the SDK's generated
+        handler would parse a kept answer and serialize it again, and serialize a new one
+        twice: once for the cache, once for the wire)."""
+        try:
+            req = fnv1.RunFunctionRequest.FromString(raw)
+        except DecodeError as err:
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, f"cannot parse RunFunctionRequest: {err}"
+            )
+        return self.answer_bytes(req)
+
+    def answer_bytes(self, req: fnv1.RunFunctionRequest) -> bytes:
+        """The serialized answer to one request (from the cache when an equal request was
+        answered)."""
+        return self.cache.answer_bytes(req, self._render)
 
     def _render(self, req: fnv1.RunFunctionRequest) -> tuple[fnv1.RunFunctionResponse, bool]:
         return answer(req, self.log)

@@ -5,7 +5,7 @@ from typing import Any
 import click
 from crossplane.function import cli as sdkcli
 
-from function import fn
+from function import fn, server
 from function.cache import DEFAULT_MAX_BYTES
 
 
@@ -35,7 +35,7 @@ def cli(cache_bytes: int, cache_entries: int | None, **kwargs: Any) -> None:
     TLS_SERVER_CERTS_DIR; tls.crt, tls.key and ca.crt, mTLS), --debug, --cache-bytes
     (env FUNCTION_CACHE_BYTES), --cache-entries (env FUNCTION_CACHE_ENTRIES).
     """
-    sdkcli.run(fn.FunctionRunner(cache_bytes, cache_entries), **kwargs)
+    server.run(fn.FunctionRunner(cache_bytes, cache_entries), **kwargs)
 
 
 if __name__ == "__main__":

@@ -74,6 +74,23 @@ def test_every_call_of_a_step_gets_the_answer_rendered_for_it(ex):
     assert (runner.cache.misses, runner.cache.hits) == (distinct, 2 * len(asked) - distinct)
 
 
+@pytest.mark.parametrize("ex", xrender.examples()[:3], ids=lambda e: e.name)
+def test_the_bytes_api_answers_as_the_message_api_and_sends_a_kept_answer_as_kept(ex):
+    """The server's v1 path (``RunFunctionBytes``): the same answers as the message API; a
+    repeat is the kept bytes object itself (never parsed and serialized again) and a new
+    answer is serialized once."""
+    runner = fn.FunctionRunner()
+    for req in _step_calls(ex):
+        first = asyncio.run(runner.RunFunctionBytes(req.SerializeToString(), None))
+        assert _bytes(fnv1.RunFunctionResponse.FromString(first)) == _bytes(fn.run(req))
+        again = asyncio.run(runner.RunFunctionBytes(req.SerializeToString(), None))
+        assert again is first
+    off = fn.FunctionRunner(cache_bytes=0)
+    req = _step_calls(ex)[-1]
+    assert off.answer_bytes(req) == runner.answer_bytes(req)
+    assert len(off.cache) == 0
+
+
 def test_the_calls_of_one_step_share_a_tag_but_not_an_answer():
     """The stale-answer defect: keyed by tag, the second call (instance XR filled in) got the
     first call's answer (then 'waiting for ObjectStorageInstance'; now only its requirements)."""
@@ -246,7 +263,7 @@ def test_the_tag_is_a_hash_of_the_content_without_meta():
 )
 def test_the_cache_size_is_an_option(monkeypatch, args, env, size, entries):
     served = []
-    monkeypatch.setattr(main.sdkcli, "run", lambda runner, **_: served.append(runner))
+    monkeypatch.setattr(main.server, "run", lambda runner, **_: served.append(runner))
     result = CliRunner().invoke(main.cli, ["--insecure", *args], env=env)
     assert result.exit_code == 0, result.output
     assert (served[0].cache.max_bytes, served[0].cache.max_entries) == (size, entries)

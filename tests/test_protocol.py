@@ -7,6 +7,7 @@ import pytest
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 from crossplane.function.proto.v1beta1 import run_function_pb2 as fnv1beta1
 from crossplane.function.proto.v1beta1 import run_function_pb2_grpc as grpcv1beta1
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from tests.support.responses import desired, fatal_messages, status
 from tools import xrender
@@ -54,3 +55,26 @@ def test_v1beta1_protocol_is_served(grpc_address):
     with grpc.insecure_channel(grpc_address) as channel:
         rsp = grpcv1beta1.FunctionRunnerServiceStub(channel).RunFunction(req, timeout=10)
     assert "bucket" in rsp.desired.resources
+
+
+def test_a_request_that_does_not_parse_is_refused_naming_the_message(grpc_address):
+    # RunFunction (v1) takes bytes (function/server.py): the parse is the function's own.
+    with grpc.insecure_channel(grpc_address) as channel:
+        call = channel.unary_unary("/apiextensions.fn.proto.v1.FunctionRunnerService/RunFunction")
+        with pytest.raises(grpc.RpcError) as err:
+            call(b"\xff\xff\xff", timeout=10)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "cannot parse RunFunctionRequest" in err.value.details()
+
+
+def test_reflection_lists_both_protocols(grpc_address):
+    with grpc.insecure_channel(grpc_address) as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        (rsp,) = stub.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")]), timeout=10
+        )
+    names = {s.name for s in rsp.list_services_response.service}
+    assert {
+        "apiextensions.fn.proto.v1.FunctionRunnerService",
+        "apiextensions.fn.proto.v1beta1.FunctionRunnerService",
+    } <= names

@@ -16,11 +16,10 @@ import time
 from typing import Any
 
 import click
-import grpc
 from crossplane.function import cli as sdkcli
 from crossplane.function.proto.v1 import run_function_pb2 as fnv1
 
-from function import fn
+from function import fn, server
 from function.cache import DEFAULT_MAX_BYTES
 
 
@@ -49,12 +48,10 @@ class CountingRunner(fn.FunctionRunner):
         super().__init__(cache_bytes)
         self.out = open(path, "a", buffering=1)  # noqa: SIM115 - open for the process's life
 
-    async def RunFunction(  # noqa: N802 - the gRPC method name
-        self, req: fnv1.RunFunctionRequest, ctx: grpc.aio.ServicerContext[Any, Any] | None = None
-    ) -> fnv1.RunFunctionResponse:
+    def answer_bytes(self, req: fnv1.RunFunctionRequest) -> bytes:
         kind, who = _who(req)
         self.out.write(f"{time.monotonic():.3f} {kind} {who}\n")
-        return await super().RunFunction(req, ctx)
+        return super().answer_bytes(req)
 
 
 @click.command()
@@ -62,7 +59,7 @@ class CountingRunner(fn.FunctionRunner):
 @click.option("--cache-bytes", type=click.IntRange(min=0), default=DEFAULT_MAX_BYTES)
 def cli(cache_bytes: int, **kwargs: Any) -> None:
     """Serve the function, counting calls per claim into $KLUTCH_COUNT_FILE."""
-    sdkcli.run(CountingRunner(os.environ["KLUTCH_COUNT_FILE"], cache_bytes), **kwargs)
+    server.run(CountingRunner(os.environ["KLUTCH_COUNT_FILE"], cache_bytes), **kwargs)
 
 
 if __name__ == "__main__":
