@@ -801,9 +801,12 @@ def _passes(ctl: Controller, n: int = 4) -> None:
         ctl.run_once()
 
 
-def test_reconciler_creates_resolves_and_publishes(aws: AWS) -> None:
+@pytest.mark.parametrize("workers", [1, 4])
+def test_reconciler_creates_resolves_and_publishes(aws: AWS, workers: int) -> None:
+    """The same with one worker (make e2e) and four (make bench-scale's --workers)."""
     api = _Api()
     ctl = _controller(aws, api)
+    ctl.workers = workers
     _add(api, _obj(m.IAM, "User", "u", controller="xr", ext="klutch-u", fp={"forceDestroy": True}))
     _add(
         api,

@@ -65,9 +65,14 @@ XR_KINDS = {
 
 
 class CountingPlane(controlplane.ControlPlane):
-    """The e2e control plane, the function served by tools/counting_function.py."""
+    """The e2e control plane, the function served by tools/counting_function.py and the fake
+    AWS provider reconciling ``workers`` MRs at once."""
+
+    workers: int = 1
 
     def process(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Process:
+        if name == "fakeaws":
+            argv = [*argv, "--workers", str(self.workers)]
         if name == "function":
             argv = [sys.executable, "-m", "tools.counting_function", *argv[1:]]
             env = {**(env or {}), "KLUTCH_COUNT_FILE": str(self.count_file)}
@@ -261,6 +266,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"bench-scale: {len(claims)} claims {dict(by_kind)}, load {load()}", flush=True)
     result: dict[str, Any] = {"n": len(claims), "kinds": dict(by_kind), "load_start": load()}
     plane = CountingPlane()
+    plane.workers = args.workers
+    result["fakeaws_workers"] = args.workers
     ok = False
     try:
         started = time.monotonic()
@@ -391,6 +398,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--pg", type=int, default=int(env("SCALE_PG", "4")), help="PostgresqlInstances")
     ap.add_argument(
         "--ready-timeout", type=float, default=float(env("SCALE_READY_TIMEOUT", "1800"))
+    )
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=int(env("SCALE_WORKERS", "8")),
+        help="MRs the fake AWS provider reconciles at once (make e2e: 1)",
     )
     ap.add_argument("--settle", type=float, default=60, help="s after all Ready before the window")
     ap.add_argument("--rest", type=float, default=150, help="s of the at-rest window")

@@ -52,6 +52,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "default; provider-upjet-aws's --poll default is 10m)",
     )
     p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="MRs reconciled at once within a pass (1: one after the other, as make e2e runs "
+        "it; make bench-scale asks for more)",
+    )
+    p.add_argument(
         "--no-postgres",
         action="store_true",
         help="start no PostgreSQL server for rds Instances (their endpoint is then moto's)",
@@ -83,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, stop)
     aws = AWS(args.aws_endpoint, verify=args.aws_ca)
     aws.bootstrap()  # before moto's INITIAL_NO_AUTH_ACTION_COUNT runs out
-    ctl = Controller(api, aws, postgres, args.interval, args.poll)
+    ctl = Controller(api, aws, postgres, args.interval, args.poll, workers=args.workers)
     logging.getLogger("fakeaws").info(
         "fakeaws: reconciling %d kinds against %s", len(KINDS), args.aws_endpoint
     )

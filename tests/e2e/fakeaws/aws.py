@@ -26,6 +26,7 @@ import hashlib
 import json
 import logging
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from contextlib import suppress
@@ -39,6 +40,7 @@ from botocore.exceptions import ClientError
 from .model import Observation, dig, external_name, for_provider, parameters
 
 log = logging.getLogger("fakeaws.aws")
+_CLIENT_LOCK = threading.Lock()  # AWS.moto_client
 
 
 class AWSError(Exception):
@@ -141,21 +143,27 @@ class AWS:
 
     def moto_client(self, service: str, region: str) -> Any:
         key = (service, region)
-        if key not in self._clients:
-            self._clients[key] = boto3.client(
-                service,
-                region_name=region,
-                endpoint_url=self.endpoint,
-                verify=self.verify,
-                aws_access_key_id=self.credentials[0],
-                aws_secret_access_key=self.credentials[1],
-                config=Config(
-                    retries={"max_attempts": 2, "mode": "standard"},
-                    s3={"addressing_style": "path"},
-                    connect_timeout=5,
-                    read_timeout=30,
-                ),
-            )
+        client = self._clients.get(key)
+        if client is not None:
+            return client
+        # boto3's default session is not safe to make clients from in two threads at once
+        # (the controller's --workers); a made client is (boto3 docs, "Multithreading").
+        with _CLIENT_LOCK:
+            if key not in self._clients:
+                self._clients[key] = boto3.client(
+                    service,
+                    region_name=region,
+                    endpoint_url=self.endpoint,
+                    verify=self.verify,
+                    aws_access_key_id=self.credentials[0],
+                    aws_secret_access_key=self.credentials[1],
+                    config=Config(
+                        retries={"max_attempts": 2, "mode": "standard"},
+                        s3={"addressing_style": "path"},
+                        connect_timeout=5,
+                        read_timeout=30,
+                    ),
+                )
         return self._clients[key]
 
     def account_id(self) -> str:

@@ -203,6 +203,7 @@ class Servers:
     servers: dict[str, Server] = field(default_factory=dict)
     shared: dict[str, str] = field(default_factory=dict)  # replica -> primary
     _binaries: list[Binaries] | None = None
+    _starting: threading.Lock = field(default_factory=threading.Lock)
 
     def binaries(self) -> list[Binaries]:
         if self._binaries is None:
@@ -218,6 +219,12 @@ class Servers:
 
     def start(
         self, ident: str, master: str, password: str, database: str, major: int | None = None
+    ) -> None:
+        with self._starting:  # one at a time: staging the binaries is shared (--workers)
+            self._start(ident, master, password, database, major)
+
+    def _start(
+        self, ident: str, master: str, password: str, database: str, major: int | None
     ) -> None:
         if ident in self.servers:
             return
