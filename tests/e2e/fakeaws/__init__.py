@@ -7,7 +7,8 @@ function renders, what upjet and crossplane-runtime do (each behaviour cites its
 - ``model.py``: the kinds (storage versions), external-name rules, reference tables, conditions,
   management policies, the TagInitializer, reference resolution and the resolver's apply body,
   late initialization: pure functions on dicts;
-- ``controller.py``: crossplane-runtime's managed reconciler against a real API server;
+- ``controller.py``: crossplane-runtime's managed reconciler against a real API server (one
+  MR after another; ``--workers N`` reconciles N at once, for ``make bench-scale``);
 - ``aws.py``: Terraform's create/read/update/delete per kind, as boto3 calls against moto;
 - ``postgres.py``: one real PostgreSQL server per rds Instance (its endpoint).
 
@@ -31,6 +32,9 @@ Emulated here, because moto 5.2.5 has no such operation:
   ``BucketOwner`` without a call;
 - RDS's refusal of a ModifyDBInstance ``AllocatedStorage`` below a restore source's size, and
   of a new major ``EngineVersion`` without ``AllowMajorVersionUpgrade`` (moto accepts both);
+- RDS's refusal of DeleteDBParameterGroup while an instance is a member
+  (InvalidDBParameterGroupState): moto deletes the group and then fails every
+  DescribeDBInstances of the member (HTTP 500), so that instance could never be deleted;
   DescribeDBEngineVersions is not called (nothing here needs it). The engine's PostgreSQL
   server keeps its binary's version whatever ``EngineVersion`` moto reports;
 - the rds Instance's DbiResourceId (its external name): moto answers one constant for every
