@@ -22,7 +22,7 @@ ObjectStorageBindings (each binding names an instance of its namespace). ``--n 6
 claim of each kind (item 1: calls per reconcile at rest per kind).
 
 Bounded: ``--ready-timeout`` (SCALE_READY_TIMEOUT, default 1800 s) for all Ready, ``--rest``
-(default 150 s: five of Crossplane's 30 s polls) at rest; every process is stopped at the end.
+(default 180 s: three of Crossplane's 1 min polls) at rest; every process is stopped at the end.
 Exit 1 if the control plane fails or the claims are not all Ready in time (figures are still
 printed and written to bench-results/scale.json).
 """
@@ -69,10 +69,20 @@ class CountingPlane(controlplane.ControlPlane):
     AWS provider reconciling ``workers`` MRs at once."""
 
     workers: int = 1
+    provider_poll: float = 600.0
+    crossplane_poll: str = "1m"
 
     def process(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Process:
+        # The upstream defaults, not make e2e's shorter polls (which keep its tests quick):
+        # Crossplane v2.3.4 cmd/crossplane/core/core.go PollInterval default "1m";
+        # provider-upjet-aws cmd/provider/*/zz_main.go --poll default "10m".
         if name == "fakeaws":
-            argv = [*argv, "--workers", str(self.workers)]
+            argv = [*argv, "--workers", str(self.workers), "--poll", str(self.provider_poll)]
+        if name == "crossplane":
+            argv = [
+                f"--poll-interval={self.crossplane_poll}" if a.startswith("--poll-interval=") else a
+                for a in argv
+            ]
         if name == "function":
             argv = [sys.executable, "-m", "tools.counting_function", *argv[1:]]
             env = {**(env or {}), "KLUTCH_COUNT_FILE": str(self.count_file)}
@@ -267,7 +277,13 @@ def run(args: argparse.Namespace) -> int:
     result: dict[str, Any] = {"n": len(claims), "kinds": dict(by_kind), "load_start": load()}
     plane = CountingPlane()
     plane.workers = args.workers
-    result["fakeaws_workers"] = args.workers
+    plane.provider_poll = args.provider_poll
+    plane.crossplane_poll = args.crossplane_poll
+    result |= {
+        "fakeaws_workers": args.workers,
+        "provider_poll_s": args.provider_poll,
+        "crossplane_poll": args.crossplane_poll,
+    }
     ok = False
     try:
         started = time.monotonic()
@@ -405,8 +421,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=int(env("SCALE_WORKERS", "8")),
         help="MRs the fake AWS provider reconciles at once (make e2e: 1)",
     )
+    ap.add_argument(
+        "--provider-poll",
+        type=float,
+        default=float(env("SCALE_PROVIDER_POLL", "600")),
+        help="s between observations of a resting MR (provider-upjet-aws's default: 600)",
+    )
+    ap.add_argument(
+        "--crossplane-poll",
+        default=env("SCALE_CROSSPLANE_POLL", "1m"),
+        help="Crossplane's --poll-interval (its default: 1m; make e2e runs 30s)",
+    )
     ap.add_argument("--settle", type=float, default=60, help="s after all Ready before the window")
-    ap.add_argument("--rest", type=float, default=150, help="s of the at-rest window")
+    ap.add_argument("--rest", type=float, default=180, help="s of the at-rest window")
     ap.add_argument("--poll", type=float, default=10, help="s between Ready checks")
     ap.add_argument(
         "--analyze",
