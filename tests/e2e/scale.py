@@ -375,8 +375,8 @@ def run(args: argparse.Namespace) -> int:
         print(
             json.dumps({k: v for k, v in result.items() if k != "progress"}, indent=1), flush=True
         )
-        # At rest: Crossplane polls every XR (--poll-interval=30s) and the providers' status
-        # updates stop; count calls and reconciles over the window.
+        # At rest: Crossplane polls every XR (--crossplane-poll, 1m by default) and the
+        # providers' status updates stop; count calls and reconciles over the window.
         time.sleep(args.settle)
         cpu1, xp1, w1 = cpu_s(fpid), function_requests(plane), time.time()
         time.sleep(args.rest)
