@@ -23,7 +23,6 @@ import os
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import click
 import grpc
@@ -32,6 +31,7 @@ from crossplane.function import cli as sdkcli
 from function import fn
 from tools import bench_flow as flow
 from tools import xrender
+from tools.bench import cpu_s
 
 METHOD = "/apiextensions.fn.proto.v1.FunctionRunnerService/RunFunction"
 MODULES = {"sdk": "tools.bench_bytes", "bytes": "function.main", "noop": "tools.noop_function"}
@@ -42,12 +42,6 @@ MODULES = {"sdk": "tools.bench_bytes", "bytes": "function.main", "noop": "tools.
 def serve_sdk(**kwargs: object) -> None:
     """The function's runner served by the SDK's own server (the ``sdk`` column)."""
     sdkcli.run(fn.FunctionRunner(), **kwargs)  # type: ignore[arg-type]
-
-
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.contextmanager

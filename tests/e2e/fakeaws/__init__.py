@@ -32,11 +32,11 @@ Emulated here, because moto 5.2.5 has no such operation:
   ``BucketOwner`` without a call;
 - RDS's refusal of a ModifyDBInstance ``AllocatedStorage`` below a restore source's size, and
   of a new major ``EngineVersion`` without ``AllowMajorVersionUpgrade`` (moto accepts both);
+  DescribeDBEngineVersions is not called (nothing here needs it). The engine's PostgreSQL
+  server keeps its binary's version whatever ``EngineVersion`` moto reports;
 - RDS's refusal of DeleteDBParameterGroup while an instance is a member
   (InvalidDBParameterGroupState): moto deletes the group and then fails every
   DescribeDBInstances of the member (HTTP 500), so that instance could never be deleted;
-  DescribeDBEngineVersions is not called (nothing here needs it). The engine's PostgreSQL
-  server keeps its binary's version whatever ``EngineVersion`` moto reports;
 - the rds Instance's DbiResourceId (its external name): moto answers one constant for every
   instance; a stable id per instance (its ARN and creation time) is reported instead;
 - the rds Instance's LatestRestorableTime: moto answers the time of the request, RDS moves it

@@ -1117,7 +1117,8 @@ class ParameterGroup(Handler):
         name = external_name(body)
         members = sorted(
             d["DBInstanceIdentifier"]
-            for d in self.c(body).describe_db_instances().get("DBInstances", [])
+            for page in self.c(body).get_paginator("describe_db_instances").paginate()
+            for d in page.get("DBInstances", [])
             if any(g.get("DBParameterGroupName") == name for g in d.get("DBParameterGroups", []))
         )
         if members:
