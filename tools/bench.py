@@ -59,6 +59,7 @@ from google.protobuf.internal import api_implementation  # noqa: E402
 from function.cache import DEFAULT_MAX_BYTES  # noqa: E402
 from tools import bench_flow as flow  # noqa: E402
 from tools import xrender  # noqa: E402
+from tools.proc import cpu_s, rss_mb  # noqa: E402
 
 METHOD = "/apiextensions.fn.proto.v1.FunctionRunnerService/RunFunction"
 FUNCTION_MODULE = "function.main"
@@ -94,12 +95,6 @@ SIZES = {
 SERIES_CALLS_MAX = 2000  # per prefix count
 
 
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process so far (/proc/PID/stat utime + stime)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class BenchError(RuntimeError):
     """Something that makes the figures meaningless: not a missed target."""
 
@@ -125,11 +120,7 @@ class Server:
         return cpu_s(self.proc.pid)
 
     def rss_mb(self) -> float:
-        text = Path(f"/proc/{self.proc.pid}/status").read_text()
-        m = re.search(r"^VmRSS:\s+(\d+) kB", text, re.M)
-        if m is None:
-            raise BenchError(f"{self.name}: no VmRSS in /proc/{self.proc.pid}/status")
-        return int(m.group(1)) / 1024
+        return rss_mb(self.proc.pid)
 
     def message_call(self, req: fnv1.RunFunctionRequest) -> fnv1.RunFunctionResponse:
         """A call with messages, for ``xfn.run_step``."""

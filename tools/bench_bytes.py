@@ -31,7 +31,7 @@ from crossplane.function import cli as sdkcli
 from function import fn
 from tools import bench_flow as flow
 from tools import xrender
-from tools.bench import cpu_s
+from tools.proc import cpu_s
 
 METHOD = "/apiextensions.fn.proto.v1.FunctionRunnerService/RunFunction"
 MODULES = {"sdk": "tools.bench_bytes", "bytes": "function.main", "noop": "tools.noop_function"}

@@ -54,6 +54,7 @@ from crossplane.function.proto.v1 import run_function_pb2 as fnv1  # noqa: E402
 
 from tools import bench_flow as flow  # noqa: E402
 from tools.bench import percentile  # noqa: E402
+from tools.proc import cpu_s, rss_mb  # noqa: E402
 from tools.xrender import free_port, stop  # noqa: E402
 
 V1 = "/apiextensions.fn.proto.v1.FunctionRunnerService/RunFunction"
@@ -184,14 +185,10 @@ class Server:
     call: Callable[[bytes], bytes]
 
     def cpu_s(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_s(self.proc.pid)
 
     def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        return rss_mb(self.proc.pid)
 
 
 def command(name: str, address: str) -> list[str]:

@@ -48,12 +48,12 @@ import yaml
 from tests.e2e import claims as e2e_claims
 from tests.e2e import controlplane
 from tests.e2e.processes import Process
+from tools.proc import cpu_s, rss_mb
 
 ROOT = controlplane.ROOT
 
 RESULTS = ROOT / "bench-results" / "scale.json"
 NAMESPACES = 20
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 XR_KINDS = {
     "ObjectStorageInstance": "XObjectStorageInstance",
     "ObjectStorageBinding": "XObjectStorageBinding",
@@ -97,18 +97,6 @@ class CountingPlane(controlplane.ControlPlane):
         (proc,) = [p for p in self.processes if p.name == name]
         assert proc.popen is not None
         return proc.popen.pid
-
-
-def cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def load() -> str:
