@@ -11,6 +11,9 @@ import datetime as dt
 import functools
 import json
 import ssl
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -673,6 +676,27 @@ def test_security_group_and_ingress_rule(aws: AWS) -> None:
 # --- the reconciler against an in-memory API server ----------------------------------------
 
 
+_API_CALLS = (
+    "list_cluster_custom_object",
+    "get_cluster_custom_object",
+    "replace_cluster_custom_object",
+    "replace_cluster_custom_object_status",
+    "patch_cluster_custom_object",
+    "read_namespaced_secret",
+    "create_namespaced_secret",
+    "patch_namespaced_secret",
+)
+
+
+def _locked(lock: threading.RLock, call: Any) -> Any:
+    @functools.wraps(call)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with lock:
+            return call(*args, **kwargs)
+
+    return locked
+
+
 class _Api:
     """Just enough of CustomObjectsApi and CoreV1Api: resourceVersion bumps only on a change,
     status only through the status call. Server-side apply is a plain merge here (its field
@@ -683,6 +707,9 @@ class _Api:
         self.secrets: dict[tuple[str, str], Any] = {}
         self.rv = 0
         self.provider_configs = {"default"}
+        self.lock = threading.RLock()  # the work queue's workers and lister call at once
+        for name in _API_CALLS:
+            setattr(self, name, _locked(self.lock, getattr(self, name)))
 
     def _put(self, plural: str, new: dict) -> dict:
         key = (plural, new["metadata"]["name"])
@@ -801,12 +828,41 @@ def _passes(ctl: Controller, n: int = 4) -> None:
         ctl.run_once()
 
 
+def _queued(ctl: Controller, until: Callable[[], bool], timeout: float = 20.0) -> None:
+    """``ctl.run`` with its workers (the work queue) until ``until()`` holds, then stopped."""
+    done = threading.Event()
+    runner = threading.Thread(target=ctl.run, args=(done.is_set,))
+    runner.start()
+    deadline = time.monotonic() + timeout
+    try:
+        while not until():
+            assert time.monotonic() < deadline, "the work queue did not get there in time"
+            time.sleep(0.02)
+    finally:
+        done.set()
+        runner.join(timeout=30)
+    assert not runner.is_alive(), "the work queue did not stop"
+
+
+def _ready(api: _Api, *keys: tuple[tuple[str, str], str]) -> bool:
+    for kind, name in keys:
+        body = _get(api, kind, name)
+        conds = {
+            c["type"]: c.get("reason") for c in (body or {}).get("status", {}).get("conditions", [])
+        }
+        if conds.get("Ready") != "Available":
+            return False
+    return True
+
+
 @pytest.mark.parametrize("workers", [1, 4])
 def test_reconciler_creates_resolves_and_publishes(aws: AWS, workers: int) -> None:
-    """The same with one worker (make e2e) and four (make bench-scale's --workers)."""
+    """The same with one worker (make e2e: passes) and four (make bench-scale's --workers: a
+    work queue, its workers and its lister running at once)."""
     api = _Api()
     ctl = _controller(aws, api)
     ctl.workers = workers
+    ctl.interval = 0.01
     _add(api, _obj(m.IAM, "User", "u", controller="xr", ext="klutch-u", fp={"forceDestroy": True}))
     _add(
         api,
@@ -822,7 +878,10 @@ def test_reconciler_creates_resolves_and_publishes(aws: AWS, workers: int) -> No
         "name": "key",
         "namespace": "crossplane-system",
     }
-    _passes(ctl)
+    if workers == 1:
+        _passes(ctl)
+    else:
+        _queued(ctl, lambda: _ready(api, ((m.IAM, "User"), "u"), ((m.IAM, "AccessKey"), "k")))
     user = _get(api, (m.IAM, "User"), "u")
     key = _get(api, (m.IAM, "AccessKey"), "k")
     for body in (user, key):
@@ -839,11 +898,47 @@ def test_reconciler_creates_resolves_and_publishes(aws: AWS, workers: int) -> No
     secret = api.secrets[("crossplane-system", "key")]
     assert secret.type == "connection.crossplane.io/v1alpha1"
     assert set(secret.data) == {"username", "password", "attribute.secret"}
-    # at rest: another pass writes nothing
+    # at rest: more passes, or the queue going on (every MR due again: poll 0), write nothing
     writes = ctl.writes
     rv = api.rv
-    _passes(ctl, 2)
+    if workers == 1:
+        _passes(ctl, 2)
+    else:
+        again = ctl.due.copy()
+        _queued(ctl, lambda: all(ctl.due[uid] > t for uid, t in again.items()))
     assert (ctl.writes, api.rv) == (writes, rv)
+
+
+def test_work_queue_never_holds_an_mr_back_for_a_slow_one(aws: AWS) -> None:
+    """With workers, an MR requeued after its create is observed again at once, while another
+    MR's reconcile is still running: the passes held it until the whole pass was done (the
+    1,000-claim run: a User "Creating" for 9 minutes after its create)."""
+    api = _Api()
+    ctl = _controller(aws, api)
+    ctl.workers, ctl.interval = 2, 0.01
+    _add(api, _obj(m.IAM, "User", "u", controller="xr", ext="klutch-u", fp={}))
+    _add(api, _obj(m.IAM, "Policy", "slow", controller="xr", ext="klutch-slow", fp={}))
+    release, blocked = threading.Event(), threading.Event()
+    reconcile = ctl.reconcile
+
+    def slow_policy(k: m.Kind, body: dict) -> float:
+        if body["metadata"]["name"] == "slow":
+            blocked.set()
+            release.wait(timeout=20)
+        return reconcile(k, body)
+
+    def user_ready_while_blocked() -> bool:
+        if not (blocked.is_set() and _ready(api, ((m.IAM, "User"), "u"))):
+            return False
+        release.set()  # the Policy's reconcile was running all along; now let it finish
+        return True
+
+    ctl.reconcile = slow_policy  # type: ignore[method-assign]
+    try:
+        _queued(ctl, user_ready_while_blocked, 10)
+    finally:
+        release.set()
+    assert _ready(api, ((m.IAM, "User"), "u"))
 
 
 def test_reconciler_reports_errors_and_missing_provider_config(aws: AWS) -> None:

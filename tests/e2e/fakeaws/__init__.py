@@ -8,7 +8,8 @@ function renders, what upjet and crossplane-runtime do (each behaviour cites its
   management policies, the TagInitializer, reference resolution and the resolver's apply body,
   late initialization: pure functions on dicts;
 - ``controller.py``: crossplane-runtime's managed reconciler against a real API server (one
-  MR after another; ``--workers N`` reconciles N at once, for ``make bench-scale``);
+  MR after another, in passes; ``--workers N`` reconciles N at once from a work queue, for
+  ``make bench-scale``);
 - ``aws.py``: Terraform's create/read/update/delete per kind, as boto3 calls against moto;
 - ``postgres.py``: one real PostgreSQL server per rds Instance (its endpoint).
 

@@ -55,8 +55,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--workers",
         type=int,
         default=1,
-        help="MRs reconciled at once within a pass (1: one after the other, as make e2e runs "
-        "it; make bench-scale asks for more)",
+        help="MRs reconciled at once (1: in passes, one after the other, as make e2e runs it; "
+        "more: from a work queue by that many workers, as make bench-scale asks)",
     )
     p.add_argument(
         "--no-postgres",

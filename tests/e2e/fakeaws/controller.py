@@ -5,7 +5,9 @@ server (the Python ``kubernetes`` client) and moto (``aws.py``).
 One loop polls every kind (list at the storage version) every ``interval`` seconds and
 reconciles an MR when its resourceVersion changed, when a requeue it asked for is due, or every
 ``poll`` seconds (the provider's poll interval). One MR's failure never stops the loop: any
-exception becomes ``Synced=False`` (``ReconcileError``) on that MR.
+exception becomes ``Synced=False`` (``ReconcileError``) on that MR. With one worker (``make
+e2e``) the loop runs in passes (``run_once``); with more (``make bench-scale``) as a work queue
+(``run_queued``).
 
 Every write is one log line ``write <Kind>/<name> <what> rv <old>-><new>`` (and ``noop`` when
 the API server kept the resourceVersion), so the e2e can count write loops.
@@ -17,11 +19,12 @@ import base64
 import copy
 import json
 import logging
+import queue
 import secrets
 import string
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,7 +73,7 @@ class Controller:
     seen: dict[str, str] = field(default_factory=dict)  # uid -> resourceVersion reconciled
     due: dict[str, float] = field(default_factory=dict)  # uid -> monotonic time of next run
     missing_crds: set[str] = field(default_factory=set)
-    workers: int = 1  # MRs reconciled at once within a pass (run_once)
+    workers: int = 1  # above 1: MRs reconciled at once, from a work queue (run_queued)
     writes: int = 0
     _last_rv: dict[str, str] = field(default_factory=dict)  # uid -> rv after our last write
     _events: dict[tuple[str, str, str, str], tuple[str, int, float]] = field(default_factory=dict)
@@ -79,7 +82,6 @@ class Controller:
         self.co = k8s.CustomObjectsApi(self.api)
         self.core = k8s.CoreV1Api(self.api)
         self._cache: dict[tuple[str, str], list[dict]] = {}
-        self._pool: ThreadPoolExecutor | None = None
 
     # --- listing ------------------------------------------------------------------------
 
@@ -108,24 +110,11 @@ class Controller:
     # --- the loop -------------------------------------------------------------------------
 
     def run_once(self, stop: Callable[[], bool] = lambda: False) -> int:
-        """One pass over every kind; the number of MRs reconciled. ``stop`` is asked between
-        MRs (a SIGTERM should not wait for the whole pass). With ``workers`` above 1 the MRs
-        due in this pass are reconciled by that many threads (as a provider's
-        ``--max-reconcile-rate`` workers do; only ``make bench-scale`` asks for it): never
-        one MR twice at once, and the pass ends when every one of them is done."""
+        """One pass over every kind; the number of MRs reconciled, each right after its kind's
+        list. ``stop`` is asked between MRs (a SIGTERM should not wait for the whole pass)."""
         self._cache = {}
         now = time.monotonic()
-        due: list[tuple[Kind, dict]] = []
         done = 0
-
-        def one(item: tuple[Kind, dict]) -> int:
-            if stop():
-                return 0
-            k, body = item
-            after = self.reconcile_safely(k, body)
-            self.due[body["metadata"]["uid"]] = time.monotonic() + after
-            return 1
-
         for k in m.KINDS.values():
             try:
                 items = self.lister((k.group, k.kind))
@@ -137,19 +126,17 @@ class Controller:
                 rv = body["metadata"].get("resourceVersion", "")
                 if self.seen.get(uid) == rv and now < self.due.get(uid, 0):
                     continue
-                if self.workers > 1:
-                    due.append((k, body))
-                elif stop():
+                if stop():
                     return done
-                else:
-                    done += one((k, body))  # right after its kind's list, as always
-        if not due:
-            return done
-        if self._pool is None:
-            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="reconcile")
-        return sum(self._pool.map(one, due))
+                after = self.reconcile_safely(k, body)
+                self.due[uid] = time.monotonic() + after
+                done += 1
+        return done
 
     def run(self, stop: Callable[[], bool]) -> None:
+        if self.workers > 1:
+            self.run_queued(stop)
+            return
         while not stop():
             start = time.monotonic()
             try:
@@ -157,6 +144,79 @@ class Controller:
             except Exception:
                 log.exception("reconcile pass failed")
             time.sleep(max(0.0, self.interval - (time.monotonic() - start)))
+
+    def run_queued(self, stop: Callable[[], bool]) -> None:
+        """``workers`` MRs at once, as a provider's controllers run them: a work queue drained
+        by that many workers (controller-runtime ``internal/controller/controller.go``,
+        ``MaxConcurrentReconciles``; upjet providers take it from ``--max-reconcile-rate``).
+        One lister goes through the kinds every ``interval`` seconds and queues each MR that
+        is due, as ``run_once`` decides; a free worker takes the next one at once, with the
+        body last listed. Passes would make every MR wait for the slowest of the pass: with
+        6,000 MRs a pass took minutes, and an MR requeued 2 s after its create waited for the
+        next one (the 1,000-claim run in docs/benchmarks.md)."""
+        lock = threading.Lock()
+        todo: queue.Queue[tuple[Kind, str]] = queue.Queue()
+        listed: dict[tuple[str, str], dict[str, dict]] = {}  # kind -> uid -> newest body
+        queued: set[str] = set()  # queued or being reconciled: never one MR twice at once
+        reconciled_from: dict[str, str] = {}  # uid -> the resourceVersion last reconciled
+
+        def work() -> None:
+            while not stop():
+                try:
+                    k, uid = todo.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                try:
+                    with lock:
+                        body = listed.get((k.group, k.kind), {}).get(uid)
+                    if body is None:
+                        continue  # gone since it was queued
+                    body = copy.deepcopy(body)  # other workers resolve references from it
+                    after = self.reconcile_safely(k, body)
+                    with lock:
+                        self.due[uid] = time.monotonic() + after
+                        reconciled_from[uid] = body["metadata"].get("resourceVersion", "")
+                finally:
+                    with lock:
+                        queued.discard(uid)
+
+        workers = [
+            threading.Thread(target=work, name=f"reconcile-{i}", daemon=True)
+            for i in range(self.workers)
+        ]
+        for w in workers:
+            w.start()
+        try:
+            while not stop():
+                start = time.monotonic()
+                for k in m.KINDS.values():
+                    if stop():
+                        break
+                    try:
+                        items = self.list_kind(k)
+                    except Exception as err:  # noqa: BLE001 - the API server may be restarting
+                        log.warning("list %s failed: %s", k.kind, err)
+                        continue
+                    self._cache[(k.group, k.kind)] = items  # what references resolve against
+                    now = time.monotonic()
+                    with lock:
+                        listed[(k.group, k.kind)] = {i["metadata"]["uid"]: i for i in items}
+                        for body in items:
+                            uid = body["metadata"]["uid"]
+                            rv = body["metadata"].get("resourceVersion", "")
+                            if uid in queued:
+                                continue
+                            # a list taken before our last write still shows the version we
+                            # reconciled: not a change
+                            known = (self.seen.get(uid), reconciled_from.get(uid))
+                            if rv in known and now < self.due.get(uid, 0):
+                                continue
+                            queued.add(uid)
+                            todo.put((k, uid))
+                time.sleep(max(0.0, self.interval - (time.monotonic() - start)))
+        finally:
+            for w in workers:
+                w.join(timeout=30)
 
     def reconcile_safely(self, k: Kind, body: dict) -> float:
         name = body["metadata"]["name"]
